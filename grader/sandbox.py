@@ -1,0 +1,246 @@
+"""Step 3 of the data path, grading side: start, feed and replace worker processes.
+
+The grading process never imports torch and never executes student code. It
+starts ``python -m grader.worker`` with a scrubbed environment, an empty
+working directory, resource limits, no network where the kernel allows it and,
+when started as root, an unprivileged user. It talks to the worker over a
+socket with data-only frames (:mod:`grader.protocol`). A worker that dies or
+stops answering is killed and started again; the probe it was running fails.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pwd
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import protocol
+
+PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+CLONE_NEWNET = 0x40000000
+
+
+@dataclass
+class Limits:
+    memory_bytes: int = 6 * 1024**3  # RLIMIT_DATA: real allocations (RLIMIT_AS breaks CUDA torch)
+    file_bytes: int = 64 * 1024**2
+    processes: int = 256
+    start_timeout: float = 120.0
+    chunk_timeout: float = 5.0
+
+
+@dataclass
+class Sandbox:
+    """How isolated a worker is; filled in at start so the report can say it."""
+
+    user: str | None = None
+    network: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+class WorkerError(Exception):
+    """The worker could not be started or died; carries a one-line reason."""
+
+
+def world_reachable(path: str) -> bool:
+    """True when a user with no special rights can read ``path`` (every parent searchable)."""
+    p = Path(path).resolve()
+    try:
+        if not p.stat().st_mode & 0o004:
+            return False
+        return all(parent.stat().st_mode & 0o001 for parent in p.parents)
+    except OSError:
+        return False
+
+
+def _needed_paths() -> list[str]:
+    import importlib.util
+
+    paths = [sys.executable, PACKAGE_PARENT]
+    for mod in ("numpy", "torch"):
+        spec = importlib.util.find_spec(mod)
+        if spec and spec.origin:
+            paths.append(spec.origin)
+    return paths
+
+
+def _unprivileged_user(notes: list[str]):
+    if os.geteuid() != 0:
+        return None
+    blocked = [p for p in _needed_paths() if not world_reachable(p)]
+    if blocked:
+        notes.append(f"running as root: {blocked[0]} is not readable by an unprivileged user")
+        return None
+    for name in ("diffgrade", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    return None
+
+
+def _preexec(limits: Limits, user, cut_network: bool):
+    def setup():
+        os.setsid()
+        resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if cut_network:
+            try:
+                ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
+            except Exception:
+                pass
+        if user is not None:
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+
+    return setup
+
+
+class WorkerProcess:
+    """One live worker: an initialised zygote serving probes for one submission."""
+
+    def __init__(self, assignment: str, chunks: list[dict], inputs: dict, limits: Limits | None = None):
+        self.assignment = assignment
+        self.chunks = chunks
+        self.inputs_encoded = protocol.encode(inputs)
+        self.limits = limits or Limits()
+        self.proc: subprocess.Popen | None = None
+        self.sock: socket.socket | None = None
+        self.workdir: str | None = None
+        self.sandbox = Sandbox()
+        self.ready: dict | None = None
+        self.restarts = 0
+
+    # ---- life cycle ---------------------------------------------------------
+    def start(self) -> dict:
+        parent, child = socket.socketpair()
+        self.workdir = tempfile.mkdtemp(prefix="diffgrade-worker-")
+        notes: list[str] = []
+        user = _unprivileged_user(notes)
+        if user is not None:
+            os.chown(self.workdir, user.pw_uid, user.pw_gid)
+        cut_network = os.geteuid() == 0
+        self.sandbox = Sandbox(user=user.pw_name if user else None, network=not cut_network, notes=notes)
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": self.workdir,
+            "TMPDIR": self.workdir,
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": PACKAGE_PARENT,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": self.workdir,
+            "HF_HUB_OFFLINE": "1",
+            "CUDA_VISIBLE_DEVICES": "",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c",
+             f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); "
+             f"from grader.worker import main; main([{child.fileno()!r}])"],
+            pass_fds=[child.fileno()],
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_preexec(self.limits, user, cut_network),
+        )
+        child.close()
+        self.sock = parent
+        self._send({"op": "init", "assignment": self.assignment, "chunks": self.chunks,
+                    "inputs": self.inputs_encoded, "chunk_timeout": self.limits.chunk_timeout})
+        reply = self._recv(self.limits.start_timeout + self.limits.chunk_timeout * len(self.chunks))
+        if not reply.get("ready"):
+            self.close()
+            raise WorkerError(reply.get("message", "the worker did not start"))
+        self.ready = reply
+        return reply
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                protocol.send(self.sock.fileno(), {"op": "stop"})
+            except OSError:
+                pass
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        if self.sock is not None:
+            self.sock.close()
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.proc = self.sock = self.workdir = None
+
+    def restart(self) -> None:
+        self.close()
+        self.restarts += 1
+        self.start()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- probes -------------------------------------------------------------
+    def probe(self, calls: list[dict], timeout: float) -> dict:
+        """Run calls in a fresh fork of the worker; always returns an answer dict."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.restart()
+        try:
+            self._send({"op": "probe", "calls": calls, "timeout": timeout})
+            answer = self._recv(timeout + 15)
+        except WorkerError as e:
+            # The zygote itself died or hung (e.g. the student's code killed its parent): replace it.
+            try:
+                self.restart()
+            except WorkerError:
+                pass
+            return {"ok": False, "kind": "crash", "message": f"the worker stopped ({e}); it was replaced"}
+        return answer
+
+    def _send(self, message: dict) -> None:
+        try:
+            protocol.send(self.sock.fileno(), message)
+        except OSError as e:
+            raise WorkerError(f"could not reach the worker: {e}") from None
+
+    def _recv(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerError(f"no answer within {timeout:g} s")
+            ready, _, _ = select.select([self.sock], [], [], min(left, 1.0))
+            if ready:
+                break
+            if self.proc.poll() is not None:
+                raise WorkerError(f"worker exited with status {self.proc.returncode}")
+        try:
+            return protocol.recv(self.sock.fileno(), deadline=max(deadline, time.monotonic() + 5))
+        except (EOFError, OSError, protocol.ProtocolError, ValueError) as e:
+            raise WorkerError(f"broken answer from the worker: {e}") from None

@@ -1,0 +1,357 @@
+"""Step 3 of the data path, worker side: runs student definitions, never judges them.
+
+Started by :mod:`grader.sandbox` as ``python -m grader.worker FD``. The worker
+imports torch once, builds the stand-ins, executes the notebook's kept
+definitions (each chunk on its own, under a time limit) and then serves
+probes. Every probe runs in a fresh ``fork()`` of this loaded process, so a
+crash, hang, ``os._exit`` or corrupted global costs that probe alone and
+starts from the same clean state. Results go back as data (see protocol).
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import inspect
+import io
+import os
+import resource
+import select
+import signal
+import sys
+import tempfile
+import time
+import traceback
+
+from grader import protocol
+
+MAX_PRINT = 4000  # characters of a probe's own printing kept for the report
+
+
+class _ChunkTimeout(BaseException):
+    pass
+
+
+class CappedText(io.TextIOBase):
+    """stdout/stderr stand-in that keeps the first MAX_PRINT characters and drops the rest."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def write(self, s):
+        s = str(s)
+        room = MAX_PRINT - self.size
+        if room > 0:
+            self.parts.append(s[:room])
+            self.size += min(len(s), room)
+        self.dropped += max(0, len(s) - max(room, 0))
+        return len(s)
+
+    def flush(self):
+        pass
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _one_line(exc: BaseException, limit: int = 240) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _student_location(tb) -> str:
+    """'(cell 7, line 3)' for the innermost frame that is student code."""
+    where = ""
+    for frame, lineno in traceback.walk_tb(tb):
+        name = frame.f_code.co_filename
+        if name.startswith("<cell "):
+            where = f" ({name[1:-1]}, line {lineno})"
+    return where
+
+
+class Worker:
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.ns: dict = {}
+        self.notes: list[str] = []
+        self.provided: dict = {}
+        self.inputs: dict = {}
+
+    # ---- set-up -------------------------------------------------------------
+    def init(self, msg: dict) -> dict:
+        import numpy as np  # noqa: F401
+        import torch
+
+        from grader import runtime
+
+        torch.set_num_threads(1)
+        torch.set_grad_enabled(True)
+        runtime.quiet_matplotlib()
+        runtime.install_numpy_noise()
+        self.torch = torch
+        self.runtime = runtime
+        self.assignment = msg["assignment"]
+        self.inputs = {k: torch.from_numpy(v.copy()) if hasattr(v, "dtype") else v
+                       for k, v in protocol.decode(msg["inputs"]).items()}
+        numpy_inputs = {k: v.numpy() if hasattr(v, "numpy") else v for k, v in self.inputs.items()}
+        if self.assignment == "proj5a":
+            from grader.standins import proj5a as standins
+        else:
+            from grader.standins import proj5b as standins
+        self.standins = standins
+        self.provided = standins.build(numpy_inputs)
+        self.ns = {"__name__": "__main__", "__builtins__": __builtins__}
+        self.ns.update(self.provided)
+        self.mode = runtime.GraderMode()
+        self.mode.__enter__()
+        chunk_limit = float(msg.get("chunk_timeout", 5))
+        for chunk in msg["chunks"]:
+            self._exec_chunk(chunk, chunk_limit)
+        self.ns.update(self.provided)  # the grader's helpers win over pasted copies
+        defined = sorted(k for k in self.ns if not k.startswith("__"))
+        return {"ready": True, "notes": self.notes, "defined": defined}
+
+    def _exec_chunk(self, chunk: dict, limit: float) -> None:
+        source, cell, kind = chunk["source"], chunk["cell"], chunk["kind"]
+
+        def on_alarm(signum, frame):
+            raise _ChunkTimeout()
+
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        saved_out, saved_err = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = CappedText()
+        try:
+            code = compile(source, f"<cell {cell}>", "exec")
+            exec(code, self.ns)
+        except _ChunkTimeout:
+            self.notes.append(f"cell {cell}: a top-level statement took over {limit:g} s and was skipped")
+        except ImportError as e:
+            missing = getattr(e, "name", None) or str(e)
+            self.notes.append(f"cell {cell}: import of {missing} is not available in the grader (skipped)")
+        except BaseException as e:  # noqa: BLE001 - student code may raise anything
+            what = "definition" if kind == "def" else "statement"
+            self.notes.append(f"cell {cell}: a top-level {what} failed and was skipped: {_one_line(e)}")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+            sys.stdout, sys.stderr = saved_out, saved_err
+
+    # ---- probes -------------------------------------------------------------
+    def _arg(self, spec, results):
+        torch = self.torch
+        if isinstance(spec, dict):
+            if "$input" in spec:
+                return self.inputs[spec["$input"]].clone()
+            if "$embed" in spec:
+                return self.provided["prompt_embeds_dict"][spec["$embed"]].clone()
+            if "$result" in spec:
+                value = results[spec["$result"]]
+                return torch.as_tensor(value).float() if hasattr(value, "shape") else value
+            if "$provided" in spec:
+                return self.provided[spec["$provided"]]
+            if "$list" in spec or "$array" in spec:
+                value = protocol.decode(spec)
+                return torch.from_numpy(value.copy()) if hasattr(value, "dtype") else value
+            return {k: self._arg(v, results) for k, v in spec.items()}
+        if isinstance(spec, list):
+            return [self._arg(v, results) for v in spec]
+        return spec
+
+    def _call(self, call: dict, results: list):
+        name = call["func"]
+        for target, source in (call.get("rebind") or {}).items():
+            self.ns[target] = self._special(source)
+        if name.startswith("$"):
+            fn = self._special(name)
+        else:
+            if name not in self.ns:
+                return {"ok": False, "kind": "missing", "message": f"{name} is not defined in your notebook"}
+            fn = self.ns[name]
+        args = [self._arg(a, results) for a in call.get("args", [])]
+        kwargs = {k: self._arg(v, results) for k, v in (call.get("kwargs") or {}).items()}
+        if call.get("quiet") and callable(fn):
+            try:
+                if "display" in inspect.signature(fn).parameters:
+                    kwargs.setdefault("display", False)
+            except (TypeError, ValueError):
+                pass
+        self.runtime.NOISE.reset(call.get("seed", 0))
+        if not callable(fn):
+            value = fn
+        else:
+            try:
+                with self.torch.no_grad() if call.get("no_grad", True) else _null():
+                    value = fn(*args, **kwargs)
+            except NotImplementedError:
+                return {"ok": False, "kind": "not_implemented", "message": f"{name} is not implemented yet (it raised NotImplementedError)"}
+            except TypeError as e:
+                if _is_signature_error(e, fn):
+                    return {"ok": False, "kind": "signature",
+                            "message": f"{name} could not be called as the assignment specifies: {_one_line(e)}"}
+                return {"ok": False, "kind": "exception", "message": f"{name} raised {_one_line(e)}{_student_location(e.__traceback__)}"}
+            except Exception as e:  # noqa: BLE001
+                return {"ok": False, "kind": "exception", "message": f"{name} raised {_one_line(e)}{_student_location(e.__traceback__)}"}
+        if call.get("method"):
+            value = self._method(value, call["method"], results)
+        value = self.runtime.to_data(value)
+        try:
+            return {"ok": True, "value": protocol.encode(value)}
+        except protocol.Unsendable as e:
+            return {"ok": False, "kind": "type", "message": f"{name} returned {e}; expected a tensor, array or number"}
+
+    def _method(self, value, method: dict, results):
+        """Probe an object the student built, in the worker (e.g. call a module)."""
+        fn = getattr(value, method["name"])
+        args = [self._arg(a, results) for a in method.get("args", [])]
+        return fn(*args)
+
+    def _special(self, name: str):
+        if name == "$ref_forward":
+            return self.standins.reference_forward(self.provided["alphas_cumprod"])
+        if name in self.ns:
+            return self.ns[name]
+        raise KeyError(name)
+
+    def run_probe(self, msg: dict) -> dict:
+        """Fork, run the probe's calls in the child, return its answer (or why it has none)."""
+        timeout = float(msg.get("timeout", 30))
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                os.close(rfd)
+                os.setpgid(0, 0)
+                self._child(msg, wfd, timeout)
+            finally:
+                os._exit(0)
+        os.close(wfd)
+        deadline = time.monotonic() + timeout
+        data = b""
+        reason = None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                reason = "timeout"
+                break
+            ready, _, _ = select.select([rfd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(rfd, 1 << 20)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) >= 4 and len(data) >= 4 + int.from_bytes(data[:4], "big"):
+                break  # a whole answer: don't wait for EOF (a leftover process may hold the pipe)
+            if len(data) > protocol.MAX_FRAME:
+                reason = "too much output"
+                break
+        os.close(rfd)
+        if reason:
+            _kill_group(pid)
+        _, status = os.waitpid(pid, 0)
+        _reap_group(pid)
+        if reason == "timeout":
+            return {"ok": False, "kind": "timeout", "message": f"did not finish within {timeout:g} s (an infinite loop, or far too slow)"}
+        try:
+            import json
+            import struct
+
+            (length,) = struct.unpack(">I", data[:4])
+            answer = json.loads(data[4 : 4 + length].decode())
+            if not isinstance(answer, dict) or "results" not in answer:
+                raise ValueError
+            return answer
+        except Exception:
+            if os.WIFSIGNALED(status):
+                sig = signal.Signals(os.WTERMSIG(status)).name
+                why = {"SIGKILL": "killed (memory or CPU limit?)", "SIGXCPU": "CPU time limit exceeded",
+                       "SIGSEGV": "crashed (segmentation fault)"}.get(sig, f"killed by {sig}")
+            else:
+                why = f"exited early with status {os.WEXITSTATUS(status)} (sys.exit or os._exit in your code?)"
+            return {"ok": False, "kind": "crash", "message": f"the code under test {why}"}
+
+    def _child(self, msg: dict, wfd: int, timeout: float) -> None:
+        cpu = int(timeout) + 2
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        workdir = tempfile.mkdtemp(prefix="probe-")
+        os.chdir(workdir)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        captured = CappedText()
+        sys.stdout = sys.stderr = captured
+        results, answers = [], []
+        for call in msg["calls"]:
+            answer = self._call(call, results)
+            answers.append(answer)
+            results.append(protocol.decode(answer["value"]) if answer.get("ok") else None)
+        reply = {"results": answers, "printed": captured.text()[:MAX_PRINT], "dropped": captured.dropped}
+        protocol.send(wfd, reply)
+        os.close(wfd)
+
+    def serve(self) -> None:
+        while True:
+            try:
+                msg = protocol.recv(self.fd)
+            except EOFError:
+                return
+            op = msg.get("op")
+            if op == "init":
+                try:
+                    reply = self.init(msg)
+                except Exception as e:  # noqa: BLE001
+                    reply = {"ready": False, "message": f"the grader could not start: {_one_line(e)}",
+                             "trace": traceback.format_exc()[-2000:]}
+                protocol.send(self.fd, reply)
+            elif op == "probe":
+                protocol.send(self.fd, self.run_probe(msg))
+            elif op == "stop":
+                return
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _is_signature_error(e: TypeError, fn) -> bool:
+    """A TypeError raised by the call itself (wrong arguments), not inside the function."""
+    tb = e.__traceback__
+    depth = 0
+    while tb is not None:
+        depth += 1
+        tb = tb.tb_next
+    return depth <= 1 and ("argument" in str(e) or "positional" in str(e))
+
+
+def _kill_group(pid: int) -> None:
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _reap_group(pid: int) -> None:
+    """Kill anything the probe left behind in its process group (background processes)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    fd = int(argv[0])
+    faulthandler.enable(file=sys.__stderr__)
+    Worker(fd).serve()
+
+
+if __name__ == "__main__":
+    main()

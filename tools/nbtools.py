@@ -1,0 +1,26 @@
+"""Tiny helpers to write notebooks from a list of (kind, source) cells (used by tests and authoring)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+
+def make_notebook(cells, assignment: str | None = None):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    if assignment:
+        nb.metadata["diffgrade"] = {"assignment": assignment}
+    for kind, source in cells:
+        source = source.strip("\n")
+        nb.cells.append(nbformat.v4.new_markdown_cell(source) if kind == "md" else nbformat.v4.new_code_cell(source))
+    return nb
+
+
+def write_notebook(path, cells, assignment: str | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(make_notebook(cells, assignment), str(path))
+    return path
