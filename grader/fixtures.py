@@ -107,6 +107,7 @@ def build_proj5a_inputs() -> dict:
     }
     for key, name in PROJ5A_TEST_IMAGES.items():
         inputs[key] = _skimage_64(name)
+    inputs["noise"] = np.random.RandomState(5).randn(1, 3, 64, 64).astype(np.float32)
     mask = np.zeros((1, 3, 64, 64), dtype=np.float32)
     mask[:, :, 6:34, 20:44] = 1.0  # the region to repaint: the top middle
     inputs["mask"] = mask
@@ -116,3 +117,80 @@ def build_proj5a_inputs() -> dict:
 def write_meta(assignment: str, meta: dict) -> None:
     path = fixture_dir(assignment) / "meta.json"
     path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+# ---- expected outputs -----------------------------------------------------------
+
+INPUT_BUILDERS = {"proj5a": "build_proj5a_inputs", "proj5b": "grader.fixtures_mnist:build_proj5b_inputs"}
+
+
+def build_inputs(assignment: str) -> dict:
+    spec = INPUT_BUILDERS[assignment]
+    if ":" in spec:
+        import importlib
+
+        module, func = spec.split(":")
+        return getattr(importlib.import_module(module), func)()
+    return globals()[spec]()
+
+
+def _as_stored(value):
+    if isinstance(value, np.ndarray):
+        return value
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"cannot store a {type(value).__name__} as a fixture")
+    return arr
+
+
+#: A catalogued mistake must move some output at least this far from the reference
+#: (ten times the checks' tolerance), or the catalogue cannot tell it apart.
+MIN_MISTAKE_GAP = 0.02
+
+
+def build_expected(assignment: str, log=print, strict_off: bool = False) -> dict:
+    """Run the reference notebook and every catalogued variant on every probe."""
+    from grader import assignments, protocol
+    from grader.catalog import apply_edits
+    from grader.judge import max_diff
+    from grader.load import load_notebook
+    from grader.sandbox import WorkerProcess
+
+    a = assignments.get(assignment)
+    chunks, info = load_notebook(SOLUTIONS / f"{assignment}.ipynb", assignment)
+    chunk_dicts = [c.__dict__ for c in chunks]
+    arrays: dict[str, np.ndarray] = {}
+    with WorkerProcess(assignment, chunk_dicts, load_inputs(assignment)) as worker:
+        if worker.ready.get("notes"):
+            raise RuntimeError(f"the reference notebook loads with problems: {worker.ready['notes']}")
+        for probe, (api, calls) in a.probes.items():
+            answer = worker.probe(calls, timeout=120)
+            for i, res in enumerate(answer.get("results", [answer])):
+                if not res.get("ok"):
+                    raise RuntimeError(f"reference fails probe {probe} call {i}: {res.get('message')}")
+                arrays[f"{probe}|reference|{i}"] = _as_stored(protocol.decode(res["value"]))
+        log(f"{assignment}: reference outputs for {len(a.probes)} probes")
+        for variant in a.variants:
+            prelude = apply_edits(chunk_dicts, variant)
+            probes = [p for p, (api, _) in a.probes.items() if api == variant.api]
+            if not probes:
+                raise RuntimeError(f"variant {variant.id} concerns {variant.api}, which no probe exercises")
+            differs = 0.0
+            for probe in probes:
+                calls = a.probes[probe][1]
+                answer = worker.probe(calls, timeout=120, prelude=prelude)
+                for i, res in enumerate(answer.get("results", [])):
+                    if res.get("ok") and calls[i]["func"] == variant.api:
+                        value = _as_stored(protocol.decode(res["value"]))
+                        arrays[f"{probe}|{variant.id}|{i}"] = value
+                        differs = max(differs, max_diff(value, arrays[f"{probe}|reference|{i}"]))
+            if differs < MIN_MISTAKE_GAP and not variant.accepted and not strict_off:
+                raise RuntimeError(f"mistake {variant.api}/{variant.id} gives the reference's outputs: no probe can tell them apart")
+            log(f"  {variant.api:22s} {'reading' if variant.accepted else 'mistake'} {variant.id:28s} max diff {differs:.3g}")
+    return arrays
+
+
+def build(assignment: str, log=print) -> None:
+    """Regenerate fixtures/<assignment>/inputs.npz and expected.npz."""
+    save_npz(fixture_dir(assignment) / "inputs.npz", build_inputs(assignment))
+    save_npz(fixture_dir(assignment) / "expected.npz", build_expected(assignment, log=log))

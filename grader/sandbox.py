@@ -207,12 +207,15 @@ class WorkerProcess:
         self.close()
 
     # ---- probes -------------------------------------------------------------
-    def probe(self, calls: list[dict], timeout: float) -> dict:
+    def probe(self, calls: list[dict], timeout: float, prelude: str | None = None) -> dict:
         """Run calls in a fresh fork of the worker; always returns an answer dict."""
         if self.proc is None or self.proc.poll() is not None:
             self.restart()
         try:
-            self._send({"op": "probe", "calls": calls, "timeout": timeout})
+            message = {"op": "probe", "calls": calls, "timeout": timeout}
+            if prelude:
+                message["prelude"] = prelude
+            self._send(message)
             answer = self._recv(timeout + 15)
         except WorkerError as e:
             # The zygote itself died or hung (e.g. the student's code killed its parent): replace it.

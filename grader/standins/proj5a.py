@@ -1,9 +1,12 @@
 """Stand-ins for DeepFloyd IF stage I, with the same interface and a known answer.
 
-``stage_1.unet`` is the exact posterior-mean denoiser of a small bank of 64x64
-images per prompt: for x_t = sqrt(abar) x0 + sqrt(1 - abar) eps with x0 drawn
-uniformly from the bank, E[x0 | x_t] is a softmax-weighted mean of the bank, and
-the noise estimate follows from it. Sampling with a prompt therefore lands on one
+``stage_1.unet`` is the exact posterior-mean denoiser of a Gaussian mixture: x0
+is one of a small bank of 64x64 images per prompt plus N(0, SPREAD^2) detail per
+pixel. For x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, E[x0 | x_t] has a closed
+form (softmax weights over the bank, each component shrunk towards x_t), and
+the noise estimate follows from it. The detail term matters: with SPREAD = 0
+the estimate snaps to a bank image and forgets the trajectory, so a wrong
+step coefficient would leave no trace in the final image. Sampling with a prompt therefore lands on one
 of that prompt's images, the null prompt ``""`` uses every bank (unconditional),
 and CFG, anagrams and hybrids have outcomes a check can compute.
 
@@ -33,6 +36,11 @@ PROMPTS = [
 ]
 NULL_PROMPT = ""
 STRIDED_TIMESTEPS = list(range(990, -1, -30))
+SPREAD = 0.1  # per-pixel std of each mixture component around its bank image
+NULL_SPREAD = 0.25  # the unconditional model is broader: CFG then matters to the very end
+#: Predicted-variance offset per prompt (last: the null prompt), so that which pass's
+#: variance reaches add_variance shows in the result.
+VARIANCE_OFFSET = [-0.2, -0.1, 0.0, 0.1, 0.2, 0.3, -0.4]
 EMBED_SHAPE = (1, 77, 4096)
 
 
@@ -96,17 +104,21 @@ class PosteriorMeanUNet(torch.nn.Module):
         eps_out, var_out = [], []
         for i in range(n):
             abar = self.alphas_cumprod[t[i]]
-            if int(idx[i]) == len(PROMPTS):
-                bank = self.bank
+            k = int(idx[i])
+            if k == len(PROMPTS):
+                bank, spread = self.bank, NULL_SPREAD
             else:
-                bank = self.bank[self.bank_prompt == idx[i]]
+                bank, spread = self.bank[self.bank_prompt == k], SPREAD
             xi = x[i : i + 1]
-            d2 = ((xi - abar.sqrt() * bank) ** 2).flatten(1).sum(1)
-            w = torch.softmax(-d2 / (2 * (1 - abar)), dim=0)
-            x0 = (w[:, None, None, None] * bank).sum(0, keepdim=True)
+            total_var = abar * spread**2 + (1 - abar)
+            resid = xi - abar.sqrt() * bank
+            d2 = (resid**2).flatten(1).sum(1)
+            w = torch.softmax(-d2 / (2 * total_var), dim=0)
+            gain = abar.sqrt() * spread**2 / total_var
+            x0 = (w[:, None, None, None] * (bank + gain * resid)).sum(0, keepdim=True)
             eps = (xi - abar.sqrt() * x0) / (1 - abar).sqrt()
             eps_out.append(eps)
-            var_out.append(0.5 * x0)  # in [-0.5, 0.5]: depends on the prompt's posterior
+            var_out.append((0.25 * x0.clamp(-1, 1) + VARIANCE_OFFSET[k]).expand_as(xi))
         out = torch.cat([torch.cat(eps_out), torch.cat(var_out)], dim=1)
         if return_dict:
             return SimpleNamespace(sample=out)

@@ -1,0 +1,122 @@
+"""Step 4 and 5 of the data path: compare outputs with the reference and explain.
+
+Runs in the grading process with numpy only. A check calls :meth:`Reference.judge`
+with the student's outputs of a probe; it passes when every judged output is
+within tolerance of the reference or of one accepted reading, and otherwise
+fails with the catalogued mistake the outputs match, or with a description of
+how they differ (shape, NaNs, range, size of the difference).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.catalog import Variant
+
+
+class Fail(AssertionError):
+    """A failed check; its message is shown to the student as one line."""
+
+
+#: Default tolerance: outputs are computed in fp32 in the worker; orders of operations differ.
+ATOL = 2e-3
+
+
+def as_array(value) -> np.ndarray | None:
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return np.asarray(value, dtype=np.float64)
+    if isinstance(value, (list, tuple)):
+        try:
+            arr = np.asarray(value)
+        except ValueError:
+            return None
+        return arr if arr.dtype.kind in "fiub" else None
+    return None
+
+
+def shape_problem(value, expected: np.ndarray, what: str) -> str | None:
+    """A one-line reason when value is not an array like ``expected``, else None."""
+    arr = as_array(value)
+    if value is None:
+        return f"{what} returned None (not implemented yet, or a missing return?)"
+    if arr is None:
+        return f"{what} returned a {type(value).__name__}; expected a tensor or array of shape {tuple(expected.shape)}"
+    if arr.shape != expected.shape:
+        return f"{what} returned shape {tuple(arr.shape)}; expected {tuple(expected.shape)}"
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        bad = int((~np.isfinite(arr)).sum())
+        return f"{what} returned {bad} NaN or infinite values out of {arr.size}"
+    return None
+
+
+def max_diff(a, b) -> float:
+    a, b = as_array(a), as_array(b)
+    if a is None or b is None or a.shape != b.shape:
+        return float("inf")
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return float(np.nanmax(d)) if np.all(np.isfinite(d)) else float("inf")
+
+
+class Reference:
+    """Expected outputs of one assignment: reference and variants per probe."""
+
+    def __init__(self, arrays: dict, variants: list[Variant], probes: dict):
+        self.arrays = arrays
+        self.variants = variants
+        self.probes = probes
+
+    def outputs(self, probe: str, variant: str = "reference") -> dict[int, np.ndarray]:
+        prefix = f"{probe}|{variant}|"
+        return {int(k[len(prefix):]): v for k, v in self.arrays.items() if k.startswith(prefix)}
+
+    def variants_for(self, probe: str) -> list[Variant]:
+        api = self.probes[probe][0]
+        return [v for v in self.variants if v.api == api and self.outputs(probe, v.id)]
+
+    def judge(self, probe: str, got: dict[int, object], calls: list[int], *, atol: float = ATOL,
+              alternatives: list[dict[int, object]] = ()) -> None:
+        """Pass, or raise Fail naming the mistake.
+
+        ``alternatives`` are further acceptable answers computed at grading time
+        (e.g. the student's own parts composed), as {call index: value}.
+        """
+        ref = self.outputs(probe)
+        what = self.probes[probe][1][calls[0]]["func"]
+        for i in calls:
+            problem = shape_problem(got.get(i), ref[i], what)
+            if problem:
+                raise Fail(problem)
+        candidates = [("reference", ref)] + [(v.id, self.outputs(probe, v.id)) for v in self.variants_for(probe) if v.accepted]
+        candidates += [("alternative", alt) for alt in alternatives]
+        for _, outs in candidates:
+            if all(i in outs and max_diff(got[i], outs[i]) <= atol for i in calls):
+                return
+        # Not accepted: which known mistake does it match?
+        best, best_err = None, float("inf")
+        for v in self.variants_for(probe):
+            if v.accepted:
+                continue
+            outs = self.outputs(probe, v.id)
+            err = max(max_diff(got[i], outs[i]) if i in outs else float("inf") for i in calls)
+            if err < best_err:
+                best, best_err = v, err
+        if best is not None and best_err <= max(10 * atol, 0.02):
+            raise Fail(f"{what}: {best.message}")
+        worst = max(calls, key=lambda i: max_diff(got[i], ref[i]))
+        raise Fail(f"{what}: {describe(got[worst], ref[worst])}")
+
+
+def describe(value, expected: np.ndarray) -> str:
+    arr = as_array(value).astype(np.float64)
+    exp = expected.astype(np.float64)
+    d = np.abs(arr - exp)
+    text = (f"output differs from the reference by up to {d.max():.3g} (mean {d.mean():.3g}); "
+            f"your values span [{arr.min():.3g}, {arr.max():.3g}], the reference's [{exp.min():.3g}, {exp.max():.3g}]")
+    if exp.std() > 0 and arr.std() > 0:
+        corr = float(np.corrcoef(arr.ravel(), exp.ravel())[0, 1])
+        if corr < -0.5:
+            text += "; it is anti-correlated with the reference (a sign flipped?)"
+    return text

@@ -1,0 +1,103 @@
+"""The pytest plugin that turns hidden checks into graded results.
+
+Checks are ordinary pytest tests with markers:
+
+* ``@pytest.mark.api("forward")``: the graded name the check judges (results.json tag);
+* ``@pytest.mark.points(4)``: what it is worth;
+* ``@pytest.mark.visible``: shown in full to students and run by ``grader check``.
+
+Fixtures: ``sub`` (the :class:`~grader.submission.Submission`) and ``ref``
+(the :class:`~grader.judge.Reference`). A check passes or raises
+:class:`~grader.judge.Fail`; any other exception is a grader bug and is
+reported as such (with no points lost being hidden: it fails and says so).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from grader.judge import Fail
+
+
+@dataclass
+class CheckResult:
+    name: str
+    title: str
+    api: str
+    points: float
+    visible: bool
+    passed: bool
+    message: str
+    seconds: float
+
+
+class GradingPlugin:
+    def __init__(self, submission, reference, visible_only: bool = False, progress=None):
+        self.submission = submission
+        self.reference = reference
+        self.visible_only = visible_only
+        self.progress = progress
+        self.results: list[CheckResult] = []
+        self._started: dict[str, float] = {}
+
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "api(name): the graded name a check judges")
+        config.addinivalue_line("markers", "points(n): points a check is worth")
+        config.addinivalue_line("markers", "visible: shown to students in full")
+
+    @pytest.fixture(scope="session")
+    def sub(self):
+        return self.submission
+
+    @pytest.fixture(scope="session")
+    def ref(self):
+        return self.reference
+
+    def pytest_collection_modifyitems(self, config, items):
+        for item in items:
+            if item.get_closest_marker("api") is None or item.get_closest_marker("points") is None:
+                raise pytest.UsageError(f"check {item.nodeid} needs @pytest.mark.api and @pytest.mark.points")
+        if self.visible_only:
+            items[:] = [i for i in items if i.get_closest_marker("visible")]
+        if self.progress:
+            self.progress.total(len(items))
+
+    def pytest_runtest_setup(self, item):
+        self._started[item.nodeid] = time.perf_counter()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "setup" and not report.failed:
+            return
+        if report.when == "teardown":
+            return
+        if report.when == "call" or report.failed:
+            passed = report.passed
+            message = ""
+            if not passed and call.excinfo is not None:
+                exc = call.excinfo.value
+                if isinstance(exc, Fail):
+                    message = str(exc)
+                elif call.excinfo.typename == "Failed" and "Timeout" in str(exc):
+                    message = "the check ran past its time limit"
+                else:
+                    message = f"internal grader error in this check ({call.excinfo.typename}: {str(exc)[:200]}); please report it"
+            doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+            result = CheckResult(
+                name=item.name,
+                title=doc,
+                api=item.get_closest_marker("api").args[0],
+                points=float(item.get_closest_marker("points").args[0]),
+                visible=item.get_closest_marker("visible") is not None,
+                passed=passed,
+                message=message.splitlines()[0] if message else "",
+                seconds=time.perf_counter() - self._started.get(item.nodeid, time.perf_counter()),
+            )
+            self.results.append(result)
+            if self.progress:
+                self.progress.step(result)

@@ -1,0 +1,72 @@
+"""Step 6 of the data path: Gradescope results.json and the terminal table."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+HIDDEN_VISIBILITY = "after_published"  # hidden checks: name and score only until grades are published
+
+
+def results_json(grade, hidden_visibility: str = HIDDEN_VISIBILITY) -> dict:
+    """The Gradescope autograder results format (score, tests with tags and visibility)."""
+    tests = []
+    for c in grade.checks:
+        output = c.message if (c.visible or not c.passed) else ""
+        tests.append({
+            "name": f"{c.api}: {c.title}",
+            "score": c.points if c.passed else 0.0,
+            "max_score": c.points,
+            "status": "passed" if c.passed else "failed",
+            "output": output or ("passed" if c.passed else "failed"),
+            "visibility": "visible" if c.visible else hidden_visibility,
+            "tags": [c.api],
+        })
+    lines = []
+    if grade.error:
+        lines.append(grade.error)
+    lines.extend(f"note: {n}" for n in grade.notes)
+    return {
+        "score": round(grade.score, 4),
+        "max_score": round(grade.max_score, 4),
+        "execution_time": round(grade.timings.get("total", 0.0), 2),
+        "output": "\n".join(lines) or f"Graded {Path(grade.notebook).name} ({grade.assignment}).",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+
+
+def write_json_atomic(path: str | Path, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def terminal_table(grade, show_hidden_messages: bool = True) -> str:
+    """A plain-text summary: one line per check, then the total."""
+    out = [f"{Path(grade.notebook).name}  ({grade.assignment})"]
+    if grade.error:
+        out.append(f"  ! {grade.error}")
+    for note in grade.notes:
+        out.append(f"  note: {note}")
+    name_w = max([len(c.api) for c in grade.checks] + [4])
+    for c in grade.checks:
+        mark = "PASS" if c.passed else "FAIL"
+        pts = f"{_fmt(c.points if c.passed else 0)}/{_fmt(c.points)}"
+        line = f"  {mark}  {pts:>6}  {c.api:<{name_w}}  {c.title}"
+        out.append(line)
+        if not c.passed and c.message and (c.visible or show_hidden_messages):
+            out.append(f"{'':>16}-> {c.message}")
+    out.append(f"  Total: {_fmt(grade.score)} / {_fmt(grade.max_score)}")
+    return "\n".join(out)

@@ -1,0 +1,126 @@
+"""Grade one notebook: load it, start a worker, run the checks with pytest, collect results.
+
+This is the whole data path for one submission. It never raises for a bad
+submission: an unreadable notebook, a worker that cannot start or a check that
+crashes all become failed checks with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from grader import assignments, fixtures
+from grader.judge import Reference
+from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
+from grader.plugin import CheckResult, GradingPlugin
+from grader.sandbox import Limits, WorkerError, WorkerProcess
+from grader.submission import Submission
+
+
+@dataclass
+class Grade:
+    notebook: str
+    assignment: str | None
+    checks: list[CheckResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about the submission, shown to the student
+    sandbox: list[str] = field(default_factory=list)  # about the grading machine, for staff
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return sum(c.points for c in self.checks if c.passed)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["score"], d["max_score"] = self.score, self.max_score
+        return d
+
+
+def resolve_assignment(path: str | Path, assignment: str | None) -> str:
+    if assignment:
+        return assignments.get(assignment).name
+    try:
+        guessed = infer_assignment(read_notebook(path), path)
+    except NotebookError:
+        guessed = None
+    if guessed is None:
+        raise assignments.UnknownAssignment(
+            f"cannot tell which assignment {Path(path).name} is for; pass --assignment proj5a or proj5b")
+    return guessed
+
+
+def run_checks(assignment: str, submission: Submission, visible_only: bool, progress=None) -> list[CheckResult]:
+    a = assignments.get(assignment)
+    reference = Reference(fixtures.load_expected(assignment), a.variants, a.probes)
+    plugin = GradingPlugin(submission, reference, visible_only=visible_only, progress=progress)
+    args = [
+        str(a.checks_dir), "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "-c", str(a.checks_dir.parent / "pytest.ini"), "--rootdir", str(a.checks_dir),
+        "--timeout", "300", "-W", "ignore",
+    ]
+    old = os.getcwd()
+    try:
+        code = pytest.main(args, plugins=[plugin])
+    finally:
+        os.chdir(old)
+    if not plugin.results and code not in (0, 1):
+        raise RuntimeError(f"the checks of {assignment} could not run (pytest exit {int(code)})")
+    return plugin.results
+
+
+def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool = False,
+          limits: Limits | None = None, progress=None) -> Grade:
+    """Grade one notebook; always returns a Grade (never raises for a bad submission)."""
+    t0 = time.perf_counter()
+    path = Path(path)
+    assignment = resolve_assignment(path, assignment)
+    a = assignments.get(assignment)
+    result = Grade(notebook=str(path), assignment=assignment)
+    worker = None
+    load_error = None
+    try:
+        chunks, info = load_notebook(path, assignment)
+        result.notes.extend(info.notes)
+    except NotebookError as e:
+        load_error = str(e)
+        chunks = []
+    result.timings["load"] = time.perf_counter() - t0
+    if load_error is None:
+        t1 = time.perf_counter()
+        worker = WorkerProcess(assignment, [c.__dict__ for c in chunks], fixtures.load_inputs(assignment), limits)
+        try:
+            ready = worker.start()
+            result.notes.extend(ready.get("notes", []))
+            result.sandbox.extend(worker.sandbox.notes)
+        except WorkerError as e:
+            load_error = f"your notebook's definitions could not be loaded: {e}"
+            worker.close()
+            worker = None
+        result.timings["worker start"] = time.perf_counter() - t1
+    if load_error:
+        result.error = load_error
+    submission = Submission(a.probes, worker=worker, load_error=load_error, probe_timeout=a.probe_timeout)
+    t2 = time.perf_counter()
+    try:
+        result.checks = run_checks(assignment, submission, visible_only, progress)
+    finally:
+        if worker is not None:
+            result.notes.extend(submission.events)
+            if worker.restarts:
+                result.notes.append(f"the worker was replaced {worker.restarts} time(s) after a crash or hang")
+            worker.close()
+    result.timings["checks"] = time.perf_counter() - t2
+    for check in result.checks:
+        result.timings[f"check {check.name}"] = check.seconds
+    result.timings["total"] = time.perf_counter() - t0
+    return result

@@ -1,0 +1,51 @@
+"""A submission as the checks see it: probes answered by an isolated worker.
+
+Checks never touch student objects: they ask for a probe by name and get data
+back (arrays, numbers, lists). Answers are cached per probe, so several checks
+can judge one run. If the notebook could not be loaded, every probe fails with
+the loading message.
+"""
+
+from __future__ import annotations
+
+from grader import protocol
+from grader.judge import Fail
+
+
+class Submission:
+    def __init__(self, probes: dict, worker=None, load_error: str | None = None, probe_timeout: float = 30.0,
+                 on_probe=None):
+        self.probes = probes
+        self.worker = worker
+        self.load_error = load_error
+        self.probe_timeout = probe_timeout
+        self.on_probe = on_probe
+        self._answers: dict[str, dict] = {}
+        self.events: list[str] = []  # one line per notable event (timeouts, crashes, printing)
+
+    def answers(self, probe: str) -> dict:
+        if self.load_error:
+            raise Fail(self.load_error)
+        if probe not in self._answers:
+            api, calls = self.probes[probe]
+            timeout = self.probe_timeout
+            answer = self.worker.probe(calls, timeout=timeout)
+            if "results" not in answer:  # the whole probe failed (timeout, crash)
+                answer = {"results": [answer] * len(calls), "printed": ""}
+                self.events.append(f"{api}: {answer['results'][0]['message']}")
+            self._answers[probe] = answer
+            if self.on_probe:
+                self.on_probe(probe)
+        return self._answers[probe]
+
+    def outputs(self, probe: str, calls: list[int], optional: list[int] = ()) -> dict[int, object]:
+        """Decoded outputs of the given calls; a failed required call fails the check."""
+        results = self.answers(probe)["results"]
+        out: dict[int, object] = {}
+        for i in list(calls) + list(optional):
+            answer = results[i]
+            if answer.get("ok"):
+                out[i] = protocol.decode(answer["value"])
+            elif i in calls:
+                raise Fail(answer["message"])
+        return out
