@@ -83,6 +83,18 @@ def cmd_fixtures(args) -> int:
     return EXIT_OK
 
 
+def cmd_assign(args) -> int:
+    from grader.skeleton import make_skeleton
+
+    root = Path(__file__).resolve().parent.parent
+    for name in [args.assignment] if args.assignment else assignments.ASSIGNMENTS:
+        solution = root / "solutions" / f"{name}.ipynb"
+        if solution.exists():
+            out = make_skeleton(solution, root / "assignments" / f"{name}.ipynb")
+            print(f"{out.relative_to(root)}: written from {solution.relative_to(root)}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="grader", description="Grade 'Fun with Diffusion Models' notebooks.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -105,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("action", choices=["build"])
     f.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
     f.set_defaults(func=cmd_fixtures)
+
+    s = sub.add_parser("assign", help="regenerate the student notebooks in assignments/ from solutions/")
+    s.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
+    s.set_defaults(func=cmd_assign)
 
     try:
         from grader import batch

@@ -111,6 +111,9 @@ def build_proj5a_inputs() -> dict:
     mask = np.zeros((1, 3, 64, 64), dtype=np.float32)
     mask[:, :, 6:34, 20:44] = 1.0  # the region to repaint: the top middle
     inputs["mask"] = mask
+    mask_2 = np.zeros((1, 3, 64, 64), dtype=np.float32)
+    mask_2[:, :, :, 32:] = 1.0  # the right half
+    inputs["mask_2"] = mask_2
     return inputs
 
 

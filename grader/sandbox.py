@@ -110,6 +110,146 @@ def _preexec(limits: Limits, user, cut_network: bool):
     return setup
 
 
+def _spawn(code: str, child: socket.socket, workdir: str, limits: Limits):
+    """Start ``python -I -c code`` sandboxed, with ``child`` inherited; return (Popen, Sandbox)."""
+    notes: list[str] = []
+    user = _unprivileged_user(notes)
+    if user is not None:
+        os.chown(workdir, user.pw_uid, user.pw_gid)
+    cut_network = os.geteuid() == 0
+    sandbox = Sandbox(user=user.pw_name if user else None, network=not cut_network, notes=notes)
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": workdir,
+        "TMPDIR": workdir,
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": PACKAGE_PARENT,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": workdir,
+        "HF_HUB_OFFLINE": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); {code}"],
+        pass_fds=[child.fileno()],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_preexec(limits, user, cut_network),
+    )
+    return proc, sandbox
+
+
+class ForkedProcess:
+    """A worker forked by the fork server: not our child, so watched by pid."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.returncode = -9
+            except PermissionError:
+                pass
+        return self.returncode
+
+    def kill(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(self, timeout=None):
+        deadline = time.monotonic() + (timeout or 5)
+        while self.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.returncode
+
+
+class ForkServer:
+    """A pre-warmed process that forks workers (see grader.forkserver). Use as a context manager."""
+
+    current: "ForkServer | None" = None
+
+    def __init__(self, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        self.proc = None
+        self.control: socket.socket | None = None
+        self.workdir: str | None = None
+        self.sandbox = Sandbox()
+
+    def start(self) -> "ForkServer":
+        parent, child = socket.socketpair()
+        self.workdir = tempfile.mkdtemp(prefix="diffgrade-forkserver-")
+        self.proc, self.sandbox = _spawn(
+            f"from grader.forkserver import serve; serve({child.fileno()!r})", child, self.workdir, self.limits)
+        child.close()
+        self.control = parent
+        self.control.settimeout(self.limits.start_timeout)
+        try:
+            if self.control.recv(1) != b"R":
+                raise OSError("no ready signal")
+        except OSError as e:
+            self.close()
+            raise WorkerError(f"the fork server did not start: {e}") from None
+        return self
+
+    def fork_worker(self, child: socket.socket) -> ForkedProcess:
+        if self.proc is None or self.proc.poll() is not None:
+            self.close()
+            self.start()  # it was killed (e.g. by student code): start it again
+        try:
+            self.control.settimeout(30)
+            socket.send_fds(self.control, [b"F"], [child.fileno()])
+            pid = int.from_bytes(_recv_exact(self.control, 8), "big")
+        except OSError as e:
+            self.close()
+            raise WorkerError(f"the fork server failed: {e}") from None
+        return ForkedProcess(pid)
+
+    def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.kill()
+            self.proc.wait()
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.proc = self.control = self.workdir = None
+
+    def __enter__(self):
+        self.start()
+        ForkServer.current = self
+        return self
+
+    def __exit__(self, *exc):
+        ForkServer.current = None
+        self.close()
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise OSError("connection closed")
+        data += chunk
+    return data
+
+
 class WorkerProcess:
     """One live worker: an initialised zygote serving probes for one submission."""
 
@@ -128,39 +268,18 @@ class WorkerProcess:
     # ---- life cycle ---------------------------------------------------------
     def start(self) -> dict:
         parent, child = socket.socketpair()
-        self.workdir = tempfile.mkdtemp(prefix="diffgrade-worker-")
-        notes: list[str] = []
-        user = _unprivileged_user(notes)
-        if user is not None:
-            os.chown(self.workdir, user.pw_uid, user.pw_gid)
-        cut_network = os.geteuid() == 0
-        self.sandbox = Sandbox(user=user.pw_name if user else None, network=not cut_network, notes=notes)
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": self.workdir,
-            "TMPDIR": self.workdir,
-            "LANG": "C.UTF-8",
-            "PYTHONPATH": PACKAGE_PARENT,
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": self.workdir,
-            "HF_HUB_OFFLINE": "1",
-            "CUDA_VISIBLE_DEVICES": "",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c",
-             f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); "
-             f"from grader.worker import main; main([{child.fileno()!r}])"],
-            pass_fds=[child.fileno()],
-            cwd=self.workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_preexec(self.limits, user, cut_network),
-        )
+        server = ForkServer.current
+        self.proc = None
+        if server is not None:
+            try:
+                self.proc = server.fork_worker(child)
+                self.sandbox = server.sandbox
+            except WorkerError:
+                self.proc = None
+        if self.proc is None:
+            self.workdir = tempfile.mkdtemp(prefix="diffgrade-worker-")
+            self.proc, self.sandbox = _spawn(
+                f"from grader.worker import main; main([{child.fileno()!r}])", child, self.workdir, self.limits)
         child.close()
         self.sock = parent
         self._send({"op": "init", "assignment": self.assignment, "chunks": self.chunks,

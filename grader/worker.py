@@ -211,6 +211,8 @@ class Worker:
     def _special(self, name: str):
         if name == "$ref_forward":
             return self.standins.reference_forward(self.provided["alphas_cumprod"])
+        if name.startswith("$standin:"):  # a grader-side helper of the stand-ins module
+            return getattr(self.standins, name.split(":", 1)[1])
         if name in self.ns:
             return self.ns[name]
         raise KeyError(name)
@@ -224,6 +226,7 @@ class Worker:
             try:
                 os.close(rfd)
                 os.setpgid(0, 0)
+                _die_with_parent()
                 self._child(msg, wfd, timeout)
             finally:
                 os._exit(0)
@@ -330,6 +333,16 @@ def _is_signature_error(e: TypeError, fn) -> bool:
         depth += 1
         tb = tb.tb_next
     return depth <= 1 and ("argument" in str(e) or "positional" in str(e))
+
+
+def _die_with_parent() -> None:
+    """Linux: the probe is killed when its worker dies, so nothing outlives a replaced worker."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 def _kill_group(pid: int) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
+import nbformat  # noqa: E402
 from nbtools import write_notebook  # noqa: E402
 
 OUT = ROOT / "solutions" / "proj5b.ipynb"
@@ -578,6 +579,11 @@ for epochs, unet in class_unets.items():
 
 def main() -> None:
     path = write_notebook(OUT, CELLS, assignment="proj5b")
+    # Stable cell ids, so that re-running this script rewrites the same file.
+    nb = nbformat.read(str(path), as_version=4)
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"proj5b-{index:02d}"
+    nbformat.write(nb, str(path))
     print(f"wrote {path.relative_to(ROOT)} ({len(CELLS)} cells)")
 
 

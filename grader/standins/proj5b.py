@@ -358,6 +358,8 @@ class _PatchingLoader(importlib.abc.Loader):
         _patch_torchvision()
 
     def __getattr__(self, name):
+        if name == "_loader":
+            raise AttributeError(name)
         return getattr(self._loader, name)
 
 

@@ -53,7 +53,8 @@ PROBES = {
         call("sdedit", IM2, 20, PHOTO, NULL, TS, seed=61, rebind=REF),
         call("$ref_forward", IM2, TS[20], seed=61),
         call("iterative_denoise_cfg", r(4), 20, PHOTO, NULL, TS, seed=61)]),
-    "inpaint": ("inpaint", [call("inpaint", IM, {"$input": "mask"}, ROCKET, NULL, TS, scale=7, seed=70, rebind=REF)]),
+    "inpaint": ("inpaint", [call("inpaint", IM, {"$input": "mask"}, PHOTO, NULL, TS, scale=7, seed=70, rebind=REF),
+                            call("inpaint", IM, {"$input": "mask_2"}, ROCKET, NULL, TS, seed=71, rebind=REF)]),
     "visual_anagrams": ("visual_anagrams", [
         call("visual_anagrams", NOISE, 0, OLD_MAN, CAMPFIRE, NULL, TS, scale=7, seed=80)]),
     "make_hybrids": ("make_hybrids", [

@@ -46,7 +46,7 @@ def test_inpaint_runs(sub, ref):
 @pytest.mark.points(8)
 def test_inpaint_matches_reference(sub, ref):
     """inpaint keeps new content where mask == 1 and the noised original elsewhere, at every step"""
-    ref.judge("inpaint", sub.outputs("inpaint", [0]), [0])
+    ref.judge("inpaint", sub.outputs("inpaint", [0, 1]), [0, 1])
 
 
 @pytest.mark.visible

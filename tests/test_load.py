@@ -1,0 +1,93 @@
+"""The loader keeps definitions and cheap assignments, drops everything else, and never executes code."""
+
+import json
+
+import pytest
+from nbtools import write_notebook
+
+from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
+
+
+def _load(tmp_path, cells, assignment="proj5a"):
+    path = write_notebook(tmp_path / "nb.ipynb", [("code", c) for c in cells])
+    return load_notebook(path, assignment)
+
+
+def test_keeps_defs_and_drops_top_level_work(tmp_path):
+    chunks, info = _load(tmp_path, [
+        "!pip install diffusers\n%matplotlib inline\nimport torch",
+        "stage_1 = DiffusionPipeline.from_pretrained('DeepFloyd/IF-I-XL-v1.0')\nprompt_embeds_dict = torch.load('x.pth')",
+        "def forward(im, t):\n    return im",
+        "strided_timesteps = list(range(990, -1, -30))",
+        "plt.imshow(forward(im, 3))\nresult = forward(im, 500)",
+    ])
+    source = "\n".join(c.source for c in chunks)
+    assert "def forward" in source and "import torch" in source and "strided_timesteps = list(range" in source
+    assert "from_pretrained" not in source and "torch.load" not in source and "imshow" not in source
+    assert "result =" not in source  # a call of a student function is top-level work
+    assert "pip" not in source and "matplotlib" not in source
+
+
+def test_loop_building_a_graded_value_is_kept(tmp_path):
+    chunks, _ = _load(tmp_path, ["strided_timesteps = []\nfor t in range(990, -1, -30):\n    strided_timesteps.append(t)"])
+    assert len(chunks) == 2 and "append" in chunks[1].source
+
+
+def test_provided_names_are_not_rebound_by_the_notebook(tmp_path):
+    chunks, _ = _load(tmp_path, ["alphas_cumprod = stage_1.scheduler.alphas_cumprod\ndevice = 'cuda'",
+                                 "def add_variance(p, t, image):\n    return image * 0"])
+    assert chunks == []
+
+
+def test_syntax_error_costs_only_its_cell(tmp_path):
+    chunks, info = _load(tmp_path, ["def forward(im, t):\n    return im", "def broken(:\n    pass", "def other():\n    return 1"])
+    assert [c.source.split("(")[0] for c in chunks] == ["def forward", "def other"]
+    assert any("cell 2" in n and "syntax error" in n for n in info.notes)
+
+
+def test_decorators_are_kept(tmp_path):
+    chunks, _ = _load(tmp_path, ["@torch.no_grad()\ndef forward(im, t):\n    return im"])
+    assert chunks[0].source.startswith("@torch.no_grad()")
+
+
+def test_cell_magic_other_than_time_drops_the_cell(tmp_path):
+    chunks, _ = _load(tmp_path, ["%%bash\necho hi", "%%time\ndef f():\n    return 1"])
+    assert len(chunks) == 1 and "def f" in chunks[0].source
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"", "empty"),
+    (b"{not json", "not valid notebook JSON"),
+    (b'{"hello": 1}', "not a Jupyter notebook"),
+    (b"import torch\ndef forward(im, t):\n    return im\n", "not valid notebook JSON"),
+    (b"\xff\xfe\x00binary", "not a text file"),
+])
+def test_bad_files_raise_one_line_errors(tmp_path, content, needle):
+    path = tmp_path / "sub.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(NotebookError) as e:
+        read_notebook(path)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_python_file_gets_a_hint(tmp_path):
+    path = tmp_path / "sub.py"
+    path.write_text("def forward(im, t):\n    return im\n")
+    with pytest.raises(NotebookError, match="Python script"):
+        read_notebook(path)
+
+
+def test_old_nbformat_is_read(tmp_path):
+    nb3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": [
+        {"cell_type": "code", "input": "def forward(im, t):\n    return im", "language": "python", "outputs": []}]}]}
+    path = tmp_path / "old.ipynb"
+    path.write_text(json.dumps(nb3))
+    chunks, _ = load_notebook(path, "proj5a")
+    assert "def forward" in chunks[0].source
+
+
+def test_assignment_is_inferred(tmp_path):
+    path = write_notebook(tmp_path / "mine.ipynb", [("code", "def forward(im, t):\n    return im\ndef inpaint():\n    pass")])
+    assert infer_assignment(read_notebook(path), path) == "proj5a"
+    path = write_notebook(tmp_path / "b.ipynb", [("code", "class UnconditionalUNet:\n    pass\ndef ddpm_schedule():\n    pass")])
+    assert infer_assignment(read_notebook(path), path) == "proj5b"

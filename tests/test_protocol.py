@@ -1,0 +1,44 @@
+"""Only data crosses from a worker: arrays without pickle, plain containers, nothing else."""
+
+import os
+
+import numpy as np
+import pytest
+
+from grader import protocol
+
+
+def test_round_trip_of_data():
+    value = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": [1, 2.5, None, "x", (True, 3)], "c": float("nan")}
+    back = protocol.decode(protocol.encode(value))
+    assert np.array_equal(back["a"], value["a"]) and back["a"].dtype == np.float32
+    assert back["b"] == [1, 2.5, None, "x", (True, 3)] and np.isnan(back["c"])
+
+
+@pytest.mark.parametrize("value", [object(), np.array([object()]), {1: 2}, lambda: 1, os])
+def test_non_data_is_refused(value):
+    with pytest.raises(protocol.Unsendable):
+        protocol.encode(value)
+
+
+def test_pickled_array_is_not_loaded():
+    import base64
+    import io
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([Evil()], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError):
+        protocol.decode({"$array": base64.b64encode(buf.getvalue()).decode()})
+    assert pickle  # imported only to build the attack
+
+
+def test_frames_round_trip_over_a_pipe():
+    r, w = os.pipe()
+    protocol.send(w, {"op": "x", "v": protocol.encode(np.ones(3))})
+    msg = protocol.recv(r)
+    assert msg["op"] == "x" and protocol.decode(msg["v"]).sum() == 3
