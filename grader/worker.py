@@ -31,6 +31,10 @@ class _ChunkTimeout(BaseException):
     pass
 
 
+class _Missing(Exception):
+    """A probe refers to a name the notebook does not define."""
+
+
 class CappedText(io.TextIOBase):
     """stdout/stderr stand-in that keeps the first MAX_PRINT characters and drops the rest."""
 
@@ -150,6 +154,10 @@ class Worker:
             if "$result" in spec:
                 value = results[spec["$result"]]
                 return torch.as_tensor(value).float() if hasattr(value, "shape") else value
+            if "$ns" in spec:  # a student object, handed to a grader-side helper ($standin:...)
+                if spec["$ns"] not in self.ns:
+                    raise _Missing(spec["$ns"])
+                return self.ns[spec["$ns"]]
             if "$provided" in spec:
                 return self.provided[spec["$provided"]]
             if "$list" in spec or "$array" in spec:
@@ -166,12 +174,16 @@ class Worker:
             self.ns[target] = self._special(source)
         if name.startswith("$"):
             fn = self._special(name)
+            name = call.get("label", name)  # what messages call it (e.g. the student class it builds)
         else:
             if name not in self.ns:
                 return {"ok": False, "kind": "missing", "message": f"{name} is not defined in your notebook"}
             fn = self.ns[name]
-        args = [self._arg(a, results) for a in call.get("args", [])]
-        kwargs = {k: self._arg(v, results) for k, v in (call.get("kwargs") or {}).items()}
+        try:
+            args = [self._arg(a, results) for a in call.get("args", [])]
+            kwargs = {k: self._arg(v, results) for k, v in (call.get("kwargs") or {}).items()}
+        except _Missing as e:
+            return {"ok": False, "kind": "missing", "message": f"{e.args[0]} is not defined in your notebook"}
         if call.get("quiet") and callable(fn):
             try:
                 if "display" in inspect.signature(fn).parameters:

@@ -12,7 +12,7 @@ VARIANTS = [
             "the image is barely noised at large t",
             (("forward", "abar = alphas_cumprod[t]", "abar = stage_1.scheduler.alphas[t]"),)),
     Variant("forward", "missing-sqrt",
-            "scales by abar_t and (1 - abar_t) instead of their square roots",
+            "missing sqrt: scales by abar_t and (1 - abar_t) instead of sqrt(abar_t) and sqrt(1 - abar_t)",
             (("forward", "abar.sqrt() * im + (1 - abar).sqrt() * noise", "abar * im + (1 - abar) * noise"),)),
     Variant("forward", "noise-unscaled",
             "adds the noise without scaling it by sqrt(1 - abar_t) (wrong noise scale)",
@@ -27,7 +27,7 @@ VARIANTS = [
               "kernel_size=int(sigma) * 2 + 1, sigma=kernel_size"),)),
     # ---- one_step_denoise -------------------------------------------------------------------
     Variant("one_step_denoise", "missing-sqrt",
-            "divides by abar_t and scales the noise by (1 - abar_t): both need a square root",
+            "missing sqrt: divides by abar_t and scales the noise by (1 - abar_t) instead of sqrt(abar_t) and sqrt(1 - abar_t)",
             (("one_step_denoise", "(im_noisy - (1 - abar).sqrt() * eps) / abar.sqrt()",
               "(im_noisy - (1 - abar) * eps) / abar"),)),
     Variant("one_step_denoise", "noise-subtracted-unscaled",
