@@ -1,15 +1,17 @@
 """Pay for ``import torch`` once per grading process, not once per submission.
 
-A fork server is a sandboxed process (same user, limits, environment and
-network as a worker) that imports torch, diffusers' scheduler, torchvision and
+A fork server is a process with a scrubbed environment that imports torch, diffusers' scheduler, torchvision and
 matplotlib and then waits. For each submission the grading process hands it one
 end of a fresh socket; it forks, and the child becomes that submission's worker
-(:class:`grader.worker.Worker`). The child never shares state with another
-submission: student code only ever runs after the fork.
+(:class:`grader.worker.Worker`) after confining itself (its own cgroup, limits,
+private /tmp, no network, unprivileged user; see :mod:`grader.confine`). The
+server only ever runs the grader's own code; student code runs only in a
+confined child, which never shares state with another submission.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -65,7 +67,7 @@ def serve(control_fd: int) -> None:
     control.sendall(b"R")  # ready
     while True:
         try:
-            msg, fds, _, _ = socket.recv_fds(control, 16, 1)
+            msg, fds, _, _ = socket.recv_fds(control, 65536, 1)
         except OSError:
             return
         if not msg:
@@ -78,9 +80,14 @@ def serve(control_fd: int) -> None:
             try:
                 control.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                os.setsid()
+                from grader.confine import confine_self
                 from grader.worker import Worker
 
+                confine_self(json.loads(msg.decode()))
+                os.environ.update({"HOME": os.getcwd(), "TMPDIR": os.getcwd(), "MPLCONFIGDIR": os.getcwd()})
+                import tempfile
+
+                tempfile.tempdir = None
                 Worker(fd).serve()
             finally:
                 os._exit(0)

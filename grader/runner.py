@@ -109,7 +109,9 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
         result.timings["worker start"] = time.perf_counter() - t1
     if load_error:
         result.error = load_error
-    submission = Submission(a.probes, worker=worker, load_error=load_error, probe_timeout=a.probe_timeout)
+    limits = limits or Limits()
+    submission = Submission(a.probes, worker=worker, load_error=load_error,
+                            probe_timeout=limits.probe_timeout or a.probe_timeout, budget=limits.submission_timeout)
     t2 = time.perf_counter()
     try:
         result.checks = run_checks(assignment, submission, visible_only, progress)
@@ -118,6 +120,8 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
             result.notes.extend(submission.events)
             if worker.restarts:
                 result.notes.append(f"the worker was replaced {worker.restarts} time(s) after a crash or hang")
+            if worker.leftovers_killed:
+                result.notes.append(f"{worker.leftovers_killed} process(es) left running by your code were stopped")
             worker.close()
     result.timings["checks"] = time.perf_counter() - t2
     for check in result.checks:

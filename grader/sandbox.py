@@ -1,19 +1,19 @@
 """Step 3 of the data path, grading side: start, feed and replace worker processes.
 
 The grading process never imports torch and never executes student code. It
-starts ``python -m grader.worker`` with a scrubbed environment, an empty
-working directory, resource limits, no network where the kernel allows it and,
-when started as root, an unprivileged user. It talks to the worker over a
+starts a worker (directly, or forked from a pre-warmed fork server) that
+confines itself before loading the notebook (:func:`grader.confine.confine_self`):
+a scrubbed environment, an empty working directory, a cgroup, resource limits
+and, when started as root, private /tmp, no network and an unprivileged user. It talks to the worker over a
 socket with data-only frames (:mod:`grader.protocol`). A worker that dies or
 stops answering is killed and started again; the probe it was running fails.
 """
 
 from __future__ import annotations
 
-import ctypes
+import json
 import os
 import pwd
-import resource
 import select
 import shutil
 import signal
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import protocol
+from grader.confine import Cgroup, hide_grader_files
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
-CLONE_NEWNET = 0x40000000
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Limits:
     processes: int = 256
     start_timeout: float = 120.0
     chunk_timeout: float = 5.0
+    probe_timeout: float | None = None  # overrides the assignment's per-probe limit (tests)
+    submission_timeout: float = 600.0  # all probes of one submission together
 
 
 @dataclass
@@ -90,35 +92,28 @@ def _unprivileged_user(notes: list[str]):
     return None
 
 
-def _preexec(limits: Limits, user, cut_network: bool):
-    def setup():
-        os.setsid()
-        resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if cut_network:
-            try:
-                ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
-            except Exception:
-                pass
-        if user is not None:
-            os.setgroups([])
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-
-    return setup
-
-
-def _spawn(code: str, child: socket.socket, workdir: str, limits: Limits):
-    """Start ``python -I -c code`` sandboxed, with ``child`` inherited; return (Popen, Sandbox)."""
+def confinement_spec(limits: Limits, workdir: str, cgroup: Cgroup | None) -> tuple[dict, Sandbox]:
+    """Plain-data description of how a worker confines itself (see confine.confine_self)."""
     notes: list[str] = []
     user = _unprivileged_user(notes)
     if user is not None:
-        os.chown(workdir, user.pw_uid, user.pw_gid)
-    cut_network = os.geteuid() == 0
-    sandbox = Sandbox(user=user.pw_name if user else None, network=not cut_network, notes=notes)
-    env = {
+        notes.extend(hide_grader_files())
+    if cgroup is not None and cgroup.note:
+        notes.append(cgroup.note)
+    root = os.geteuid() == 0
+    if not root:
+        notes.append("not root: the worker runs as the grading user, with the network and /tmp shared")
+    spec = {
+        "memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes, "processes": limits.processes,
+        "cgroup_dirs": [str(d) for d in (cgroup.dirs if cgroup else [])],
+        "uid": user.pw_uid if user else None, "gid": user.pw_gid if user else None,
+        "cut_network": root, "workdir": workdir,
+    }
+    return spec, Sandbox(user=user.pw_name if user else None, network=not root, notes=notes)
+
+
+def _env(workdir: str) -> dict:
+    return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": workdir,
         "TMPDIR": workdir,
@@ -132,17 +127,28 @@ def _spawn(code: str, child: socket.socket, workdir: str, limits: Limits):
         "HF_HUB_OFFLINE": "1",
         "CUDA_VISIBLE_DEVICES": "",
     }
-    proc = subprocess.Popen(
+
+
+def _spawn(code: str, child: socket.socket, workdir: str, spec: dict | None):
+    """Start ``python -I -c code`` with ``child`` inherited; confined by ``spec`` unless None."""
+    from grader.confine import confine_self
+
+    def preexec():
+        if spec is None:
+            os.setsid()
+        else:
+            confine_self(spec)
+
+    return subprocess.Popen(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); {code}"],
         pass_fds=[child.fileno()],
         cwd=workdir,
-        env=env,
+        env=_env(workdir),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=_preexec(limits, user, cut_network),
+        preexec_fn=preexec,
     )
-    return proc, sandbox
 
 
 class ForkedProcess:
@@ -176,7 +182,12 @@ class ForkedProcess:
 
 
 class ForkServer:
-    """A pre-warmed process that forks workers (see grader.forkserver). Use as a context manager."""
+    """A pre-warmed process that forks workers (see grader.forkserver). Use as a context manager.
+
+    The server itself only ever runs the grader's own code (imports); each forked
+    child confines itself (cgroup, limits, namespaces, unprivileged user) before it
+    loads a notebook.
+    """
 
     current: "ForkServer | None" = None
 
@@ -185,13 +196,11 @@ class ForkServer:
         self.proc = None
         self.control: socket.socket | None = None
         self.workdir: str | None = None
-        self.sandbox = Sandbox()
 
     def start(self) -> "ForkServer":
         parent, child = socket.socketpair()
         self.workdir = tempfile.mkdtemp(prefix="diffgrade-forkserver-")
-        self.proc, self.sandbox = _spawn(
-            f"from grader.forkserver import serve; serve({child.fileno()!r})", child, self.workdir, self.limits)
+        self.proc = _spawn(f"from grader.forkserver import serve; serve({child.fileno()!r})", child, self.workdir, None)
         child.close()
         self.control = parent
         self.control.settimeout(self.limits.start_timeout)
@@ -203,13 +212,13 @@ class ForkServer:
             raise WorkerError(f"the fork server did not start: {e}") from None
         return self
 
-    def fork_worker(self, child: socket.socket) -> ForkedProcess:
+    def fork_worker(self, child: socket.socket, spec: dict) -> ForkedProcess:
         if self.proc is None or self.proc.poll() is not None:
             self.close()
-            self.start()  # it was killed (e.g. by student code): start it again
+            self.start()  # it was killed: start it again
         try:
             self.control.settimeout(30)
-            socket.send_fds(self.control, [b"F"], [child.fileno()])
+            socket.send_fds(self.control, [json.dumps(spec).encode()], [child.fileno()])
             pid = int.from_bytes(_recv_exact(self.control, 8), "big")
         except OSError as e:
             self.close()
@@ -264,22 +273,25 @@ class WorkerProcess:
         self.sandbox = Sandbox()
         self.ready: dict | None = None
         self.restarts = 0
+        self.cgroup: Cgroup | None = None  # own cgroup when spawned directly
+        self.server: ForkServer | None = None
+        self.leftovers_killed = 0
 
     # ---- life cycle ---------------------------------------------------------
     def start(self) -> dict:
         parent, child = socket.socketpair()
+        self.workdir = tempfile.mkdtemp(prefix="diffgrade-worker-")
+        self.cgroup = Cgroup(self.limits.processes, self.limits.memory_bytes)
+        spec, self.sandbox = confinement_spec(self.limits, self.workdir, self.cgroup)
         server = ForkServer.current
-        self.proc = None
+        self.proc = self.server = None
         if server is not None:
             try:
-                self.proc = server.fork_worker(child)
-                self.sandbox = server.sandbox
+                self.proc, self.server = server.fork_worker(child, spec), server
             except WorkerError:
                 self.proc = None
         if self.proc is None:
-            self.workdir = tempfile.mkdtemp(prefix="diffgrade-worker-")
-            self.proc, self.sandbox = _spawn(
-                f"from grader.worker import main; main([{child.fileno()!r}])", child, self.workdir, self.limits)
+            self.proc = _spawn(f"from grader.worker import main; main([{child.fileno()!r}])", child, self.workdir, spec)
         child.close()
         self.sock = parent
         self._send({"op": "init", "assignment": self.assignment, "chunks": self.chunks,
@@ -307,11 +319,13 @@ class WorkerProcess:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         if self.sock is not None:
             self.sock.close()
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-        self.proc = self.sock = self.workdir = None
+        self.proc = self.sock = self.workdir = self.cgroup = None
 
     def restart(self) -> None:
         self.close()
@@ -343,7 +357,14 @@ class WorkerProcess:
             except WorkerError:
                 pass
             return {"ok": False, "kind": "crash", "message": f"the worker stopped ({e}); it was replaced"}
+        self._kill_leftovers()
         return answer
+
+    def _kill_leftovers(self) -> None:
+        """Kill processes a probe left running (even ones that escaped with setsid)."""
+        if self.cgroup is None or self.proc is None:
+            return
+        self.leftovers_killed += self.cgroup.kill_all(keep={self.proc.pid})
 
     def _send(self, message: dict) -> None:
         try:

@@ -8,19 +8,23 @@ the loading message.
 
 from __future__ import annotations
 
+import time
+
 from grader import protocol
 from grader.judge import Fail
 
 
 class Submission:
     def __init__(self, probes: dict, worker=None, load_error: str | None = None, probe_timeout: float = 30.0,
-                 on_probe=None):
+                 on_probe=None, budget: float = 600.0):
         self.probes = probes
         self.worker = worker
         self.load_error = load_error
         self.probe_timeout = probe_timeout
         self.on_probe = on_probe
         self._answers: dict[str, dict] = {}
+        self.budget = budget  # seconds for all probes of this submission
+        self.spent = 0.0
         self.events: list[str] = []  # one line per notable event (timeouts, crashes, printing)
 
     def answers(self, probe: str) -> dict:
@@ -28,11 +32,21 @@ class Submission:
             raise Fail(self.load_error)
         if probe not in self._answers:
             api, calls = self.probes[probe]
-            timeout = self.probe_timeout
+            left = self.budget - self.spent
+            if left <= 1:
+                raise Fail(f"not run: the submission used up its time budget of {self.budget:g} s")
+            timeout = min(self.probe_timeout, left)
+            t0 = time.monotonic()
             answer = self.worker.probe(calls, timeout=timeout)
+            self.spent += time.monotonic() - t0
             if "results" not in answer:  # the whole probe failed (timeout, crash)
                 answer = {"results": [answer] * len(calls), "printed": ""}
                 self.events.append(f"{api}: {answer['results'][0]['message']}")
+            if answer.get("leftovers"):
+                self.events.append(f"{api}: processes your code left running were stopped")
+            if answer.get("dropped"):
+                self.events.append(f"{api}: printed over {len(answer.get('printed', ''))} characters; "
+                                   f"{answer['dropped']} more were discarded")
             self._answers[probe] = answer
             if self.on_probe:
                 self.on_probe(probe)

@@ -267,7 +267,7 @@ class Worker:
         if reason:
             _kill_group(pid)
         _, status = os.waitpid(pid, 0)
-        _reap_group(pid)
+        leftovers = _reap_group(pid)
         if reason == "timeout":
             return {"ok": False, "kind": "timeout", "message": f"did not finish within {timeout:g} s (an infinite loop, or far too slow)"}
         try:
@@ -278,6 +278,7 @@ class Worker:
             answer = json.loads(data[4 : 4 + length].decode())
             if not isinstance(answer, dict) or "results" not in answer:
                 raise ValueError
+            answer["leftovers"] = leftovers
             return answer
         except Exception:
             if os.WIFSIGNALED(status):
@@ -365,12 +366,17 @@ def _kill_group(pid: int) -> None:
             pass
 
 
-def _reap_group(pid: int) -> None:
-    """Kill anything the probe left behind in its process group (background processes)."""
+def _reap_group(pid: int) -> bool:
+    """Kill anything the probe left behind in its process group; True if there was something."""
+    try:
+        os.killpg(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    return True
 
 
 def main(argv=None) -> None:

@@ -1,0 +1,740 @@
+"""Grader-side instruments for the proj5b checks, run inside the worker.
+
+Probes reach these as ``"$standin:NAME"`` (the worker looks them up on
+:mod:`grader.standins.proj5b`, which forwards unknown names here). They take
+student objects (``{"$ns": "UpBlock"}``), run them on fixed inputs and return
+plain data (arrays and numbers), never the objects themselves.
+
+Modules
+    ``module_output`` / ``module_trace`` / ``module_params`` build the student's
+    class with given arguments. Before a forward pass every parameter is set
+    from a generator keyed by its *signature*: (layer type, parameter name,
+    shape), e.g. ("Conv2d", "weight", (8, 4, 3, 3)). Equal architectures
+    therefore get equal weights whatever the attributes are called, whatever
+    order they were registered in, and whether nn.Sequential or explicit layers
+    were used. A conv that reads a channel concatenation of equal parts gets
+    weights that repeat over those parts, so ``cat([skip, h])`` and
+    ``cat([h, skip])`` give the same output (both orders are correct). The
+    fixture builder runs the same helpers on the reference notebook, so the
+    student's output is compared with the reference's "after loading the
+    reference weights".
+
+    ``module_trace`` records the layers a forward pass runs, in order, as rows
+    ``[op, in, out, kernel, stride, padding]`` (see ``OPS``); functional calls
+    (``F.gelu``, ``torch.cat``) count as well as modules.
+
+Functions
+    ``run_*`` helpers call a student function on grader-made arguments (the
+    reference schedule, a recording probe UNet, the analytic denoisers, a tiny
+    trainable recording net and loader), keep what they observed in a per-probe
+    stash and return the function's own result. ``stash_get(key)`` returns an
+    observation as data in a later call of the same probe.
+
+Reference parts (``RefConv`` ... ``RefFCBlock``, ``ref_add_noise``,
+``ref_ddpm_forward``, ``ref_ddpm_forward_class``) are bound in place of the
+student's own while another name is checked, so a mistake is charged once.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from grader import runtime
+from grader.standins.proj5b import (INPUTS, AnalyticClassDenoiser, AnalyticDenoiser, ProbeClassUNet, ProbeUNet,
+                                    make_denoiser, reference_schedule)
+
+_STASH: dict = {}
+
+
+def stash_get(key: str):
+    """An observation kept by an earlier call of the same probe."""
+    if key not in _STASH:
+        raise KeyError(f"nothing recorded under {key!r} (the call that records it failed)")
+    return _STASH[key]
+
+
+def _seed_all(seed: int) -> None:
+    """Seed the generators that keyed noise does not cover (randint, rand, numpy's, python's)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+    random.seed(seed)
+
+
+def _crc(key) -> int:
+    return zlib.crc32(repr(key).encode()) & 0x7FFFFFFF
+
+
+# ---- reference parts, bound in place of the student's while checking other names ------------
+
+
+def _cbg(layer: nn.Module, channels: int) -> nn.Sequential:
+    return nn.Sequential(layer, nn.BatchNorm2d(channels), nn.GELU())
+
+
+class RefConv(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.net = _cbg(nn.Conv2d(in_channels, out_channels, 3, 1, 1), out_channels)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class RefDownConv(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.net = _cbg(nn.Conv2d(in_channels, out_channels, 4, 2, 1), out_channels)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class RefUpConv(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.net = _cbg(nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1), out_channels)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class RefFlatten(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.AvgPool2d(7), nn.GELU())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class RefUnflatten(nn.Module):
+    def __init__(self, in_channels):
+        super().__init__()
+        self.net = _cbg(nn.ConvTranspose2d(in_channels, in_channels, 7, 7, 0), in_channels)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class RefConvBlock(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.net = nn.Sequential(RefConv(in_channels, out_channels), RefConv(out_channels, out_channels))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class RefDownBlock(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.net = nn.Sequential(RefDownConv(in_channels, out_channels), RefConvBlock(out_channels, out_channels))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class RefUpBlock(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.net = nn.Sequential(RefUpConv(in_channels, out_channels), RefConvBlock(out_channels, out_channels))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class RefFCBlock(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_channels, out_channels), nn.GELU(), nn.Linear(out_channels, out_channels))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def ref_add_noise(x, sigma):
+    return x + sigma * torch.randn_like(x)
+
+
+def _abar_of(schedule) -> torch.Tensor:
+    return torch.as_tensor(schedule["alpha_bars"])
+
+
+def ref_ddpm_forward(unet, ddpm_schedule, x_0, num_ts):
+    n = x_0.shape[0]
+    abar_all = _abar_of(ddpm_schedule).to(x_0.device)
+    t = torch.randint(0, num_ts, (n,), device=x_0.device)
+    eps = torch.randn_like(x_0)
+    abar = abar_all[t].view(n, 1, 1, 1)
+    x_t = abar.sqrt() * x_0 + (1 - abar).sqrt() * eps
+    return F.mse_loss(unet(x_t, (t.float() / num_ts).view(n, 1)), eps)
+
+
+def ref_ddpm_forward_class(unet, ddpm_schedule, x_0, c, p_uncond, num_ts):
+    n = x_0.shape[0]
+    abar_all = _abar_of(ddpm_schedule).to(x_0.device)
+    mask = (torch.rand(n, device=x_0.device) >= p_uncond).to(x_0.dtype)
+    t = torch.randint(0, num_ts, (n,), device=x_0.device)
+    eps = torch.randn_like(x_0)
+    abar = abar_all[t].view(n, 1, 1, 1)
+    x_t = abar.sqrt() * x_0 + (1 - abar).sqrt() * eps
+    return F.mse_loss(unet(x_t, c, (t.float() / num_ts).view(n, 1), mask), eps)
+
+
+# ---- what a forward pass runs --------------------------------------------------------------
+
+#: Row codes of a trace: [op, in, out, kernel, stride, padding].
+OPS = {
+    "conv2d": 1, "conv_transpose2d": 2, "batch_norm": 3, "gelu": 4, "avg_pool2d": 5, "linear": 6,
+    "cat": 7, "concat": 7, "concatenate": 7, "relu": 8, "relu_": 8, "silu": 9, "sigmoid": 10, "tanh": 11,
+    "leaky_relu": 12, "elu": 13, "adaptive_avg_pool2d": 14, "max_pool2d": 15, "layer_norm": 16,
+    "group_norm": 17, "instance_norm": 18, "dropout": 19, "dropout2d": 19, "softplus": 20, "mish": 21,
+}
+OP_NAMES = {1: "Conv2d", 2: "ConvTranspose2d", 3: "BatchNorm2d", 4: "GELU", 5: "AvgPool2d", 6: "Linear",
+            7: "cat", 8: "ReLU", 9: "SiLU", 10: "Sigmoid", 11: "Tanh", 12: "LeakyReLU", 13: "ELU",
+            14: "AdaptiveAvgPool2d", 15: "MaxPool2d", 16: "LayerNorm", 17: "GroupNorm", 18: "InstanceNorm",
+            19: "Dropout", 20: "Softplus", 21: "Mish"}
+
+
+def _arg(args, kwargs, i, key, default=None):
+    if len(args) > i:
+        return args[i]
+    return kwargs.get(key, default)
+
+
+def _int(v, kernel: int | None = None) -> int:
+    if isinstance(v, str):
+        return (kernel - 1) // 2 if v == "same" and kernel else 0
+    if isinstance(v, (tuple, list, torch.Size)):
+        v = v[0] if len(v) else 0
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _channels(x) -> int:
+    return int(x.shape[1]) if isinstance(x, torch.Tensor) and x.dim() >= 2 else 0
+
+
+class OpTracer(TorchFunctionMode):
+    """Records layer-like operations in execution order, and convs that read a channel concat."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: list[list[int]] = []
+        self.cats: dict[int, list[int]] = {}
+        self.keep: list = []  # cat outputs, alive so that their ids stay unique
+        self.sym: dict[int, tuple[int, list[int]]] = {}  # id(weight) -> (dim of input channels, part sizes)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        code = OPS.get(getattr(func, "__name__", ""))
+        if code is not None:
+            try:
+                self._record(code, args, kwargs, out)
+            except Exception:  # a trace is a diagnosis aid; never break the student's forward
+                pass
+        return out
+
+    def _record(self, code, args, kwargs, out):
+        inp = _arg(args, kwargs, 0, "input")
+        c = _channels(inp)
+        if code in (1, 2):
+            w = _arg(args, kwargs, 1, "weight")
+            groups = _int(_arg(args, kwargs, 6, "groups", 1))
+            k = int(w.shape[-1])
+            s = _int(_arg(args, kwargs, 3, "stride", 1))
+            p = _int(_arg(args, kwargs, 4, "padding", 0), k)
+            if code == 1:
+                row = [1, int(w.shape[1]) * groups, int(w.shape[0]), k, s, p]
+                dim = 1
+            else:
+                row = [2, int(w.shape[0]), int(w.shape[1]) * groups, k, s, p]
+                dim = 0
+            if id(inp) in self.cats:
+                self.sym[id(w)] = (dim, self.cats[id(inp)])
+        elif code in (5, 15):
+            k = _int(_arg(args, kwargs, 1, "kernel_size"))
+            s = _arg(args, kwargs, 2, "stride", None)
+            s = k if s is None or (isinstance(s, (list, tuple)) and not s) else _int(s)
+            row = [code, c, c, k, s, _int(_arg(args, kwargs, 3, "padding", 0))]
+        elif code == 14:
+            size = _int(_arg(args, kwargs, 1, "output_size"))
+            if size == 1 and isinstance(inp, torch.Tensor) and inp.dim() == 4 and inp.shape[-1] == inp.shape[-2]:
+                k = int(inp.shape[-1])  # a global average pool: the same as AvgPool2d(H)
+                row = [5, c, c, k, k, 0]
+            else:
+                row = [14, c, c, size, 0, 0]
+        elif code == 6:
+            w = _arg(args, kwargs, 1, "weight")
+            row = [6, int(w.shape[1]), int(w.shape[0]), 0, 0, 0]
+        elif code == 7:
+            tensors = list(_arg(args, kwargs, 0, "tensors"))
+            dim = _arg(args, kwargs, 1, "dim", kwargs.get("axis", 0))
+            dim = int(dim) + (out.dim() if int(dim) < 0 else 0)
+            row = [7, int(out.shape[dim]), len(tensors), dim, 0, 0]
+            if dim == 1:
+                self.cats[id(out)] = [int(t.shape[1]) for t in tensors]
+                self.keep.append(out)
+        else:
+            row = [code, c, c, 0, 0, 0]
+        self.rows.append(row)
+
+
+# ---- deterministic weights by signature ---------------------------------------------------
+
+
+def _layer_type(m: nn.Module) -> str:
+    for k in type(m).__mro__:
+        if k.__module__.startswith("torch.nn.modules"):
+            return k.__name__
+    return "Module"
+
+
+def init_by_signature(module: nn.Module, sym: dict | None = None) -> None:
+    """Set every parameter from a generator keyed by (layer type, name, shape); see the module docstring."""
+    sym = sym or {}
+    seen: set[int] = set()
+    with torch.no_grad(), torch._C.DisableTorchFunction():
+        for mod in module.modules():
+            ltype = _layer_type(mod)
+            for pname, p in mod.named_parameters(recurse=False):
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                shape = tuple(int(s) for s in p.shape)
+                gen = torch.Generator().manual_seed(_crc((ltype, pname, shape)))
+                u = torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1
+                if ltype.startswith("BatchNorm") or ltype.endswith("Norm"):
+                    vals = 1 + 0.25 * u if pname == "weight" else 0.2 * u
+                elif pname == "weight" and len(shape) >= 2:
+                    receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
+                    if ltype.startswith("ConvTranspose"):
+                        stride = getattr(mod, "stride", (1,))
+                        stride = stride[0] if isinstance(stride, (tuple, list)) else stride
+                        fan_in = shape[0] * receptive / max(1, int(stride)) ** 2
+                    else:
+                        fan_in = shape[1] * receptive
+                    vals = u * math.sqrt(6.0 / max(fan_in, 1.0))
+                elif pname == "bias":
+                    vals = 0.2 * u
+                else:
+                    vals = 0.5 * u
+                if id(p) in sym:
+                    dim, parts = sym[id(p)]
+                    if len(set(parts)) == 1 and len(parts) > 1 and shape[dim] == sum(parts):
+                        m = parts[0]
+                        first = vals.narrow(dim, 0, m)
+                        vals = torch.cat([first] * len(parts), dim=dim)
+                p.copy_(vals.to(p.dtype))
+
+
+# ---- module helpers ------------------------------------------------------------------------
+
+T_VALUES = (0.0, 1 / 3, 0.6, 1.0, 0.1, 0.9)
+C_VALUES = (3, 7, 0, 9, 5, 1)
+MASK_VALUES = (1.0, 0.0, 1.0, 1.0, 0.0, 1.0)
+
+
+def _x(shape) -> torch.Tensor:
+    shape = tuple(int(s) for s in shape)
+    if shape[1:] == (1, 28, 28) and "probe_x" in INPUTS and shape[0] <= len(INPUTS["probe_x"]):
+        return torch.as_tensor(np.asarray(INPUTS["probe_x"][: shape[0]])).float().clone()
+    gen = torch.Generator().manual_seed(_crc(("x", shape)))
+    with torch._C.DisableTorchFunction():
+        return torch.rand(shape, generator=gen) * 2 - 1
+
+
+def _forms(shape, cond):
+    """Every accepted way to call the module on the same data: t (N, 1) or (N,), c labels or one-hot."""
+    x = _x(shape)
+    n = x.shape[0]
+    t = torch.tensor(T_VALUES[:n], dtype=torch.float32)
+    if cond is None:
+        return [(x,)]
+    if cond == "time":
+        return [(x, t[:, None].clone()), (x, t.clone())]
+    if cond == "class":
+        c = torch.tensor(C_VALUES[:n], dtype=torch.int64)
+        mask = torch.tensor(MASK_VALUES[:n], dtype=torch.float32)
+        onehot = F.one_hot(c, 10).float()
+        return [(x, c.clone(), t[:, None].clone(), mask.clone()), (x, c.clone(), t.clone(), mask.clone()),
+                (x, onehot.clone(), t[:, None].clone(), mask.clone()), (x, onehot.clone(), t.clone(), mask.clone())]
+    raise ValueError(f"unknown conditioning {cond!r}")
+
+
+def _build(cls, args):
+    if not isinstance(cls, type):
+        raise TypeError(f"expected a class, got {type(cls).__name__}")
+    module = cls(*args)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{cls.__name__}(...) is not an nn.Module")
+    return module.float().cpu()
+
+
+def _as_tensor_out(out) -> torch.Tensor:
+    if isinstance(out, (tuple, list)) and len(out) == 1:
+        out = out[0]
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"forward returned a {type(out).__name__}; expected a tensor")
+    return out.detach().float().cpu()
+
+
+def _run_forms(cls, args, shape, cond, mode: str, trace_only: bool = False):
+    """(outputs per form (None where a form fails), trace of the first form that runs)."""
+    outs, trace, first_error = [], None, None
+    for form in _forms(shape, cond):
+        try:
+            torch.manual_seed(0)
+            module = _build(cls, args)
+            module.eval()
+            tracer = OpTracer()
+            with torch.no_grad(), tracer:
+                _as_tensor_out(module(*[a.clone() for a in form]))
+            if trace is None:
+                trace = tracer.rows
+            if trace_only:
+                return [], trace
+            init_by_signature(module, tracer.sym)
+            module.train(mode == "train")
+            with torch.no_grad():
+                outs.append(_as_tensor_out(module(*[a.clone() for a in form])))
+        except Exception as e:  # noqa: BLE001 - one accepted form failing is not a failure
+            first_error = first_error or e
+            outs.append(None)
+    if all(o is None for o in outs):
+        raise first_error
+    return outs, trace
+
+
+def module_output(cls, args, shape, cond=None, mode="eval"):
+    """Outputs (forms, *out_shape) with deterministic weights; a form that fails or disagrees in shape is NaN."""
+    outs, _ = _run_forms(cls, args, shape, cond, mode)
+    good = next(o for o in outs if o is not None)
+    rows = [o if o is not None and o.shape == good.shape else torch.full_like(good, float("nan")) for o in outs]
+    return torch.stack(rows)
+
+
+def module_trace(cls, args, shape, cond=None):
+    """The layers one forward pass runs, as int rows [op, in, out, kernel, stride, padding]."""
+    _, trace = _run_forms(cls, args, shape, cond, "eval", trace_only=True)
+    return np.asarray(trace or np.zeros((0, 6)), dtype=np.int64).reshape(-1, 6)
+
+
+def module_params(cls, args):
+    """Number of trainable parameters (shared ones counted once)."""
+    module = _build(cls, args)
+    seen, total = set(), 0
+    for p in module.parameters():
+        if id(p) not in seen and p.requires_grad:
+            seen.add(id(p))
+            total += p.numel()
+    return int(total)
+
+
+# ---- schedule ---------------------------------------------------------------------------------
+
+_KEYS = {
+    "betas": ("betas", "beta", "beta_t", "betas_t"),
+    "alphas": ("alphas", "alpha", "alpha_t", "alphas_t"),
+    "alpha_bars": ("alpha_bars", "alpha_bar", "alphas_bar", "alphas_cumprod", "alpha_cumprod", "abar", "abars",
+                   "alpha_bar_t", "alphas_bars", "bar_alphas", "alpha_hat", "alphas_hat"),
+}
+
+
+def schedule_entries(schedule) -> list:
+    """[betas, alphas, alpha_bars] from a dict (known spellings) or a 3-sequence."""
+    if isinstance(schedule, dict):
+        lower = {str(k).lower(): v for k, v in schedule.items()}
+        out = []
+        for key, names in _KEYS.items():
+            found = next((lower[n] for n in names if n in lower), None)
+            if found is None:
+                raise KeyError(f"the returned dict has no {key!r} entry (keys: {', '.join(map(str, schedule))})")
+            out.append(found)
+        return out
+    if isinstance(schedule, (list, tuple)) and len(schedule) == 3:
+        return list(schedule)
+    raise TypeError(f"returned a {type(schedule).__name__}; expected a dict with betas, alphas and alpha_bars")
+
+
+def run_schedule(fn, beta1, beta2, num_ts):
+    """(3, L) float64: betas, alphas, alpha_bars (NaN-padded to the longest)."""
+    entries = [np.asarray(torch.as_tensor(np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v,
+                                                     dtype=np.float64)), dtype=np.float64).reshape(-1)
+               for v in schedule_entries(fn(beta1, beta2, num_ts))]
+    n = max(len(e) for e in entries)
+    out = np.full((3, n), np.nan)
+    for i, e in enumerate(entries):
+        out[i, : len(e)] = e
+    return out
+
+
+# ---- ddpm_forward and ddpm_forward_class with a recording probe --------------------------------
+
+
+def _digits(n: int, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = INPUTS[f"{split}_images"], INPUTS[f"{split}_labels"]
+    idx = (np.arange(n) * (len(images) // n)) % len(images)
+    x = torch.as_tensor(images[idx].astype(np.float32) / np.float32(255.0))
+    return x.reshape(n, 1, 28, 28).clone(), torch.as_tensor(labels[idx]).long().clone()
+
+
+def _scalar(value) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().float().cpu()
+    return torch.as_tensor(np.asarray(value, dtype=np.float64)).float()
+
+
+def _record_forward(probe: ProbeUNet, x0, labels=None) -> None:
+    rec = probe.data()
+    _STASH.clear()
+    _STASH.update({
+        "x0": x0, "eps0": runtime.NOISE.at(("draw", 0), tuple(x0.shape)),
+        "calls": torch.tensor(probe.num_calls()), "batch": rec.get("batch"),
+    })
+    if probe.num_calls():
+        _STASH.update({"t": rec["t"], "x": rec["x"], "out": rec["out"], "c": rec["c"], "mask": rec["mask"],
+                       "training": rec["training"]})
+    if labels is not None:
+        _STASH["labels"] = labels
+
+
+def run_ddpm_forward(fn, n=64, num_ts=300, seed=0):
+    """The loss ddpm_forward returns with a recording probe UNet; stashes what the UNet was given."""
+    _seed_all(seed)
+    x0, _ = _digits(n)
+    probe = ProbeUNet()
+    _STASH.clear()
+    loss = fn(probe, reference_schedule(num_ts=num_ts), x0.clone(), num_ts)
+    _record_forward(probe, x0)
+    return _scalar(loss)
+
+
+def run_ddpm_forward_class(fn, n=200, p_uncond=0.2, num_ts=300, seed=0):
+    """As run_ddpm_forward for ddpm_forward_class; also stashes the labels given."""
+    _seed_all(seed)
+    x0, labels = _digits(n)
+    probe = ProbeClassUNet()
+    _STASH.clear()
+    loss = fn(probe, reference_schedule(num_ts=num_ts), x0.clone(), labels.clone(), p_uncond, num_ts)
+    _record_forward(probe, x0, labels)
+    return _scalar(loss)
+
+
+# ---- samplers with the analytic denoisers ---------------------------------------------------
+
+TRAJ_STEPS = (299, 200, 100, 20)
+
+
+class _Recorder(nn.Module):
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+        self.records: list[tuple[float, int, torch.Tensor, float]] = []
+
+    def _keep(self, x, t, mask=None, c=None):
+        x = torch.as_tensor(x)
+        t = torch.as_tensor(t).detach().double().reshape(-1)
+        dropped = 0.0
+        if mask is not None:
+            dropped = float((torch.as_tensor(mask).detach().reshape(-1) == 0).double().mean())
+        elif c is not None:
+            c = torch.as_tensor(c).detach()
+            if c.dim() == 2 and c.shape[1] > 1:
+                dropped = float((c.abs().sum(1) == 0).double().mean())
+        self.records.append((float(t[0]) if t.numel() else float("nan"), int(x.shape[0]),
+                             x.detach().float().cpu()[: self.n].clone(), dropped))
+
+
+class _RecordingDenoiser(_Recorder):
+    def forward(self, x, t):
+        self._keep(x, t)
+        return self.inner(x, t)
+
+
+class _RecordingClassDenoiser(_Recorder):
+    def forward(self, x, c, t, mask=None):
+        self._keep(x, t, mask, c)
+        return self.inner(x, c, t, mask)
+
+
+def _stash_sampling(rec: _Recorder, num_ts: int) -> None:
+    ts = np.array([r[0] for r in rec.records], dtype=np.float64)
+    n = rec.n
+    traj = torch.full((len(TRAJ_STEPS), n, 1, 28, 28), float("nan"))
+    for j, k in enumerate(TRAJ_STEPS):
+        hits = np.flatnonzero(np.abs(ts - k / num_ts) < 0.25 / num_ts)
+        if hits.size:
+            x = rec.records[int(hits[0])][2]
+            if x.shape[0] == n and tuple(x.shape[1:]) == (1, 28, 28):
+                traj[j] = x
+    _STASH.clear()
+    _STASH.update({
+        "t_calls": torch.as_tensor(ts), "batch_calls": torch.tensor([r[1] for r in rec.records]),
+        "dropped_calls": torch.tensor([r[3] for r in rec.records], dtype=torch.float64), "traj": traj,
+    })
+
+
+def run_sample(fn, n=4, num_ts=300, offset=0, seed=0):
+    """ddpm_sample with the analytic denoiser (0-based ``offset=0`` or 1-based ``-1`` reading)."""
+    den = make_denoiser(INPUTS, num_ts=num_ts, index_offset=offset)
+    rec = _RecordingDenoiser(den)
+    rec.n = n
+    _STASH.clear()
+    out = fn(rec, reference_schedule(num_ts=num_ts), (28, 28), num_ts, seed=seed, num_samples=n)
+    _stash_sampling(rec, num_ts)
+    return out
+
+
+def run_sample_class(fn, labels, guidance_scale=None, num_ts=300, offset=0, seed=0):
+    """ddpm_sample_class with the analytic class denoiser; ``guidance_scale=None`` leaves the default."""
+    den = make_denoiser(INPUTS, conditional=True, num_ts=num_ts, index_offset=offset)
+    rec = _RecordingClassDenoiser(den)
+    c = torch.as_tensor(labels).long().reshape(-1).clone()
+    rec.n = int(c.numel())
+    kwargs = {"seed": seed}
+    if guidance_scale is not None:
+        kwargs["guidance_scale"] = guidance_scale
+    _STASH.clear()
+    out = fn(rec, reference_schedule(num_ts=num_ts), c, (28, 28), num_ts, **kwargs)
+    _stash_sampling(rec, num_ts)
+    return out
+
+
+# ---- training with a tiny recording net -------------------------------------------------------
+
+
+class _TinyNet(nn.Module):
+    """A small trainable net that records what each forward pass is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 1, 3, padding=1)
+        self.fc_t = nn.Linear(1, 8)
+        self.fc_c = nn.Linear(10, 8)
+        self.records: list[dict] = []
+
+    def _run(self, x, t=None, c=None, mask=None):
+        x = torch.as_tensor(x)
+        h = self.conv1(x)
+        n = x.shape[0]
+        if t is not None:
+            tc = torch.as_tensor(t, dtype=x.dtype).reshape(n, -1)[:, :1]
+            h = h + self.fc_t(tc)[:, :, None, None]
+        if c is not None:
+            c = torch.as_tensor(c)
+            onehot = c.to(x.dtype).reshape(n, -1) if c.dim() == 2 and c.shape[-1] == 10 else \
+                F.one_hot(c.long().reshape(-1), 10).to(x.dtype)
+            if mask is not None:
+                onehot = onehot * torch.as_tensor(mask, dtype=x.dtype).reshape(n, 1)
+            h = h + self.fc_c(onehot)[:, :, None, None]
+        out = self.conv2(F.gelu(h))
+        self.records.append({"x": x.detach().float().cpu().clone(), "out": out.detach().float().cpu().clone(),
+                             "grad": bool(torch.is_grad_enabled()), "training": bool(self.training)})
+        return out
+
+
+class _TinyDenoiser(_TinyNet):
+    def forward(self, x):
+        return self._run(x)
+
+
+class _TinyTimeNet(_TinyNet):
+    def forward(self, x, t):
+        return self._run(x, t)
+
+
+class _TinyClassNet(_TinyNet):
+    def forward(self, x, c, t, mask=None):
+        return self._run(x, t, c, mask)
+
+
+TRAIN_DIGITS, TRAIN_BATCH = 128, 32
+
+
+def _loss_list(value):
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().reshape(-1).tolist()
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1).tolist()
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, (list, tuple)):
+        out = []
+        for v in value:
+            if isinstance(v, torch.Tensor):
+                if v.numel() != 1:
+                    return [float(x) for x in v.detach().reshape(-1).tolist()]
+                v = v.detach().item()
+            out.append(float(v))
+        return out
+    return None
+
+
+def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=300, seed=0):
+    """Train a tiny recording net with the student's loop; return the losses it reports.
+
+    Stashed: ``lrs`` (the learning rate at every optimizer step), ``adam`` (1 where
+    that step was Adam's), ``covers`` (1 where the optimizer holds the net's
+    parameters), ``changed`` (largest parameter change), ``fwd_x`` / ``fwd_out`` /
+    ``clean`` (the first training forwards and their clean batches), ``n_fwd``,
+    ``ret_none``.
+    """
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+    from torch.utils.data import DataLoader, TensorDataset
+
+    _seed_all(seed)
+    net = {"denoiser": _TinyDenoiser, "time": _TinyTimeNet, "class": _TinyClassNet}[kind]()
+    x, y = _digits(TRAIN_DIGITS)
+    loader = DataLoader(TensorDataset(x, y), batch_size=TRAIN_BATCH, shuffle=False)
+    params = {id(p) for p in net.parameters()}
+    before = [p.detach().clone() for p in net.parameters()]
+    steps: list[tuple[float, int, int]] = []
+
+    def hook(optimizer, args, kwargs):
+        ids = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        steps.append((float(optimizer.param_groups[0]["lr"]), int(isinstance(optimizer, torch.optim.Adam)),
+                      int(bool(ids & params))))
+
+    handle = register_optimizer_step_pre_hook(hook)
+    _STASH.clear()
+    try:
+        if kind == "denoiser":
+            losses = fn(net, loader, sigma=sigma, num_epochs=num_epochs, lr=lr)
+        elif kind == "time":
+            losses = fn(net, reference_schedule(num_ts=num_ts), loader, num_ts=num_ts, num_epochs=num_epochs, lr=lr)
+        else:
+            losses = fn(net, reference_schedule(num_ts=num_ts), loader, num_ts=num_ts, p_uncond=p_uncond,
+                        num_epochs=num_epochs, lr=lr)
+    finally:
+        handle.remove()
+    changed = max(float((p.detach() - b).abs().max()) for p, b in zip(net.parameters(), before))
+    fwd = [r for r in net.records if r["grad"]]
+    nb = len(loader)
+    keep = fwd[:4]
+    _STASH.update({
+        "lrs": torch.tensor([s[0] for s in steps], dtype=torch.float64),
+        "adam": torch.tensor([s[1] for s in steps]), "covers": torch.tensor([s[2] for s in steps]),
+        "changed": torch.tensor(changed), "n_fwd": torch.tensor(len(fwd)), "n_batches": torch.tensor(nb),
+        "ret_none": torch.tensor(int(losses is None)),
+    })
+    if keep and all(r["x"].shape == keep[0]["x"].shape for r in keep):
+        _STASH["fwd_x"] = torch.stack([r["x"] for r in keep])
+        _STASH["fwd_out"] = torch.stack([r["out"] for r in keep])
+        _STASH["clean"] = torch.stack([x[(i % nb) * TRAIN_BATCH:(i % nb + 1) * TRAIN_BATCH] for i in range(len(keep))])
+    values = _loss_list(losses)
+    return np.asarray(values if values is not None else [], dtype=np.float64)
