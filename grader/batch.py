@@ -2,10 +2,15 @@
 
 ``grader batch DIR --assignment A --out OUTDIR [-j N] [--resume]``
 
-Each submission's results are written atomically as soon as it is graded
-(``OUTDIR/<student>/results.json``); ``gradebook.csv`` is rewritten from those
-files after every submission, so an interrupted batch loses nothing and
-``--resume`` skips what is done.
+DIR may be a folder of notebooks, Gradescope's "Export Submissions" folder
+(``submission_metadata.yml`` + ``submission_<id>/``) or a zip of either. N
+grading processes run in parallel, each with its own fork server, so torch is
+imported once per process. Each submission's results are written atomically as
+soon as it is graded (``OUTDIR/<student>/results.json``, then ``report.html``);
+``gradebook.csv`` and ``index.html`` are rewritten from those files, so a batch
+killed at any moment loses nothing, and ``--resume`` skips what is done. The
+executor is a local process pool; another ``concurrent.futures`` executor
+(e.g. Dask distributed's) can stand in for it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import re
 import sys
 import time
+import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -23,14 +29,69 @@ from grader.report import results_json, write_json_atomic
 DONE = "results.json"
 
 
-def student_name(path: Path, root: Path) -> str:
-    """A stable, filesystem-safe id: the notebook's path under root, without suffix."""
-    rel = path.relative_to(root).with_suffix("")
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(rel.parts)).strip("_") or "submission"
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.") or "submission"
+
+
+def gradescope_names(root: Path) -> dict[str, str]:
+    """submission_<id> folder -> a student label, from Gradescope's submission_metadata.yml."""
+    meta = root / "submission_metadata.yml"
+    if not meta.exists():
+        return {}
+    try:
+        import yaml
+
+        data = yaml.safe_load(meta.read_text()) or {}
+    except Exception:  # noqa: BLE001 - a broken metadata file only costs nicer names
+        return {}
+    names = {}
+    for folder, info in data.items():
+        submitters = (info or {}).get(":submitters") or (info or {}).get("submitters") or []
+        label = "+".join(str(s.get(":sid") or s.get(":name") or s.get("sid") or s.get("name") or "")
+                         for s in submitters if isinstance(s, dict))
+        if label.strip("+"):
+            names[str(folder)] = label
+    return names
+
+
+def student_name(path: Path, root: Path, labels: dict[str, str] | None = None) -> str:
+    """A stable, filesystem-safe id: the Gradescope submitter, else the notebook's path under root."""
+    rel = path.relative_to(root)
+    if labels and rel.parts[0] in labels:
+        return _safe(f"{labels[rel.parts[0]]}_{rel.parts[0]}")
+    return _safe("__".join(rel.with_suffix("").parts))
 
 
 def find_submissions(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def unpack_zip(zpath: Path, dest: Path) -> Path:
+    """Extract a zip of submissions safely (no absolute paths, no '..')."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zpath) as zf:
+        for member in zf.infolist():
+            target = (dest / member.filename).resolve()
+            if not str(target).startswith(str(dest.resolve())) or member.is_dir():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(member))
+    return dest
+
+
+_SERVER = None
+
+
+def _init_process(limits) -> None:
+    """Pool initializer: one fork server per grading process (torch imported once here)."""
+    import multiprocessing.util
+
+    from grader.sandbox import ForkServer
+
+    global _SERVER
+    _SERVER = ForkServer(limits)
+    _SERVER.__enter__()
+    multiprocessing.util.Finalize(None, _SERVER.__exit__, args=(None, None, None), exitpriority=10)
 
 
 def _grade_to_dir(notebook: str, assignment: str | None, outdir: str) -> dict:
@@ -39,6 +100,12 @@ def _grade_to_dir(notebook: str, assignment: str | None, outdir: str) -> dict:
     result = grade(notebook, assignment)
     data = results_json(result)
     data["extra_data"] = {"notebook": notebook, "assignment": result.assignment}
+    try:
+        from grader.html import write_report
+
+        write_report(result, Path(outdir) / "report.html")
+    except Exception:  # noqa: BLE001 - a report that cannot render must not lose the grade
+        pass
     write_json_atomic(Path(outdir) / DONE, data)
     return data
 
@@ -66,19 +133,44 @@ def write_gradebook(out: Path, students: list[str]) -> Path:
     return path
 
 
+def write_index(out: Path, students: list[str]) -> None:
+    rows = [(s, json.loads((out / s / DONE).read_text())) for s in students if (out / s / DONE).exists()]
+    try:
+        from grader.html import write_index as render
+
+        render(out, rows)
+    except ImportError:
+        pass
+
+
+def submissions_of(root: Path, out: Path) -> tuple[Path, list[Path], list[str]]:
+    """(folder, notebooks, student names) for a folder or zip of submissions."""
+    if root.is_file() and zipfile.is_zipfile(root):
+        root = unpack_zip(root, out / "_submissions")
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder (or zip) of notebooks")
+    labels = gradescope_names(root)
+    submissions = find_submissions(root)
+    names = [student_name(p, root, labels) for p in submissions]
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):  # two notebooks of one student: keep both, distinctly named
+        seen[n] = seen.get(n, 0) + 1
+        if seen[n] > 1:
+            names[i] = f"{n}_{seen[n]}"
+    return root, submissions, names
+
+
 def run_batch(root: Path, assignment: str | None, out: Path, jobs: int = 1, resume: bool = False,
-              show_progress: bool = True) -> list[tuple[str, dict]]:
+              show_progress: bool = True, limits=None) -> list[tuple[str, dict]]:
     from tqdm import tqdm
 
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a folder of notebooks")
-    submissions = find_submissions(root)
-    names = [student_name(p, root) for p in submissions]
     out.mkdir(parents=True, exist_ok=True)
+    root, submissions, names = submissions_of(root, out)
     todo = [(p, n) for p, n in zip(submissions, names) if not (resume and (out / n / DONE).exists())]
     done: list[tuple[str, dict]] = []
-    bar = tqdm(total=len(todo), desc="grading", unit="nb", disable=not show_progress, file=sys.stderr)
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+    bar = tqdm(total=len(todo), desc="grading", unit="nb", disable=not show_progress, file=sys.stderr,
+               initial=0, postfix={"skipped": len(submissions) - len(todo)} if resume else None)
+    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=_init_process, initargs=(limits,)) as pool:
         futures = {pool.submit(_grade_to_dir, str(p), assignment, str(out / n)): n for p, n in todo}
         for fut in as_completed(futures):
             name = futures[fut]
@@ -93,6 +185,7 @@ def run_batch(root: Path, assignment: str | None, out: Path, jobs: int = 1, resu
             bar.update(1)
     bar.close()
     write_gradebook(out, names)
+    write_index(out, names)
     return done
 
 
@@ -105,7 +198,7 @@ def cmd_batch(args) -> int:
     except FileNotFoundError as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
-    names = [student_name(p, Path(args.dir)) for p in find_submissions(Path(args.dir))]
+    _, _, names = submissions_of(Path(args.dir), out)
     width = max([len(n) for n in names] + [7])
     print(f"{'student':<{width}}  score")
     for n in names:
@@ -115,7 +208,7 @@ def cmd_batch(args) -> int:
             failed = sorted({t["tags"][0] for t in data["tests"] if t["status"] == "failed"})
             lost = f"   lost points in: {', '.join(failed)}" if failed else ""
             print(f"{n:<{width}}  {data['score']:g}/{data['max_score']:g}{lost}")
-    print(f"gradebook: {out / 'gradebook.csv'}  ({time.perf_counter() - t0:.0f} s)")
+    print(f"gradebook: {out / 'gradebook.csv'}   reports: {out / 'index.html'}  ({time.perf_counter() - t0:.0f} s)")
     return 0
 
 

@@ -84,7 +84,8 @@ class Reference:
         (e.g. the student's own parts composed), as {call index: value}.
         """
         ref = self.outputs(probe)
-        what = self.probes[probe][1][calls[0]]["func"]
+        first = self.probes[probe][1][calls[0]]
+        what = first.get("label", first["func"])
         for i in calls:
             problem = shape_problem(got.get(i), ref[i], what)
             if problem:

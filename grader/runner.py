@@ -31,6 +31,8 @@ class Grade:
     sandbox: list[str] = field(default_factory=list)  # about the grading machine, for staff
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: api -> {"student": array or None, "reference": array}: one picture per image-producing name
+    images: dict = field(default_factory=dict, repr=False)
 
     @property
     def score(self) -> float:
@@ -42,6 +44,7 @@ class Grade:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d.pop("images", None)
         d["score"], d["max_score"] = self.score, self.max_score
         return d
 
@@ -76,6 +79,39 @@ def run_checks(assignment: str, submission: Submission, visible_only: bool, prog
     if not plugin.results and code not in (0, 1):
         raise RuntimeError(f"the checks of {assignment} could not run (pytest exit {int(code)})")
     return plugin.results
+
+
+def _is_image(value) -> bool:
+    shape = getattr(value, "shape", ())
+    return len(shape) == 4 and shape[1] in (1, 3) and shape[2] >= 8 and shape[3] >= 8
+
+
+def collect_images(a, submission: Submission) -> dict:
+    """The first image each graded name produced, with the reference's, for the HTML report."""
+    from grader import fixtures as fx
+
+    try:
+        expected = fx.load_expected(a.name)
+    except OSError:
+        return {}
+    images = {}
+    for probe, (api, calls) in a.probes.items():
+        if api in images:
+            continue
+        for i, call in enumerate(calls):
+            ref = expected.get(f"{probe}|reference|{i}")
+            if call["func"] != api or not _is_image(ref):
+                continue
+            student = None
+            answer = submission._answers.get(probe)
+            if answer and answer["results"][i].get("ok"):
+                from grader import protocol
+
+                value = protocol.decode(answer["results"][i]["value"])
+                student = value if _is_image(value) else None
+            images[api] = {"student": student, "reference": ref}
+            break
+    return images
 
 
 def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool = False,
@@ -124,6 +160,7 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
                 result.notes.append(f"{worker.leftovers_killed} process(es) left running by your code were stopped")
             worker.close()
     result.timings["checks"] = time.perf_counter() - t2
+    result.images = collect_images(a, submission)
     for check in result.checks:
         result.timings[f"check {check.name}"] = check.seconds
     result.timings["total"] = time.perf_counter() - t0

@@ -1,0 +1,589 @@
+"""Grader-side judgement for proj5b (numpy only): modules, the DDPM objective, samplers, training.
+
+The checks in this folder are thin: they pick a probe, call one function here
+and turn its verdict into points. Every function either returns quietly or
+raises :class:`~grader.judge.Fail` with one line that names the mistake.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+
+import numpy as np
+
+from grader import protocol
+from grader.checks.proj5b import probes as P
+from grader.judge import ATOL, Fail, as_array, max_diff
+
+# ---- reading a probe's results -----------------------------------------------------------------
+
+
+def results(sub, probe: str) -> list[tuple[object, str | None]]:
+    """(value or None, failure message or None) for every call of the probe."""
+    out = []
+    for r in sub.answers(probe)["results"]:
+        out.append((protocol.decode(r["value"]), None) if r.get("ok") else (None, r.get("message") or "failed"))
+    return out
+
+
+def need(sub, probe: str, indices) -> dict[int, object]:
+    """The values of these calls; the first failure becomes the check's message."""
+    res = results(sub, probe)
+    out = {}
+    for i in indices:
+        value, message = res[i]
+        if message is not None:
+            raise Fail(message)
+        out[i] = value
+    return out
+
+
+def arr(value) -> np.ndarray | None:
+    a = as_array(value)
+    return None if a is None else np.asarray(a, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def _inputs() -> dict:
+    from grader.fixtures import load_inputs
+
+    return load_inputs("proj5b")
+
+
+def bank() -> tuple[np.ndarray, np.ndarray]:
+    data = _inputs()
+    return data["bank_images"].reshape(len(data["bank_images"]), -1) / 255.0, data["bank_labels"]
+
+
+@functools.lru_cache(maxsize=4)
+def schedule(num_ts: int, beta1: float = 1e-4, beta2: float = 0.02) -> dict:
+    betas = np.linspace(beta1, beta2, num_ts, dtype=np.float32).astype(np.float64)
+    alphas = 1 - betas
+    return {"betas": betas, "alphas": alphas, "alpha_bars": np.cumprod(alphas)}
+
+
+def closest_variant(ref, probe: str, got: dict, calls: list[int], limit: float = 0.02):
+    """The catalogued mistake whose outputs the student's match best (within ``limit``), or None."""
+    best, best_err = None, float("inf")
+    for v in ref.variants_for(probe):
+        if v.accepted:
+            continue
+        outs = ref.outputs(probe, v.id)
+        err = max((max_diff(got[i], outs[i]) if i in outs and i in got else float("inf")) for i in calls)
+        if err < best_err:
+            best, best_err = v, err
+    return best if best_err <= limit else None
+
+
+# ---- modules -------------------------------------------------------------------------------------
+
+OP = {1: "Conv2d", 2: "ConvTranspose2d", 3: "BatchNorm2d", 4: "GELU", 5: "AvgPool2d", 6: "Linear", 7: "cat",
+      8: "ReLU", 9: "SiLU", 10: "Sigmoid", 11: "Tanh", 12: "LeakyReLU", 13: "ELU", 14: "AdaptiveAvgPool2d",
+      15: "MaxPool2d", 16: "LayerNorm", 17: "GroupNorm", 18: "InstanceNorm", 19: "Dropout", 20: "Softplus",
+      21: "Mish"}
+ACTIVATIONS = {4, 8, 9, 10, 11, 12, 13, 20, 21}
+NORMS = {3, 16, 17, 18}
+
+
+def op_text(row) -> str:
+    code, a, b, k, s, p = (int(v) for v in row)
+    name = OP.get(code, f"op{code}")
+    if code in (1, 2):
+        return f"{name}({a}->{b}, kernel_size={k}, stride={s}, padding={p})"
+    if code in (5, 15):
+        return f"{name}(kernel_size={k}" + (f", stride={s}" if s != k else "") + (f", padding={p}" if p else "") + ")"
+    if code == 6:
+        return f"Linear({a}->{b})"
+    if code == 7:
+        return f"cat of {b} tensors"
+    return name
+
+
+def _kind(code: int) -> str:
+    if code in (1, 2):
+        return "conv"
+    if code in ACTIVATIONS:
+        return "act"
+    if code in NORMS:
+        return "norm"
+    if code in (5, 14, 15):
+        return "pool"
+    return OP.get(code, "op")
+
+
+def _conv_hint(g, r) -> list[str]:
+    hints = []
+    if g[0] != r[0]:
+        hints.append(f"{OP[int(g[0])]} where {OP[int(r[0])]} is expected")
+        return hints
+    for j, what in ((3, "kernel_size"), (4, "stride"), (5, "padding")):
+        if g[j] != r[j]:
+            hints.append(f"{OP[int(r[0])]} {what}={int(g[j])} (expected {what}={int(r[j])})")
+    if g[1] != r[1] or g[2] != r[2]:
+        hints.append(f"{OP[int(r[0])]} channels {int(g[1])}->{int(g[2])} (expected {int(r[1])}->{int(r[2])})")
+    return hints
+
+
+def block_structure_problem(name: str, got: np.ndarray, ref: np.ndarray) -> str | None:
+    """Compare the ordered layer sequences of a small block; a sentence naming what differs."""
+    got = [tuple(int(v) for v in row) for row in np.asarray(got).reshape(-1, 6)]
+    ref = [tuple(int(v) for v in row) for row in np.asarray(ref).reshape(-1, 6)]
+    if got == ref:
+        return None
+    hints: list[str] = []
+    gk, rk = [_kind(r[0]) for r in got], [_kind(r[0]) for r in ref]
+    gconv = [r for r in got if r[0] in (1, 2)]
+    rconv = [r for r in ref if r[0] in (1, 2)]
+    if len(gconv) == len(rconv):
+        for g, r in zip(gconv, rconv):
+            hints += _conv_hint(g, r)
+    else:
+        hints.append(f"{len(gconv)} convolution(s) where {len(rconv)} are expected")
+    if rk.count("norm") and not any(r[0] == 3 for r in got):
+        hints.append("no BatchNorm2d")
+    elif gk.count("norm") != rk.count("norm"):
+        hints.append(f"{gk.count('norm')} normalisation layer(s) where {rk.count('norm')} are expected")
+    gacts = [r[0] for r in got if r[0] in ACTIVATIONS]
+    racts = [r[0] for r in ref if r[0] in ACTIVATIONS]
+    if gacts != racts:
+        other = sorted({OP[c] for c in gacts if c != 4})
+        if other:
+            hints.append(f"{', '.join(other)} where GELU is expected")
+        elif len(gacts) < len(racts):
+            hints.append(f"{len(gacts)} GELU where {len(racts)} are expected")
+        else:
+            hints.append(f"{len(gacts)} GELU where {len(racts)} are expected")
+    gpool = [r for r in got if r[0] in (5, 14, 15)]
+    rpool = [r for r in ref if r[0] in (5, 14, 15)]
+    if gpool != rpool:
+        hints.append(("uses " + ", ".join(op_text(r) for r in gpool) if gpool else "no pooling")
+                     + (f" (expected {', '.join(op_text(r) for r in rpool)})" if rpool else ""))
+    extra = sorted({OP.get(r[0], "?") for r in got if r[0] in (19, 16, 17, 18) and r[0] not in {x[0] for x in ref}})
+    if extra:
+        hints.append("extra " + ", ".join(extra))
+    if not hints and sorted(got) == sorted(ref):
+        hints.append("the layers run in the wrong order")
+    if not hints:
+        hints.append("its layers differ")
+    expected = ", ".join(op_text(r) for r in ref)
+    return f"{name}: {'; '.join(dict.fromkeys(hints))}. Expected {expected}"
+
+
+def unet_structure_problem(name: str, got: np.ndarray, ref: np.ndarray) -> str | None:
+    """Compare the layers of a UNet as a multiset (branch order is free); name skips and composition."""
+    got = [tuple(int(v) for v in row) for row in np.asarray(got).reshape(-1, 6)]
+    ref = [tuple(int(v) for v in row) for row in np.asarray(ref).reshape(-1, 6)]
+    if Counter(got) == Counter(ref):
+        return None
+    gcat = sum(1 for r in got if r[0] == 7 and r[3] == 1)
+    rcat = sum(1 for r in ref if r[0] == 7 and r[3] == 1)
+    if gcat != rcat:
+        return (f"{name}: {gcat} skip connection(s) by channel concatenation where {rcat} are expected "
+                f"(torch.cat of the encoder features with the decoder input at 7x7, 14x14 and 28x28): "
+                f"a skip connection is missing or extra")
+    g, r = Counter(x for x in got if x[0] != 7), Counter(x for x in ref if x[0] != 7)
+    missing = list((r - g).elements())
+    extra = list((g - r).elements())
+
+    def summary(rows):
+        c = Counter(op_text(x) for x in rows)
+        return ", ".join(f"{n} x {t}" if n > 1 else t for t, n in c.most_common(4))
+
+    parts = []
+    if missing:
+        parts.append(f"missing {summary(missing)}")
+    if extra:
+        parts.append(f"unexpected {summary(extra)}")
+    return f"{name}: wrong block composition: " + "; ".join(parts)
+
+
+def _forms_match(got, ref, atol=ATOL) -> tuple[bool, float]:
+    """Some call form (t / c layout) where both ran and agree within atol; and the smallest difference."""
+    g, r = arr(got), arr(ref)
+    if g is None or r is None or g.shape[1:] != r.shape[1:]:
+        return False, float("inf")
+    best = float("inf")
+    for f in range(min(len(g), len(r))):
+        if np.all(np.isfinite(g[f])) and np.all(np.isfinite(r[f])):
+            best = min(best, float(np.abs(g[f] - r[f]).max()))
+    return best <= atol, best
+
+
+def _first_finite(value):
+    a = arr(value)
+    if a is None:
+        return None
+    for row in a:
+        if np.all(np.isfinite(row)):
+            return row
+    return None
+
+
+class ModuleView:
+    """The own and rebound call groups of one module probe, against the reference's."""
+
+    def __init__(self, sub, ref, name: str):
+        self.name = name
+        self.probe = name
+        self.k = P.group_size(name)
+        self.res = results(sub, name)
+        self.ref = ref.outputs(name)
+        self.reference = ref
+        self.groups = [0] + ([self.k] if len(self.res) > self.k else [])
+
+    def value(self, g: int, offset: int):
+        return self.res[g + offset][0]
+
+    def error(self, g: int, offset: int):
+        return self.res[g + offset][1]
+
+    def ran(self, g: int) -> bool:
+        return self.res[g + P.OUT_EVAL][1] is None
+
+    def first_error(self) -> str:
+        for g in self.groups:
+            for off in range(self.k):
+                if self.error(g, off):
+                    return self.error(g, off)
+        return f"{self.name} could not be run"
+
+    def diag_group(self) -> int:
+        """The group whose failures are most telling: rebound (own blocks replaced) if it ran."""
+        if len(self.groups) > 1 and self.ran(self.groups[1]):
+            return self.groups[1]
+        return 0
+
+    # -- shape
+    def shape_problem(self, g: int) -> str | None:
+        offsets = [P.OUT_EVAL] + ([P.OUT_D4] if self.name in P.UNETS else [])
+        for off in offsets:
+            if self.error(g, off):
+                return self.error(g, off)
+            got, exp = _first_finite(self.value(g, off)), _first_finite(self.ref[off])
+            if got is None:
+                return f"{self.name} returned NaN or infinite values"
+            if got.shape != exp.shape:
+                args, shape, _, _ = P.MODULES[self.name]
+                d = f" with D = {4 if off == P.OUT_D4 else args[-1]}" if self.name in P.UNETS else ""
+                return (f"{self.name}{d} returned shape {tuple(got.shape)} for an input of shape {tuple(shape)}; "
+                        f"expected {tuple(exp.shape)}")
+        return None
+
+    def check_runs(self) -> None:
+        problems = [self.shape_problem(g) for g in self.groups]
+        if any(p is None for p in problems):
+            return
+        problem = problems[0]
+        hint = self.structure_problem(self.diag_group(), quiet=True)
+        raise Fail(problem + (f" ({hint.split(': ', 1)[-1]})" if hint else ""))
+
+    # -- structure
+    def structure_problem(self, g: int, quiet: bool = False) -> str | None:
+        if self.error(g, P.TRACE):
+            return None if quiet else self.error(g, P.TRACE)
+        got, exp = self.value(g, P.TRACE), self.ref[P.TRACE]
+        if self.name in P.UNETS:
+            return unet_structure_problem(self.name, got, exp)
+        return block_structure_problem(self.name, got, exp)
+
+    def params_problem(self, g: int) -> str | None:
+        offsets = [P.PARAMS] + ([P.PARAMS_16] if self.name in P.UNETS else [])
+        for off in offsets:
+            if self.error(g, off):
+                return self.error(g, off)
+            got, exp = int(np.asarray(self.value(g, off))), int(np.asarray(self.ref[off]))
+            if got != exp:
+                args = P.MODULES[self.name][0]
+                what = f"with D = {16 if off == P.PARAMS_16 else args[-1]}" if self.name in P.UNETS else \
+                    f"as {self.name}({', '.join(map(str, args))})"
+                return f"{self.name} has {got} parameters {what}; the reference has {exp}"
+        return None
+
+    def check_structure(self) -> None:
+        for g in self.groups:
+            if self.structure_problem(g) is None and self.params_problem(g) is None:
+                return
+        g = self.diag_group()
+        raise Fail(self.structure_problem(g) or self.params_problem(g))
+
+    # -- outputs
+    def outputs_match(self, g: int) -> tuple[bool, float]:
+        ok_e, d_e = _forms_match(self.value(g, P.OUT_EVAL), self.ref[P.OUT_EVAL])
+        ok_t, d_t = _forms_match(self.value(g, P.OUT_TRAIN), self.ref[P.OUT_TRAIN])
+        return ok_e and ok_t, max(d_e, d_t)
+
+    def check_outputs(self) -> None:
+        diffs = []
+        for g in self.groups:
+            if not self.ran(g):
+                diffs.append(float("inf"))
+                continue
+            ok, d = self.outputs_match(g)
+            if ok:
+                return
+            diffs.append(d)
+        if not any(self.ran(g) for g in self.groups):
+            raise Fail(self.first_error())
+        # a catalogued wiring mistake?
+        for v in self.reference.variants_for(self.probe):
+            if v.accepted:
+                continue
+            outs = self.reference.outputs(self.probe, v.id)
+            for g in self.groups:
+                if self.ran(g) and g + P.OUT_EVAL in outs:
+                    ok, _ = _forms_match(self.value(g, P.OUT_EVAL), outs[g + P.OUT_EVAL])
+                    if ok:
+                        raise Fail(f"{self.name}: {v.message}")
+        g = self.diag_group()
+        problem = self.structure_problem(g, quiet=True) or self.params_problem(g)
+        if problem:
+            raise Fail(problem)
+        best = min(diffs)
+        raise Fail(f"{self.name}: with the reference weights loaded, the output differs from the reference's by up to "
+                   f"{best:.3g}: the layers are right but they are wired differently (order of operations, skip "
+                   f"connections, where the conditioning is applied)")
+
+
+# ---- ddpm_schedule ---------------------------------------------------------------------------------
+
+
+def schedule_problem(got, beta1: float, beta2: float, num_ts: int) -> str | None:
+    g = arr(got)
+    if g is None or g.ndim != 2 or g.shape[0] != 3:
+        return "ddpm_schedule did not return betas, alphas and alpha_bars"
+    lengths = [int(np.isfinite(row).sum()) for row in g]
+    if any(n != num_ts for n in lengths):
+        return (f"ddpm_schedule({beta1:g}, {beta2:g}, {num_ts}) returns {lengths[0]} betas, {lengths[1]} alphas and "
+                f"{lengths[2]} alpha_bars; expected num_ts = {num_ts} of each")
+    betas, alphas, abars = (row[:num_ts] for row in g)
+    exp = schedule(num_ts, beta1, beta2)
+
+    def close(a, b):
+        return np.all(np.abs(a - b) <= 1e-6 + 1e-4 * np.abs(b))
+
+    what = f"ddpm_schedule({beta1:g}, {beta2:g}, {num_ts})"
+    if not close(betas, exp["betas"]):
+        if abs(betas[0] - beta1) < 1e-9 and abs(betas[-1] - beta2) > 1e-9:
+            return f"{what}: betas end at {betas[-1]:.6g}, not beta2 = {beta2:g}: use linspace(beta1, beta2, num_ts)"
+        return (f"{what}: betas run {betas[0]:.6g} .. {betas[-1]:.6g}; expected linspace(beta1, beta2, num_ts) = "
+                f"{beta1:g} .. {beta2:g}")
+    if not close(alphas, 1 - betas):
+        return f"{what}: alphas must be 1 - betas"
+    if not close(abars, np.cumprod(1 - betas)):
+        if close(abars, alphas):
+            return f"{what}: alpha_bars equal alphas: they must be the cumulative product of alphas (cumprod)"
+        if close(abars, np.cumprod(betas)):
+            return f"{what}: alpha_bars are the cumulative product of betas; use the alphas"
+        if close(abars, 1 - np.cumsum(betas)):
+            return f"{what}: alpha_bars are 1 - cumsum(betas); use the cumulative product of alphas"
+        return f"{what}: alpha_bars are not the cumulative product of alphas (cumprod)"
+    return None
+
+
+# ---- ddpm_forward / ddpm_forward_class ----------------------------------------------------------------
+
+
+class ForwardRun:
+    """One call of ddpm_forward(_class) with the recording probe UNet, read back from the stash."""
+
+    def __init__(self, sub, probe: str, start: int, num_ts: int, name: str):
+        values = need(sub, probe, range(start, start + 1 + len(P.FORWARD_KEYS)))
+        self.name, self.T = name, num_ts
+        self.loss = values[start]
+        data = dict(zip(P.FORWARD_KEYS, (values[start + 1 + j] for j in range(len(P.FORWARD_KEYS)))))
+        self.calls = int(np.asarray(data["calls"]))
+        self.x0 = arr(data["x0"]).reshape(-1, 784)
+        self.eps0 = arr(data["eps0"]).reshape(-1, 784)
+        self.n = len(self.x0)
+        self.t = arr(data["t"]).reshape(-1) if data["t"] is not None and self.calls else None
+        self.x = arr(data["x"]).reshape(-1, 784) if self.calls else None
+        self.out = arr(data["out"]).reshape(-1, 784) if self.calls else None
+        self.sched = schedule(num_ts)
+        self._fit = None
+
+    # -- basic shape of the call
+    def runs_problem(self) -> str | None:
+        loss = arr(self.loss)
+        if loss is None:
+            return f"{self.name} returned a {type(self.loss).__name__}; expected a scalar loss"
+        if loss.size == self.n and self.n > 1:
+            return f"{self.name} returns {loss.size} per-sample losses; return their mean (a scalar)"
+        if loss.size != 1:
+            return f"{self.name} returns {loss.size} values; expected a scalar loss"
+        if not np.isfinite(loss).all():
+            return f"{self.name} returns a NaN or infinite loss"
+        if self.calls == 0:
+            return f"{self.name} never calls the UNet"
+        if self.x.shape[0] < self.n:
+            return f"{self.name} gives the UNet {self.x.shape[0]} images; expected the whole batch of {self.n}"
+        if self.t is None or np.isnan(self.t[: self.n]).any():
+            return f"{self.name} calls the UNet without t"
+        return None
+
+    # -- t and x_t
+    def t_problem(self) -> str | None:
+        t = self.t[: self.n]
+        if t.max() > 1 + 1e-6:
+            return (f"{self.name}: t is not normalised: the UNet received t up to {t.max():g}; "
+                    f"pass t / num_ts (values in [0, 1])")
+        if t.min() < -1e-6:
+            return f"{self.name}: the UNet received negative t ({t.min():g}); t must be in [0, 1]"
+        k = t * self.T
+        on_grid = np.abs(k - np.round(k)) < 1e-3
+        k300 = t * 300
+        if self.T != 300 and not on_grid.all() and (np.abs(k300 - np.round(k300)) < 1e-3).all():
+            return (f"{self.name}: with num_ts = {self.T}, t is divided by 300: normalise by num_ts, "
+                    f"not a hard-coded 300")
+        return None
+
+    def candidates(self, k: np.ndarray) -> np.ndarray:
+        """Schedule indices a reading may use for normalised steps k = t * T (0- or 1-based, rounded or floored)."""
+        base = np.stack([np.round(k), np.round(k) - 1, np.floor(k), np.floor(k) - 1, np.ceil(k) - 1], axis=1)
+        return np.clip(base, 0, self.T - 1).astype(int)
+
+    def _predict(self, j, a_key="alpha_bars", sqrt=True, eps=None):
+        a = self.sched[a_key][j][:, None]
+        eps = self.eps0 if eps is None else eps
+        if sqrt:
+            return np.sqrt(a) * self.x0 + np.sqrt(1 - a) * eps
+        return a * self.x0 + (1 - a) * eps
+
+    def fit(self):
+        """(per-sample schedule index, eps used) if x_t = sqrt(abar) x0 + sqrt(1 - abar) eps for the t given, else None."""
+        if self._fit is not None:
+            return self._fit
+        n = self.n
+        x = self.x[:n]
+        k = self.t[:n] * self.T
+        cand = self.candidates(k)
+        best_j = np.empty(n, dtype=int)
+        ok_keyed = np.ones(n, dtype=bool)
+        for i in range(n):
+            errs = [np.abs(x[i] - (np.sqrt(self.sched["alpha_bars"][j]) * self.x0[i]
+                                   + np.sqrt(1 - self.sched["alpha_bars"][j]) * self.eps0[i])).max() for j in cand[i]]
+            m = int(np.argmin(errs))
+            best_j[i] = cand[i][m]
+            ok_keyed[i] = errs[m] < 1e-3
+        if ok_keyed.all():
+            self._fit = (best_j, self.eps0)
+            return self._fit
+        # The noise was drawn some other way: accept when the implied noise looks like N(0, I).
+        eps = np.empty_like(x)
+        for i in range(n):
+            best = None
+            for j in cand[i]:
+                a = self.sched["alpha_bars"][j]
+                e = (x[i] - np.sqrt(a) * self.x0[i]) / np.sqrt(1 - a)
+                score = abs(e.std() - 1) + abs(e.mean())
+                if best is None or score < best[0]:
+                    best = (score, j, e)
+            if best[0] > 0.15:
+                self._fit = False
+                return False
+            best_j[i], eps[i] = best[1], best[2]
+        self._fit = (best_j, eps)
+        return self._fit
+
+    def xt_problem(self) -> str | None:
+        if self.fit():
+            return None
+        n = self.n
+        x = self.x[:n]
+        k = np.clip(np.round(self.t[:n] * self.T), 0, self.T - 1).astype(int)
+        hypotheses = [
+            ("alphas", True, None, "uses alphas where alpha_bars (cumulative products) are needed in x_t"),
+            ("alpha_bars", False, None, "x_t = alpha_bar x_0 + (1 - alpha_bar) eps is missing the square roots"),
+            ("betas", True, None, "uses betas where alpha_bars are needed in x_t"),
+        ]
+        for key, sqrt, _, message in hypotheses:
+            for shift in (0, -1):
+                j = np.clip(k + shift, 0, self.T - 1)
+                if key == "betas":
+                    a = self.sched["betas"][j][:, None]
+                    pred = np.sqrt(1 - a) * self.x0 + np.sqrt(a) * self.eps0
+                else:
+                    pred = self._predict(j, key, sqrt)
+                if np.abs(x - pred).max() < 1e-3:
+                    return f"{self.name}: {message}"
+        for shift in (0, -1):
+            j = np.clip(k + shift, 0, self.T - 1)
+            a = self.sched["alpha_bars"][j][:, None]
+            if np.abs(x - (np.sqrt(a) * self.x0 + self.eps0)).max() < 1e-3:
+                return f"{self.name}: the noise in x_t is not scaled by sqrt(1 - alpha_bar)"
+        if np.abs(x - self.x0).max() < 1e-4:
+            return f"{self.name}: the UNet is given the clean image x_0: noise it to x_t first"
+        # consistent with some other timestep than the one given?
+        abar = self.sched["alpha_bars"]
+        others = 0
+        for i in range(n):
+            errs = np.abs(x[i][None] - (np.sqrt(abar)[:, None] * self.x0[i][None]
+                                        + np.sqrt(1 - abar)[:, None] * self.eps0[i][None])).max(1)
+            others += int(errs.min() < 1e-3)
+        if others == n:
+            return (f"{self.name}: x_t is noised at a different timestep than the t given to the UNet "
+                    f"(use alpha_bars[t] for the same t that is passed as t / num_ts)")
+        return (f"{self.name}: x_t is not sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps for the t given to the "
+                f"UNet")
+
+    def loss_problem(self) -> str | None:
+        n = self.n
+        out = self.out[:n]
+        loss = float(arr(self.loss).reshape(-1)[0])
+        fit = self.fit()
+        eps = fit[1] if fit else self.eps0
+
+        def near(v):
+            return abs(loss - v) <= 1e-4 * max(1.0, abs(v))
+
+        if near(float(((out - eps) ** 2).mean())):
+            return None
+        x = self.x[:n]
+        if near(float(((out - self.x0) ** 2).mean())):
+            return f"{self.name}: the loss compares the UNet output with x_0; the target is the noise eps"
+        if near(float(((out - eps) ** 2).sum())) or near(float(((out - eps) ** 2).sum() / n)):
+            return f"{self.name}: the loss is summed; use the mean squared error (F.mse_loss)"
+        if near(float(np.abs(out - eps).mean())):
+            return f"{self.name}: the loss is an L1 loss; use the mean squared error"
+        if near(float(((out - x) ** 2).mean())):
+            return f"{self.name}: the loss compares the UNet output with x_t; the target is the noise eps"
+        return (f"{self.name}: the loss is {loss:.5g}; the MSE between the UNet output and the noise in x_t is "
+                f"{float(((out - eps) ** 2).mean()):.5g}")
+
+
+# ---- samplers --------------------------------------------------------------------------------------
+
+
+def nearest(samples) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: MSE to the nearest bank digit and that digit's label."""
+    images, labels = bank()
+    x = arr(samples).reshape(len(samples), -1)
+    d = ((x[:, None, :] - images[None]) ** 2).mean(-1)
+    return d.min(1), labels[d.argmin(1)]
+
+
+LAND_MSE = 1e-5
+
+
+def lands(samples, labels=None) -> bool:
+    a = arr(samples)
+    if a is None or not np.all(np.isfinite(a)) or a.shape[1:] != (1, 28, 28):
+        return False
+    mse, lab = nearest(a)
+    return bool(np.all(mse < LAND_MSE) and (labels is None or list(lab) == list(labels)))
+
+
+def steps_problem(name: str, t_calls, num_ts: int = 300, per_step: int = 1) -> str | None:
+    t = arr(t_calls)
+    if t is None or t.size == 0:
+        return f"{name} never calls the UNet"
+    if np.nanmax(t) > 1 + 1e-6:
+        return (f"{name}: t is not normalised: the UNet received t up to {np.nanmax(t):g}; pass t / num_ts "
+                f"(values in [0, 1])")
+    steps = np.unique(np.round(t * num_ts).astype(int))
+    if len(steps) != num_ts:
+        lo, hi = int(steps.min()), int(steps.max())
+        skipped = len(steps) == num_ts - 1 and (lo, hi) in ((1, num_ts - 1), (2, num_ts))
+        hint = " (the last step is skipped: the loop must reach t = 0)" if skipped else ""
+        return f"{name} runs {len(steps)} denoising steps; expected num_ts = {num_ts} (t = T-1 .. 0){hint}"
+    return None

@@ -1,0 +1,178 @@
+"""What the proj5b checks run in the worker.
+
+Modules are built and run by grader-side helpers (``$standin:module_*``, see
+grader/standins/proj5b_checks.py) with deterministic weights keyed by layer
+signature, so the reference's outputs are the student's outputs exactly when the
+architectures agree. Each module probe runs the student's class as written
+("own" calls) and again with the reference versions of the building blocks
+bound in their place ("rebound" calls): a wrong ``Conv`` is charged to ``Conv``,
+not to every block and UNet built from it.
+
+Functions get grader-made arguments: the reference schedule, recording probe
+UNets, the analytic MNIST denoisers, a tiny trainable net. What a helper
+observes is read back with ``$standin:stash_get`` in later calls of the probe.
+Training calls rebind ``add_noise`` / ``ddpm_forward`` / ``ddpm_forward_class``
+to the reference versions for the same reason.
+"""
+
+PROBE_TIMEOUT = 30
+
+BLOCK_NAMES = ("Conv", "DownConv", "UpConv", "Flatten", "Unflatten", "ConvBlock", "DownBlock", "UpBlock", "FCBlock")
+REBIND_ALL = {name: f"$standin:Ref{name}" for name in BLOCK_NAMES}
+
+
+def call(func, *args, seed=0, rebind=None, label=None, no_grad=True, **kwargs):
+    c = {"func": func, "args": list(args), "kwargs": kwargs, "seed": seed, "rebind": rebind or {}, "quiet": True}
+    if label:
+        c["label"] = label
+    if not no_grad:
+        c["no_grad"] = False
+    return c
+
+
+def ns(name):
+    return {"$ns": name}
+
+
+def stash(key, label):
+    return call("$standin:stash_get", key, label=label)
+
+
+# ---- modules ------------------------------------------------------------------------------
+
+#: name -> (constructor args, input shape, conditioning, names rebound to the reference in "rebound" calls)
+MODULES = {
+    "Conv": ([3, 5], [4, 3, 28, 28], None, ()),
+    "DownConv": ([3, 5], [4, 3, 28, 28], None, ()),
+    "UpConv": ([5, 3], [4, 5, 14, 14], None, ()),
+    "Flatten": ([], [4, 6, 7, 7], None, ()),
+    "Unflatten": ([6], [4, 6, 1, 1], None, ()),
+    "ConvBlock": ([3, 5], [4, 3, 28, 28], None, ("Conv",)),
+    "DownBlock": ([3, 5], [4, 3, 28, 28], None, ("Conv", "DownConv", "ConvBlock")),
+    "UpBlock": ([5, 3], [4, 5, 14, 14], None, ("Conv", "UpConv", "ConvBlock")),
+    "FCBlock": ([3, 5], [4, 3], None, ()),
+    "UnconditionalUNet": ([1, 8], [4, 1, 28, 28], None, BLOCK_NAMES),
+    "TimeConditionalUNet": ([1, 10, 8], [4, 1, 28, 28], "time", BLOCK_NAMES),
+    "ClassConditionalUNet": ([1, 10, 8], [4, 1, 28, 28], "class", BLOCK_NAMES),
+}
+UNETS = ("UnconditionalUNet", "TimeConditionalUNet", "ClassConditionalUNet")
+
+#: Call offsets inside one group (own or rebound) of a module probe.
+OUT_EVAL, OUT_TRAIN, TRACE, PARAMS, PARAMS_16, OUT_D4 = range(6)
+
+
+def _with_d(args, d):
+    return args[:-1] + [d]
+
+
+def _module_calls(name, rebind):
+    args, shape, cond, _ = MODULES[name]
+    kw = {"label": name}
+    calls = [
+        call("$standin:module_output", ns(name), args, shape, cond, "eval", rebind=rebind, **kw),
+        call("$standin:module_output", ns(name), args, shape, cond, "train", **kw),
+        call("$standin:module_trace", ns(name), args, shape, cond, **kw),
+        call("$standin:module_params", ns(name), args, **kw),
+    ]
+    if name in UNETS:
+        calls += [call("$standin:module_params", ns(name), _with_d(args, 16), **kw),
+                  call("$standin:module_output", ns(name), _with_d(args, 4), shape, cond, "eval", **kw)]
+    return calls
+
+
+def group_size(name):
+    return 6 if name in UNETS else 4
+
+
+def module_probe(name):
+    rebound = MODULES[name][3]
+    calls = _module_calls(name, None)
+    if rebound:  # after the own calls: a rebind stays in force for the rest of the probe
+        calls += _module_calls(name, {n: REBIND_ALL[n] for n in rebound if n != name})
+    return (name, calls)
+
+
+PROBES = {name: module_probe(name) for name in MODULES}
+
+# ---- add_noise, ddpm_schedule ---------------------------------------------------------------
+
+PX = {"$input": "probe_x"}
+PROBES["add_noise"] = ("add_noise", [call("add_noise", PX, 0.5, seed=11), call("add_noise", PX, 0.2, seed=12)])
+PROBES["ddpm_schedule"] = ("ddpm_schedule", [
+    call("$standin:run_schedule", ns("ddpm_schedule"), 1e-4, 0.02, 300, label="ddpm_schedule"),
+    call("$standin:run_schedule", ns("ddpm_schedule"), 1e-3, 0.05, 50, label="ddpm_schedule"),
+])
+
+# ---- ddpm_forward, ddpm_forward_class ---------------------------------------------------------
+
+FORWARD_KEYS = ("t", "x", "out", "x0", "eps0", "calls")
+
+
+def _forward_run(name, helper, seed, **kwargs):
+    return ([call(f"$standin:{helper}", ns(name), seed=seed, no_grad=False, label=name, **kwargs)]
+            + [stash(k, name) for k in FORWARD_KEYS])
+
+
+#: Call indices: run r's FORWARD_KEYS entries follow its index.
+PROBES["ddpm_forward"] = ("ddpm_forward",
+                          _forward_run("ddpm_forward", "run_ddpm_forward", 21, n=64, num_ts=300)
+                          + _forward_run("ddpm_forward", "run_ddpm_forward", 22, n=32, num_ts=50))
+FORWARD_RUNS = {"ddpm_forward": {300: 0, 50: 7}}
+
+CLASS_KEYS = ("c", "mask", "labels")
+PROBES["ddpm_forward_class"] = ("ddpm_forward_class",
+                                _forward_run("ddpm_forward_class", "run_ddpm_forward_class", 31, n=200, p_uncond=0.2,
+                                             num_ts=300)
+                                + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS]
+                                + [call("$standin:run_ddpm_forward_class", ns("ddpm_forward_class"), seed=32,
+                                        no_grad=False, label="ddpm_forward_class", n=200, p_uncond=0.5, num_ts=300)]
+                                + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS + ("calls",)])
+# indices: 0 run(p=0.2), 1-6 FORWARD_KEYS, 7 c, 8 mask, 9 labels, 10 run(p=0.5), 11 c, 12 mask, 13 labels, 14 calls
+CLASS_DROP = {0.2: (0, 7, 8, 9, 6), 0.5: (10, 11, 12, 13, 14)}
+
+# ---- samplers ---------------------------------------------------------------------------------
+
+SAMPLE_KEYS = ("traj", "t_calls", "batch_calls", "dropped_calls")
+PROBES["ddpm_sample"] = ("ddpm_sample", [
+    call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample"),
+    *[stash(k, "ddpm_sample") for k in SAMPLE_KEYS[:3]],
+    call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample"),
+])
+# 0 samples, 1 traj, 2 t_calls, 3 batch_calls, 4 samples with the 1-based denoiser
+
+CLASS_LABELS = ([7, 3, 0, 9], [1, 5, 2, 8])
+PROBES["ddpm_sample_class"] = ("ddpm_sample_class", [
+    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[0], None, seed=51, label="ddpm_sample_class"),
+    *[stash(k, "ddpm_sample_class") for k in SAMPLE_KEYS],
+    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[1], 2.0, seed=52, label="ddpm_sample_class"),
+    stash("traj", "ddpm_sample_class"),
+    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[0], None, offset=-1, seed=51,
+         label="ddpm_sample_class"),
+    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[1], 2.0, offset=-1, seed=52,
+         label="ddpm_sample_class"),
+])
+# 0 samples (default scale 5), 1 traj, 2 t_calls, 3 batch_calls, 4 dropped_calls, 5 samples (scale 2), 6 traj,
+# 7 and 8: the same two with the 1-based denoiser
+
+# ---- training ----------------------------------------------------------------------------------
+
+TRAIN_KEYS = ("lrs", "adam", "covers", "changed", "n_fwd", "n_batches", "ret_none", "fwd_x", "fwd_out", "clean")
+TRAIN_EPOCHS = 3
+TRAIN_LR = 1e-2
+
+
+def _train_probe(name, kind, seed, rebind, **kwargs):
+    keys = TRAIN_KEYS if kind == "denoiser" else TRAIN_KEYS[:7]
+    return (name, [call("$standin:run_train", ns(name), kind, seed=seed, no_grad=False, label=name, rebind=rebind,
+                        num_epochs=TRAIN_EPOCHS, lr=TRAIN_LR, **kwargs)]
+            + [stash(k, name) for k in keys])
+
+
+PROBES["train_denoiser"] = _train_probe("train_denoiser", "denoiser", 61, {"add_noise": "$standin:ref_add_noise"},
+                                        sigma=0.3)
+PROBES["train_time_conditioned"] = _train_probe("train_time_conditioned", "time", 71,
+                                                {"ddpm_forward": "$standin:ref_ddpm_forward"})
+PROBES["train_class_conditioned"] = _train_probe("train_class_conditioned", "class", 81,
+                                                 {"ddpm_forward_class": "$standin:ref_ddpm_forward_class"},
+                                                 p_uncond=0.1)
+TRAIN_SIGMA = 0.3
