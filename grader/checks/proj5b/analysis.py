@@ -210,6 +210,10 @@ def _forms_match(got, ref, atol=ATOL) -> tuple[bool, float]:
     return best <= atol, best
 
 
+def _scalar_int(value) -> int:
+    return int(np.asarray(value).reshape(-1)[0])
+
+
 def _first_finite(value):
     a = arr(value)
     if a is None:
@@ -292,7 +296,7 @@ class ModuleView:
         for off in offsets:
             if self.error(g, off):
                 return self.error(g, off)
-            got, exp = int(np.asarray(self.value(g, off))), int(np.asarray(self.ref[off]))
+            got, exp = _scalar_int(self.value(g, off)), _scalar_int(self.ref[off])
             if got != exp:
                 args = P.MODULES[self.name][0]
                 what = f"with D = {16 if off == P.PARAMS_16 else args[-1]}" if self.name in P.UNETS else \
@@ -392,7 +396,7 @@ class ForwardRun:
         self.name, self.T = name, num_ts
         self.loss = values[start]
         data = dict(zip(P.FORWARD_KEYS, (values[start + 1 + j] for j in range(len(P.FORWARD_KEYS)))))
-        self.calls = int(np.asarray(data["calls"]))
+        self.calls = _scalar_int(data["calls"])
         self.x0 = arr(data["x0"]).reshape(-1, 784)
         self.eps0 = arr(data["eps0"]).reshape(-1, 784)
         self.n = len(self.x0)
@@ -587,3 +591,120 @@ def steps_problem(name: str, t_calls, num_ts: int = 300, per_step: int = 1) -> s
         hint = " (the last step is skipped: the loop must reach t = 0)" if skipped else ""
         return f"{name} runs {len(steps)} denoising steps; expected num_ts = {num_ts} (t = T-1 .. 0){hint}"
     return None
+
+
+# ---- training ----------------------------------------------------------------------------------------
+
+
+class TrainRun:
+    """One run of a student's training loop on the tiny recording net, read back from the stash."""
+
+    def __init__(self, sub, probe: str, kind: str):
+        self.name, self.kind = probe, kind
+        keys = P.TRAIN_KEYS if kind == "denoiser" else P.TRAIN_KEYS[:7]
+        res = results(sub, probe)
+        if res[0][1] is not None:
+            raise Fail(res[0][1])
+        self.losses = arr(res[0][0])
+        self.losses = np.zeros(0) if self.losses is None else self.losses.reshape(-1)
+        d = {k: res[1 + j][0] for j, k in enumerate(keys)}
+        self.lrs = arr(d["lrs"]).reshape(-1)
+        self.adam = arr(d["adam"]).reshape(-1)
+        self.covers = arr(d["covers"]).reshape(-1)
+        self.changed = float(np.asarray(d["changed"]).reshape(-1)[0])
+        self.n_fwd = _scalar_int(d["n_fwd"])
+        self.nb = _scalar_int(d["n_batches"])
+        self.ret_none = bool(_scalar_int(d["ret_none"]))
+        self.epochs = P.TRAIN_EPOCHS
+        self.lr = P.TRAIN_LR
+        self.fwd = {k: arr(d.get(k)) for k in ("fwd_x", "fwd_out", "clean")}
+
+    def runs_problem(self) -> str | None:
+        expected = self.epochs * self.nb
+        n = len(self.losses)
+        if self.ret_none:
+            return f"{self.name} returns None; return the list of per-iteration losses"
+        if n == 0:
+            return f"{self.name} returns no losses; return the list of per-iteration losses"
+        if n != expected:
+            per = " one per epoch" if n == self.epochs else ""
+            return (f"{self.name} returns {n} losses{per} for {self.epochs} epochs of {self.nb} batches; "
+                    f"expected one per iteration ({expected})")
+        if not np.all(np.isfinite(self.losses)):
+            return f"{self.name} reports NaN or infinite losses"
+        return None
+
+    def optimizer_problem(self, scheduled: bool) -> str | None:
+        steps = len(self.lrs)
+        expected = self.epochs * self.nb
+        if steps == 0:
+            return f"{self.name} never calls optimizer.step()"
+        if not self.covers.all():
+            return f"{self.name}: the optimizer does not hold the model's parameters (pass unet.parameters())"
+        if not self.adam.all():
+            return f"{self.name} does not use torch.optim.Adam"
+        if steps != expected:
+            return (f"{self.name} takes {steps} optimizer steps for {self.epochs} epochs of {self.nb} batches; "
+                    f"expected one per batch ({expected})")
+        if not scheduled:
+            if abs(self.lrs[0] - self.lr) > 1e-9 * max(1.0, self.lr) + 1e-12:
+                return f"{self.name}: Adam runs with lr = {self.lrs[0]:g}; the lr argument was {self.lr:g}"
+            return None
+        gamma = 0.1 ** (1 / self.epochs)
+        epoch = np.arange(steps) // self.nb
+        expect = self.lr * gamma ** epoch
+        if np.allclose(self.lrs, expect, rtol=1e-6, atol=0):
+            return None
+        if abs(self.lrs[0] - self.lr) > 1e-9:
+            if abs(self.lrs[0] - self.lr * gamma) < 1e-9:
+                return (f"{self.name}: the first epoch already runs with a decayed learning rate: call "
+                        f"scheduler.step() after each epoch, not before")
+            return f"{self.name}: Adam starts with lr = {self.lrs[0]:g}; the lr argument was {self.lr:g}"
+        if np.allclose(self.lrs, self.lr, rtol=1e-9, atol=0):
+            return (f"{self.name}: the learning rate never decays: use ExponentialLR(optimizer, "
+                    f"gamma=0.1 ** (1 / num_epochs)) and step it once per epoch")
+        ratio = self.lrs[1] / self.lrs[0]
+        if ratio < 1 - 1e-9 and np.allclose(self.lrs, self.lr * ratio ** np.arange(steps), rtol=1e-6):
+            return (f"{self.name}: the learning-rate scheduler is stepped every iteration; step it once per epoch "
+                    f"(ExponentialLR, gamma = 0.1 ** (1 / num_epochs))")
+        per_epoch = self.lrs[self.nb] / self.lrs[0]
+        return (f"{self.name}: the learning rate decays by a factor {per_epoch:.4g} per epoch; expected "
+                f"ExponentialLR gamma = 0.1 ** (1 / num_epochs) = {gamma:.4g}")
+
+    def learns_problem(self) -> str | None:
+        if self.changed <= 0:
+            return (f"{self.name}: the model's weights never change (loss.backward() and optimizer.step() on the "
+                    f"model's parameters?)")
+        if len(self.losses) >= 2 * self.nb:
+            first, last = self.losses[: self.nb].mean(), self.losses[-self.nb:].mean()
+            if not last < first:
+                return f"{self.name}: the loss does not fall over {self.epochs} epochs ({first:.4g} -> {last:.4g})"
+        return None
+
+    def target_problem(self, sigma: float) -> str | None:
+        z, out, clean = self.fwd["fwd_x"], self.fwd["fwd_out"], self.fwd["clean"]
+        if z is None or out is None or clean is None:
+            return f"{self.name} never calls the model on a training batch with gradients enabled"
+        k = min(len(z), len(self.losses))
+        z, out, clean = z[:k].reshape(k, -1), out[:k].reshape(k, -1), clean[:k].reshape(k, -1)
+        noise = z - clean
+        if np.abs(noise).max() < 1e-6:
+            return f"{self.name}: the model is given the clean images: noise each batch with add_noise(x, sigma)"
+        std = float(noise.std())
+        if abs(std / sigma - 1) > 0.1:
+            if abs(std - 0.5) < 0.05:
+                return f"{self.name}: the noise has std 0.5 although sigma = {sigma:g}: the sigma argument is ignored"
+            return f"{self.name}: the noise added to the batches has std {std:.3g}; expected sigma = {sigma:g}"
+        losses = self.losses[:k]
+
+        def match(target):
+            return np.allclose(losses, ((out - target) ** 2).mean(1), rtol=1e-4, atol=1e-7)
+
+        if match(clean):
+            return None
+        if match(z):
+            return f"{self.name}: the loss compares the output with the noisy input; the target is the clean image"
+        if match(noise):
+            return (f"{self.name}: the loss targets the noise; the single-step denoiser is trained to output the "
+                    f"clean image (L2 to x)")
+        return f"{self.name}: the reported losses are not the L2 (MSE) between the model output and the clean image"

@@ -1,0 +1,117 @@
+"""Print how long grading takes, and where the time goes.
+
+    python benchmarks/bench_grade.py [--assignment proj5a] [--runs 3] [--batch]
+
+1. One submission graded the way ``grader grade`` does it (a fresh worker):
+   wall time of the whole command, and its breakdown: start-up (imports of the
+   grading process), load (reading the notebook), worker start (torch and the
+   stand-ins), and each check.
+2. The same with a warm fork server (how ``grader batch`` and the tests grade):
+   the per-submission cost once torch is imported.
+3. With ``--batch``: throughput of ``grader batch`` on the bundled samples at
+   -j 1 and -j 2 (submissions per minute), and the peak memory of the batch.
+
+Figures are medians over ``--runs`` runs; the machine is shared, so quote medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def bench_cli(notebook: Path, assignment: str, runs: int) -> None:
+    walls = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "grader", "grade", str(notebook), "--assignment", assignment, "-q"],
+                       cwd=ROOT, check=True, capture_output=True)
+        walls.append(time.perf_counter() - t0)
+    print(f"grader grade {notebook.name} (whole command, fresh worker): median {median(walls):.2f} s "
+          f"(min {min(walls):.2f}, max {max(walls):.2f}, {runs} runs)")
+
+
+def bench_breakdown(notebook: Path, assignment: str, runs: int, warm: bool) -> None:
+    t0 = time.perf_counter()
+    from grader.runner import grade  # the grading process's own imports (pytest, numpy)
+    from grader.sandbox import ForkServer
+
+    startup = time.perf_counter() - t0
+    timings: dict[str, list[float]] = {}
+    server = ForkServer() if warm else None
+    server_start = 0.0
+    if server:
+        t1 = time.perf_counter()
+        server.__enter__()
+        server_start = time.perf_counter() - t1
+    try:
+        for _ in range(runs):
+            g = grade(notebook, assignment)
+            assert g.checks, "no checks ran"
+            for k, v in g.timings.items():
+                timings.setdefault(k, []).append(v)
+    finally:
+        if server:
+            server.__exit__(None, None, None)
+    label = "warm fork server" if warm else "fresh worker"
+    print(f"\nbreakdown, {label} (median of {runs}; score {g.score:g}/{g.max_score:g}):")
+    print(f"  {'grading-process imports':34s} {startup:6.2f} s (once per process)")
+    if warm:
+        print(f"  {'fork server start (torch etc.)':34s} {server_start:6.2f} s (once per process)")
+    for key in ["load", "worker start", "checks", "total"]:
+        print(f"  {key:34s} {median(timings[key]):6.2f} s")
+    print("  per check:")
+    for key, values in timings.items():
+        if key.startswith("check "):
+            print(f"    {key[6:]:40s} {median(values):6.3f} s")
+
+
+def bench_batch(assignment: str) -> None:
+    samples = ROOT / "samples" / assignment
+    n = len(list(samples.glob("*.ipynb")))
+    for jobs in (1, 2):
+        out = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "grader", "batch", str(samples), "--assignment", assignment,
+                        "--out", str(out), "-j", str(jobs), "-q"], cwd=ROOT, check=True, capture_output=True)
+        wall = time.perf_counter() - t0
+        scores = [json.loads(p.read_text())["score"] for p in out.glob("*/results.json")]
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"batch -j {jobs}: {n} submissions in {wall:.1f} s = {60 * n / wall:.1f} submissions/minute "
+              f"(includes start-up; scores {sorted(scores)})")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"largest single process seen (children): {peak:.0f} MB")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--assignment", default="proj5a", choices=["proj5a", "proj5b"])
+    p.add_argument("--notebook", help="default: solutions/<assignment>.ipynb")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--batch", action="store_true", help="also measure batch throughput at -j 1 and -j 2")
+    args = p.parse_args()
+    notebook = Path(args.notebook) if args.notebook else ROOT / "solutions" / f"{args.assignment}.ipynb"
+    sys.path.insert(0, str(ROOT))
+    bench_cli(notebook, args.assignment, args.runs)
+    bench_breakdown(notebook, args.assignment, args.runs, warm=False)
+    bench_breakdown(notebook, args.assignment, args.runs, warm=True)
+    if args.batch:
+        bench_batch(args.assignment)
+
+
+if __name__ == "__main__":
+    main()

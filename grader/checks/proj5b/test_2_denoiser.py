@@ -1,0 +1,52 @@
+"""Checks for 1.2: add_noise and the single-step denoiser's training loop.
+
+train_denoiser trains a tiny grader-side recording net (not the student's UNet)
+with the reference add_noise bound in place of the student's, on a fixed
+unshuffled loader of fixture digits, for 3 epochs with lr = 1e-2 and sigma = 0.3.
+"""
+
+import pytest
+
+from grader.checks.proj5b import probes as P
+from grader.checks.proj5b.analysis import TrainRun
+from grader.judge import Fail
+
+
+@pytest.mark.visible
+@pytest.mark.api("add_noise")
+@pytest.mark.points(3)
+def test_add_noise(sub, ref):
+    """add_noise(x, sigma) returns x + sigma * eps for sigma = 0.5 and 0.2"""
+    ref.judge("add_noise", sub.outputs("add_noise", [0, 1]), [0, 1])
+
+
+def _run(sub):
+    return TrainRun(sub, "train_denoiser", "denoiser")
+
+
+def _fail_if(problem):
+    if problem:
+        raise Fail(problem)
+
+
+@pytest.mark.visible
+@pytest.mark.api("train_denoiser")
+@pytest.mark.points(1)
+def test_train_denoiser_returns_losses(sub):
+    """train_denoiser runs and returns one finite loss per iteration"""
+    _fail_if(_run(sub).runs_problem())
+
+
+@pytest.mark.api("train_denoiser")
+@pytest.mark.points(2)
+def test_train_denoiser_optimises(sub):
+    """train_denoiser steps Adam with the given lr once per batch; the weights change and the loss falls"""
+    run = _run(sub)
+    _fail_if(run.optimizer_problem(scheduled=False) or run.learns_problem())
+
+
+@pytest.mark.api("train_denoiser")
+@pytest.mark.points(2)
+def test_train_denoiser_targets_clean_image(sub):
+    """train_denoiser noises each batch with sigma and minimises the L2 loss to the clean image"""
+    _fail_if(_run(sub).target_problem(P.TRAIN_SIGMA))
