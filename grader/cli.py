@@ -1,4 +1,4 @@
-"""Command line: ``grader check|grade|batch|gradescope|fixtures`` (also ``python -m grader``)."""
+"""Command line: ``grader check|grade|batch|gradescope|fixtures|assign`` (also ``python -m grader``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from grader import assignments
+from grader.report import VISIBILITIES
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -62,7 +63,7 @@ def cmd_grade(args) -> int:
     if not args.quiet:
         print(terminal_table(result))
     if args.out:
-        write_json_atomic(args.out, results_json(result))
+        write_json_atomic(args.out, results_json(result, hidden_visibility=args.hidden_visibility))
         if not args.quiet:
             print(f"  results written to {args.out}")
     if args.html:
@@ -84,15 +85,30 @@ def cmd_fixtures(args) -> int:
 
 
 def cmd_assign(args) -> int:
-    from grader.skeleton import make_skeleton
+    from grader import assign
 
-    root = Path(__file__).resolve().parent.parent
-    for name in [args.assignment] if args.assignment else assignments.ASSIGNMENTS:
-        solution = root / "solutions" / f"{name}.ipynb"
-        if solution.exists():
-            out = make_skeleton(solution, root / "assignments" / f"{name}.ipynb")
-            print(f"{out.relative_to(root)}: written from {solution.relative_to(root)}")
-    return EXIT_OK
+    out_dir = Path(args.out) if args.out else assign.ASSIGNMENTS
+    names = [args.assignment] if args.assignment else list(assignments.ASSIGNMENTS)
+    status = EXIT_OK
+    for name in names:
+        master = assign.SOLUTIONS / f"{name}.ipynb"
+        if not master.exists():
+            continue
+        try:
+            path, how = assign.assign(name, out_dir)
+        except assign.AssignError as e:
+            print(f"grader assign: {e}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{_shown(path)}: written from {_shown(master)} ({how})")
+    return status
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
     g.add_argument("--out", help="write Gradescope results.json here")
     g.add_argument("--html", help="write an HTML report here")
+    g.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
+                   help="Gradescope visibility of the hidden checks (default: after_published)")
     g.add_argument("-q", "--quiet", action="store_true")
     g.set_defaults(func=cmd_grade)
 
@@ -118,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
     f.set_defaults(func=cmd_fixtures)
 
-    s = sub.add_parser("assign", help="regenerate the student notebooks in assignments/ from solutions/")
+    s = sub.add_parser("assign", help="regenerate the student notebooks in assignments/ from the otter-assign "
+                                      "masters in solutions/ (runs otter assign)")
     s.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
+    s.add_argument("--out", metavar="DIR", help="write the notebooks here instead of assignments/")
     s.set_defaults(func=cmd_assign)
 
     try:

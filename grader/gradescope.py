@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from grader import assignments
-from grader.report import results_json, write_json_atomic
+from grader.report import VISIBILITIES, results_json, write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -64,11 +64,12 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission; it must always leave results/results.json.
 ROOT="${{DIFFGRADE_AUTOGRADER_ROOT:-/autograder}}"
 cd "$ROOT/source"
-exec python3 -m grader gradescope run --assignment {assignment} --root "$ROOT"
+exec python3 -m grader gradescope run --assignment {assignment} --root "$ROOT" --hidden-visibility {hidden_visibility}
 """
 
 
-def build_zip(assignment: str, out: Path, torch_index: str = DEFAULT_TORCH_INDEX) -> Path:
+def build_zip(assignment: str, out: Path, torch_index: str = DEFAULT_TORCH_INDEX,
+              hidden_visibility: str = "after_published") -> Path:
     assignments.get(assignment)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,7 @@ def build_zip(assignment: str, out: Path, torch_index: str = DEFAULT_TORCH_INDEX
             zf.writestr(info, text)
 
         add_text("setup.sh", SETUP_SH.format(torch_index=torch_index), executable=True)
-        add_text("run_autograder", RUN_AUTOGRADER.format(assignment=assignment), executable=True)
+        add_text("run_autograder", RUN_AUTOGRADER.format(assignment=assignment, hidden_visibility=hidden_visibility), executable=True)
         add_text("requirements.txt", requirements())
         for entry in PACKED:
             path = ROOT / entry
@@ -118,7 +119,7 @@ def pick_notebook(submission: Path, assignment: str) -> tuple[Path | None, str |
                   f"(or name the one to grade {assignment}.ipynb).")
 
 
-def run(root: Path, assignment: str) -> dict:
+def run(root: Path, assignment: str, hidden_visibility: str = "after_published") -> dict:
     t0 = time.perf_counter()
     results_path = root / "results" / "results.json"
     try:
@@ -128,7 +129,7 @@ def run(root: Path, assignment: str) -> dict:
         else:
             from grader.runner import grade
 
-            data = results_json(grade(notebook, assignment))
+            data = results_json(grade(notebook, assignment), hidden_visibility=hidden_visibility)
     except Exception as e:  # noqa: BLE001 - results.json must exist whatever happens
         data = _message_results(f"The autograder failed on this submission ({type(e).__name__}: {e}). "
                                 "Please contact the course staff.")
@@ -138,14 +139,15 @@ def run(root: Path, assignment: str) -> dict:
 
 
 def cmd_build(args) -> int:
-    out = build_zip(args.assignment, Path(args.output), torch_index=args.torch_index)
+    out = build_zip(args.assignment, Path(args.output), torch_index=args.torch_index,
+                    hidden_visibility=args.hidden_visibility)
     print(f"{out}: setup.sh, run_autograder and the grader for {args.assignment} ({out.stat().st_size // 1024} KB)")
     return 0
 
 
 def cmd_run(args) -> int:
     root = Path(args.root or os.environ.get("DIFFGRADE_AUTOGRADER_ROOT", "/autograder"))
-    data = run(root, args.assignment)
+    data = run(root, args.assignment, args.hidden_visibility)
     print(f"score {data['score']:g}/{data['max_score']:g}; results in {root / 'results' / 'results.json'}",
           file=sys.stderr)
     return 0
@@ -158,8 +160,11 @@ def add_parser(sub) -> None:
     b.add_argument("--assignment", required=True, choices=assignments.ASSIGNMENTS)
     b.add_argument("-o", "--output", default="autograder.zip")
     b.add_argument("--torch-index", default=DEFAULT_TORCH_INDEX, help="wheel index for CPU-only torch")
+    b.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
+                   help="when students see the hidden checks (default: after grades are published)")
     b.set_defaults(func=cmd_build)
     r = gs.add_parser("run", help="grade /autograder/submission into /autograder/results/results.json")
     r.add_argument("--assignment", choices=assignments.ASSIGNMENTS, default="proj5a")
     r.add_argument("--root", help="autograder root (default /autograder)")
+    r.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES)
     r.set_defaults(func=cmd_run)

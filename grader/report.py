@@ -7,7 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
-HIDDEN_VISIBILITY = "after_published"  # hidden checks: name and score only until grades are published
+HIDDEN_VISIBILITY = "after_published"  # hidden checks: shown once grades are published (a course choice)
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 
 
 def results_json(grade, hidden_visibility: str = HIDDEN_VISIBILITY) -> dict:

@@ -18,7 +18,7 @@ VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
 @pytest.fixture(scope="module")
 def autograder(tmp_path_factory, root):
     base = tmp_path_factory.mktemp("ag")
-    zpath = build_zip("proj5a", base / "autograder.zip")
+    zpath = build_zip("proj5a", base / "autograder.zip", hidden_visibility="hidden")
     with zipfile.ZipFile(zpath) as zf:
         names = zf.namelist()
         zf.extractall(base / "autograder" / "source")
@@ -67,6 +67,7 @@ def test_grades_a_submission(autograder, root):
     assert data["max_score"] == 100 and 0 < data["score"] < 100
     failed = {t["tags"][0] for t in data["tests"] if t["status"] == "failed"}
     assert failed == {"iterative_denoise_cfg"}
+    assert {t["visibility"] for t in data["tests"]} == {"visible", "hidden"}  # the course's choice, baked in
 
 
 def test_no_notebook_gives_a_message(autograder):

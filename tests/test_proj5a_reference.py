@@ -86,3 +86,21 @@ def test_committed_fixtures_match_a_rebuild():
     assert set(inputs) == set(stored) and all(np.array_equal(inputs[k], stored[k]) for k in inputs)
     size = sum(p.stat().st_size for p in fixtures.FIXTURES.rglob("*") if p.is_file())
     assert size < 10 * 1024 * 1024
+
+
+def test_wrong_signature_wrong_dtype_and_non_data_fail_only_their_checks(tmp_path, root):
+    import nbformat
+
+    nb = nbformat.read(str(root / "solutions" / "proj5a.ipynb"), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "def forward(im):\n    return im\n\n"
+        "def blur_denoise(im_noisy, kernel_size, sigma):\n    return torch.zeros(1, 3, 64, 64, dtype=torch.complex64)\n\n"
+        "def one_step_denoise(im_noisy, t, prompt_embeds):\n    return {'image': object()}\n"))
+    path = tmp_path / "proj5a_variants.ipynb"
+    nbformat.write(nb, str(path))
+    g = grade(path, "proj5a")
+    by_api = check_by_api(g)
+    assert {api for api, (got, total, _) in by_api.items() if got < total} == {"forward", "blur_denoise", "one_step_denoise"}
+    assert all("could not be called as the assignment specifies" in m for m in by_api["forward"][2])
+    assert all("complex64" in m for m in by_api["blur_denoise"][2])
+    assert all("expected a tensor" in m for m in by_api["one_step_denoise"][2])
