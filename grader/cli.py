@@ -47,12 +47,9 @@ def _grade_one(args, visible_only: bool):
 
 
 def cmd_check(args) -> int:
-    from grader.report import terminal_table
+    from grader.report import check_summary
 
-    result = _grade_one(args, visible_only=True)
-    print(terminal_table(result))
-    if result.checks and result.score < result.max_score:
-        print("  (visible checks only; the hidden checks run when you submit)")
+    print(check_summary(_grade_one(args, visible_only=True)))
     return EXIT_OK
 
 

@@ -36,18 +36,33 @@ def as_array(value) -> np.ndarray | None:
     return None
 
 
+def _shape_cause(got: tuple, expected: tuple) -> str:
+    """The likely reason one image shape came back for another."""
+    if len(got) == len(expected) == 4 and got[1] == 2 * expected[1]:
+        return "the UNet output has 6 channels: the first 3 are the noise estimate, the last 3 the predicted variance"
+    if len(got) < len(expected):
+        return "a dimension was dropped (by indexing [0] or squeeze()); keep the batch dimension"
+    if len(got) == len(expected) and got[0] > expected[0]:
+        return "a batch of several results came back; return only the one asked for"
+    return "an operation changed the shape (check reshapes, concatenations and slicing)"
+
+
 def shape_problem(value, expected: np.ndarray, what: str) -> str | None:
     """A one-line reason when value is not an array like ``expected``, else None."""
     arr = as_array(value)
+    shape = tuple(expected.shape)
     if value is None:
-        return f"{what} returned None (not implemented yet, or a missing return?)"
+        return f"{what} returned None (not implemented yet, or a missing return?); expected a tensor of shape {shape}"
     if arr is None:
-        return f"{what} returned a {type(value).__name__}; expected a tensor or array of shape {tuple(expected.shape)}"
+        return (f"{what} returned a {type(value).__name__}; expected a tensor or array of shape {shape} "
+                "(return the tensor itself)")
     if arr.shape != expected.shape:
-        return f"{what} returned shape {tuple(arr.shape)}; expected {tuple(expected.shape)}"
+        return (f"{what} returned shape {tuple(arr.shape)}; expected {shape}; "
+                f"likely cause: {_shape_cause(tuple(arr.shape), shape)}")
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         bad = int((~np.isfinite(arr)).sum())
-        return f"{what} returned {bad} NaN or infinite values out of {arr.size}"
+        return (f"{what} returned {bad} NaN or infinite values out of {arr.size}; likely cause: a division by zero "
+                "or the square root of a negative number")
     return None
 
 
@@ -105,19 +120,28 @@ class Reference:
             if err < best_err:
                 best, best_err = v, err
         if best is not None and best_err <= max(10 * atol, 0.02):
-            raise Fail(f"{what}: {best.message}")
+            off = max(max_diff(got[i], ref[i]) for i in calls)
+            raise Fail(f"{what}: output differs from the reference by up to {off:.3g} and matches a common mistake: "
+                       f"{best.message}")
         worst = max(calls, key=lambda i: max_diff(got[i], ref[i]))
         raise Fail(f"{what}: {describe(got[worst], ref[worst])}")
 
 
 def describe(value, expected: np.ndarray) -> str:
+    """How an output differs from the reference: by how much, the two ranges, and a likely cause."""
     arr = as_array(value).astype(np.float64)
     exp = expected.astype(np.float64)
     d = np.abs(arr - exp)
     text = (f"output differs from the reference by up to {d.max():.3g} (mean {d.mean():.3g}); "
             f"your values span [{arr.min():.3g}, {arr.max():.3g}], the reference's [{exp.min():.3g}, {exp.max():.3g}]")
+    cause = "none of the common mistakes the grader knows; compare each term with the assignment's equations"
     if exp.std() > 0 and arr.std() > 0:
         corr = float(np.corrcoef(arr.ravel(), exp.ravel())[0, 1])
+        ratio = arr.std() / exp.std()
         if corr < -0.5:
-            text += "; it is anti-correlated with the reference (a sign flipped?)"
-    return text
+            cause = "it is anti-correlated with the reference (a sign flipped?)"
+        elif ratio > 1.5 or ratio < 1 / 1.5:
+            cause = f"your values vary {ratio:.2g} times as much as the reference's (a missing or extra scale factor?)"
+    elif arr.std() == 0 and exp.std() > 0:
+        cause = "your output is constant (the input is ignored, or everything is multiplied by zero?)"
+    return f"{text}; likely cause: {cause}"

@@ -4,7 +4,9 @@ Only what a grader needs survives: imports, function and class definitions, and
 top-level statements that are evidently cheap (no calls other than to a short
 allow-list), such as ``strided_timesteps = list(range(990, -1, -30))`` or a loop
 that appends to it. Model loading, training loops, plots, downloads, shell lines
-and magics are dropped. A syntax error costs only the cell it is in.
+and magics are dropped, and so are otter's set-up and check cells (``import otter``,
+``grader = otter.Notebook(...)``, ``grader.check("forward")``). A syntax error costs only
+the cell it is in.
 
 Nothing here executes student code: it reads JSON and parses Python.
 """
@@ -32,6 +34,9 @@ SAFE_CALLS = {
     "torch.tensor", "torch.arange", "torch.linspace", "torch.device",
     "math.sqrt", "math.log", "math.exp", "math.pi",
 }
+#: Modules a notebook imports for its own tooling, never for graded code: otter's client,
+#: which the student notebook's first cell starts for ``grader.check(...)``.
+TOOLING_MODULES = {"otter"}
 #: Method names that may be called on anything inside a kept statement.
 SAFE_METHODS = {"append", "extend", "insert", "reverse", "sort", "tolist", "item", "astype", "flip", "copy"}
 
@@ -143,6 +148,10 @@ def _is_cheap(node: ast.AST) -> bool:
 
 def _keep(node: ast.stmt, provided: set[str]) -> tuple[bool, str | None]:
     """Decide whether a top-level statement survives; return (keep, note)."""
+    if isinstance(node, ast.Import) and all(a.name.split(".")[0] in TOOLING_MODULES for a in node.names):
+        return False, None
+    if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in TOOLING_MODULES:
+        return False, None
     if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in provided:
             return False, None  # a pasted copy of a provided helper: the grader's wins

@@ -1,9 +1,10 @@
-"""Step 6 of the data path: Gradescope results.json and the terminal table."""
+"""Step 6 of the data path: Gradescope results.json, the terminal table, and ``grader check``'s summary."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -70,4 +71,32 @@ def terminal_table(grade, show_hidden_messages: bool = True) -> str:
         if not c.passed and c.message and (c.visible or show_hidden_messages):
             out.append(f"{'':>16}-> {c.message}")
     out.append(f"  Total: {_fmt(grade.score)} / {_fmt(grade.max_score)}")
+    return "\n".join(out)
+
+
+def check_summary(grade) -> str:
+    """What ``grader check`` prints for a student: a short header, one line per visible
+    check (its title when it passes, the reason when it fails), and a hint."""
+    name = Path(grade.notebook).name
+    again = f"grader check {shlex.quote(name)}"
+    checks = list(grade.checks)
+    passed = sum(c.passed for c in checks)
+    if grade.error:  # nothing could run: one reason, not one line per check
+        return "\n".join([f"{name} ({grade.assignment}): could not be checked", f"  ! {grade.error}",
+                          f"Hint: save the notebook in Jupyter (File > Save), then run `{again}` again."])
+    out = [f"{name} ({grade.assignment}): {passed} of {len(checks)} visible checks pass"]
+    for note in grade.notes:
+        out.append(f"  note: {note}")
+    width = max([len(c.api) for c in checks] + [4])
+    for c in checks:
+        out.append(f"  {'ok  ' if c.passed else 'FAIL'}  {c.api:<{width}}  {c.title if c.passed else c.message or c.title}")
+    if checks and passed == len(checks):
+        hint = ("all visible checks pass. More checks, hidden until grades are published, run when you submit: "
+                "they compare your outputs with the reference in detail.")
+    else:
+        first = next((c for c in checks if not c.passed), None)
+        start = f"start with {first.api} (later parts use the earlier ones); " if first else ""
+        hint = (f"{start}fix it in the notebook, save, and run `{again}` again. "
+                "More checks run when you submit.")
+    out.append(f"Hint: {hint}")
     return "\n".join(out)

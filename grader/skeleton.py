@@ -26,19 +26,30 @@ def _strip_cell(source: str) -> str:
         return source
     lines = source.splitlines()
     edits: list[tuple[int, int, list[str]]] = []  # (start, end) 0-based inclusive line ranges
+
+    def strip(node, label):
+        body = node.body
+        first = body[0]
+        indent = " " * first.col_offset
+        keep_doc = isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
+            and isinstance(first.value.value, str)
+        start = (body[1].lineno - 1) if keep_doc and len(body) > 1 else (first.lineno - 1 if not keep_doc else None)
+        if start is None:
+            return
+        new = [f"{indent}# TODO: implement {label} (see the assignment text)",
+               f"{indent}raise NotImplementedError(\"{label}\")"]
+        edits.append((start, node.end_lineno - 1, new))
+
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name not in STARTER:
-            body = node.body
-            first = body[0]
-            indent = " " * first.col_offset
-            keep_doc = isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
-                and isinstance(first.value.value, str)
-            start = (body[1].lineno - 1) if keep_doc and len(body) > 1 else (first.lineno - 1 if not keep_doc else None)
-            if start is None:
-                continue
-            new = [f"{indent}# TODO: implement {node.name} (see the assignment text)",
-                   f"{indent}raise NotImplementedError(\"{node.name}\")"]
-            edits.append((start, node.end_lineno - 1, new))
+        if isinstance(node, ast.ClassDef) and node.name not in STARTER:
+            methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            if methods:  # keep the class and its method signatures; each method raises
+                for m in methods:
+                    strip(m, f"{node.name}.{m.name}" if m.name != "__init__" else node.name)
+            else:
+                strip(node, node.name)
+        elif isinstance(node, ast.FunctionDef) and node.name not in STARTER:
+            strip(node, node.name)
         elif isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id in GRADED_VALUES for t in node.targets):
             name = next(t.id for t in node.targets if isinstance(t, ast.Name))

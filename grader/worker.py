@@ -75,6 +75,19 @@ def _student_location(tb) -> str:
     return where
 
 
+def _raised(name: str, exc: BaseException) -> str:
+    """'forward raised NameError: ... (cell 7, line 3); likely cause: ...' on one line."""
+    text = f"{name} raised {_one_line(exc, 200)}{_student_location(exc.__traceback__)}"
+    if isinstance(exc, NameError):
+        text += ("; likely cause: that name is not defined in your notebook, or is made by top-level code the grader "
+                 "does not run (it keeps imports, definitions and simple assignments)")
+    elif "size of tensor" in str(exc) or "shape" in str(exc):
+        text += "; likely cause: two tensors of different shapes meet on that line"
+        if "(6)" in str(exc):
+            text += " (the UNet output has 6 channels: the first 3 are the noise estimate, the last 3 the variance)"
+    return text
+
+
 class Worker:
     def __init__(self, fd: int):
         self.fd = fd
@@ -202,17 +215,21 @@ class Worker:
             except TypeError as e:
                 if _is_signature_error(e, fn):
                     return {"ok": False, "kind": "signature",
-                            "message": f"{name} could not be called as the assignment specifies: {_one_line(e)}"}
-                return {"ok": False, "kind": "exception", "message": f"{name} raised {_one_line(e)}{_student_location(e.__traceback__)}"}
+                            "message": f"{name} could not be called as the assignment specifies: {_one_line(e)} "
+                                       "(check its parameters against the assignment's signature)"}
+                return {"ok": False, "kind": "exception", "message": _raised(name, e)}
             except Exception as e:  # noqa: BLE001
-                return {"ok": False, "kind": "exception", "message": f"{name} raised {_one_line(e)}{_student_location(e.__traceback__)}"}
+                return {"ok": False, "kind": "exception", "message": _raised(name, e)}
+        if value is Ellipsis:  # the student notebook's placeholder, `name = ...`
+            return {"ok": False, "kind": "not_implemented",
+                    "message": f"{name} is still `...` (not implemented yet): replace the `...` with your answer"}
         if call.get("method"):
             value = self._method(value, call["method"], results)
         value = self.runtime.to_data(value)
         try:
             return {"ok": True, "value": protocol.encode(value)}
         except protocol.Unsendable as e:
-            return {"ok": False, "kind": "type", "message": f"{name} returned {e}; expected a tensor, array or number"}
+            return {"ok": False, "kind": "type", "message": f"{name} returned {e}; expected a tensor, array or number (return the result itself)"}
 
     def _method(self, value, method: dict, results):
         """Probe an object the student built, in the worker (e.g. call a module)."""

@@ -143,6 +143,23 @@ class StandInPipeline:
         raise RuntimeError("the grader's stage_1 stand-in cannot run the full pipeline; call stage_1.unet")
 
 
+def _install_pipeline_class(stage_1) -> None:
+    """``from diffusers import DiffusionPipeline`` gives a stand-in whose from_pretrained returns stage_1.
+
+    Notebooks import it to load DeepFloyd; the loading itself is top-level work the
+    grader skips, so only the name is needed, and resolving diffusers' real (lazy)
+    pipeline class would cost seconds per worker.
+    """
+    import diffusers
+
+    class DiffusionPipeline:
+        @classmethod
+        def from_pretrained(cls, *args, **kwargs):
+            return stage_1
+
+    diffusers.DiffusionPipeline = DiffusionPipeline
+
+
 def build(inputs: dict) -> dict:
     """The provided globals for proj5a, built from the fixture inputs (numpy arrays)."""
     scheduler = make_scheduler()
@@ -160,6 +177,7 @@ def build(inputs: dict) -> dict:
         return image + torch.exp(0.5 * variance) * noise
 
     prompt_embeds_dict = {p: prompt_embedding(p) for p in PROMPTS + [NULL_PROMPT]}
+    _install_pipeline_class(stage_1)
     return {
         "stage_1": stage_1,
         "alphas_cumprod": alphas_cumprod,

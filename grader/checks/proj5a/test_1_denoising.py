@@ -57,22 +57,24 @@ def test_strided_timesteps(sub):
     """strided_timesteps runs from 990 down to 0 in steps of 30"""
     value = sub.outputs("strided_timesteps", [0])[0]
     if value is None:
-        raise Fail("strided_timesteps is None: it has not been set yet")
+        raise Fail("strided_timesteps is None: it has not been set yet; expected a list of 34 integers, 990 down to 0")
     try:
         arr = np.asarray(value, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
-        raise Fail(f"strided_timesteps is a {type(value).__name__}; expected a list of integers") from None
+        raise Fail(f"strided_timesteps is a {type(value).__name__}; expected a list of integers (990 down to 0)") from None
     expected = np.arange(990, -1, -30)
     if arr.shape == expected.shape and np.array_equal(arr, expected):
         return
     if arr.size == 0:
-        raise Fail("strided_timesteps is empty; expected 34 values 990, 960, ..., 30, 0")
+        raise Fail("strided_timesteps is empty; expected 34 values 990, 960, ..., 30, 0; "
+                   "likely cause: a range() that counts up (it must count down: a negative step)")
     hints = []
     if arr[0] != 990:
         hints.append(f"it starts at {arr[0]:g}, not 990" + (" (ascending? it must decrease)" if arr[0] < arr[-1] else ""))
     if arr[-1] != 0:
-        hints.append(f"it ends at {arr[-1]:g}, not 0 (it must include the clean timestep 0)")
+        hints.append(f"it ends at {arr[-1]:g}, not 0 (it must include the clean timestep 0; range() leaves out its stop value)")
     steps = np.unique(np.diff(arr))
     if steps.size and not np.array_equal(steps, [-30]):
         hints.append(f"its steps are {', '.join(f'{s:g}' for s in steps[:3])}, not -30")
-    raise Fail(f"strided_timesteps has {arr.size} values; expected 34 (990 down to 0 by 30): " + "; ".join(hints or ["values differ"]))
+    raise Fail(f"strided_timesteps has {arr.size} values; expected 34 (990 down to 0 by 30); likely cause: "
+               + "; ".join(hints or ["some values differ"]))

@@ -146,7 +146,8 @@ def forward(im, t):
 
 def main():
     solution = nbformat.read(str(ROOT / "solutions" / "proj5a.ipynb"), as_version=4)
-    base = [("md" if c.cell_type == "markdown" else "code", c.source) for c in solution.cells]
+    # the master's raw cells are otter-assign markup, not code
+    base = [("md" if c.cell_type == "markdown" else "code", c.source) for c in solution.cells if c.cell_type != "raw"]
     manifest = []
     for name, (api, honest, keyword, attack) in ATTACKS.items():
         write_notebook(HERE / f"{name}.ipynb", base + [("code", attack)], assignment="proj5a")
