@@ -100,7 +100,7 @@ def collect_images(a, submission: Submission) -> dict:
             continue
         for i, call in enumerate(calls):
             ref = expected.get(f"{probe}|reference|{i}")
-            if call["func"] != api or not _is_image(ref):
+            if api not in (call["func"], call.get("label")) or not _is_image(ref):
                 continue
             student = None
             answer = submission._answers.get(probe)

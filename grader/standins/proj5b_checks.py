@@ -48,8 +48,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from grader import runtime
-from grader.standins.proj5b import (INPUTS, AnalyticClassDenoiser, AnalyticDenoiser, ProbeClassUNet, ProbeUNet,
-                                    make_denoiser, reference_schedule)
+from grader.standins.proj5b import INPUTS, ProbeClassUNet, ProbeUNet, make_denoiser, reference_schedule
 
 _STASH: dict = {}
 
@@ -356,7 +355,7 @@ def _x(shape) -> torch.Tensor:
 
 
 def _forms(shape, cond):
-    """Every accepted way to call the module on the same data: t (N, 1) or (N,), c labels or one-hot."""
+    """Every accepted way to call the module on one batch: t (N, 1) or (N,), c labels or one-hot, float or bool mask."""
     x = _x(shape)
     n = x.shape[0]
     t = torch.tensor(T_VALUES[:n], dtype=torch.float32)
@@ -368,8 +367,10 @@ def _forms(shape, cond):
         c = torch.tensor(C_VALUES[:n], dtype=torch.int64)
         mask = torch.tensor(MASK_VALUES[:n], dtype=torch.float32)
         onehot = F.one_hot(c, 10).float()
+        keep = mask.bool()
         return [(x, c.clone(), t[:, None].clone(), mask.clone()), (x, c.clone(), t.clone(), mask.clone()),
-                (x, onehot.clone(), t[:, None].clone(), mask.clone()), (x, onehot.clone(), t.clone(), mask.clone())]
+                (x, onehot.clone(), t[:, None].clone(), mask.clone()), (x, onehot.clone(), t.clone(), mask.clone()),
+                (x, c.clone(), t[:, None].clone(), keep.clone()), (x, c.clone(), t.clone(), keep.clone())]
     raise ValueError(f"unknown conditioning {cond!r}")
 
 
@@ -510,7 +511,7 @@ def _record_forward(probe: ProbeUNet, x0, labels=None) -> None:
         _STASH["labels"] = labels
 
 
-def run_ddpm_forward(fn, n=64, num_ts=300, seed=0):
+def run_ddpm_forward(fn, n=32, num_ts=300, seed=0):
     """The loss ddpm_forward returns with a recording probe UNet; stashes what the UNet was given."""
     _seed_all(seed)
     x0, _ = _digits(n)
@@ -725,7 +726,7 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
     changed = max(float((p.detach() - b).abs().max()) for p, b in zip(net.parameters(), before))
     fwd = [r for r in net.records if r["grad"]]
     nb = len(loader)
-    keep = fwd[:4]
+    keep = fwd[:2]
     _STASH.update({
         "lrs": torch.tensor([s[0] for s in steps], dtype=torch.float64),
         "adam": torch.tensor([s[1] for s in steps]), "covers": torch.tensor([s[2] for s in steps]),

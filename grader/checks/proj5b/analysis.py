@@ -90,9 +90,9 @@ def op_text(row) -> str:
     code, a, b, k, s, p = (int(v) for v in row)
     name = OP.get(code, f"op{code}")
     if code in (1, 2):
-        return f"{name}({a}->{b}, kernel_size={k}, stride={s}, padding={p})"
+        return f"{name}({a}->{b}, k{k} s{s} p{p})"
     if code in (5, 15):
-        return f"{name}(kernel_size={k}" + (f", stride={s}" if s != k else "") + (f", padding={p}" if p else "") + ")"
+        return f"{name}({k}" + (f", stride {s}" if s != k else "") + (f", padding {p}" if p else "") + ")"
     if code == 6:
         return f"Linear({a}->{b})"
     if code == 7:
@@ -135,7 +135,11 @@ def block_structure_problem(name: str, got: np.ndarray, ref: np.ndarray) -> str 
     gk, rk = [_kind(r[0]) for r in got], [_kind(r[0]) for r in ref]
     gconv = [r for r in got if r[0] in (1, 2)]
     rconv = [r for r in ref if r[0] in (1, 2)]
-    if len(gconv) == len(rconv):
+    gsig = [(r[0], r[3], r[4], r[5]) for r in gconv]
+    rsig = [(r[0], r[3], r[4], r[5]) for r in rconv]
+    if gsig != rsig and sorted(gsig) == sorted(rsig):
+        hints.append("the layers run in the wrong order (" + ", ".join(op_text(r) for r in gconv) + ")")
+    elif len(gconv) == len(rconv):
         for g, r in zip(gconv, rconv):
             hints += _conv_hint(g, r)
     else:
@@ -150,8 +154,8 @@ def block_structure_problem(name: str, got: np.ndarray, ref: np.ndarray) -> str 
         other = sorted({OP[c] for c in gacts if c != 4})
         if other:
             hints.append(f"{', '.join(other)} where GELU is expected")
-        elif len(gacts) < len(racts):
-            hints.append(f"{len(gacts)} GELU where {len(racts)} are expected")
+        elif not gacts:
+            hints.append("no GELU")
         else:
             hints.append(f"{len(gacts)} GELU where {len(racts)} are expected")
     gpool = [r for r in got if r[0] in (5, 14, 15)]
@@ -166,7 +170,7 @@ def block_structure_problem(name: str, got: np.ndarray, ref: np.ndarray) -> str 
         hints.append("the layers run in the wrong order")
     if not hints:
         hints.append("its layers differ")
-    expected = ", ".join(op_text(r) for r in ref)
+    expected = ", ".join(op_text(r) for r in ref[:9]) + (", ..." if len(ref) > 9 else "")
     return f"{name}: {'; '.join(dict.fromkeys(hints))}. Expected {expected}"
 
 
@@ -203,10 +207,14 @@ def _forms_match(got, ref, atol=ATOL) -> tuple[bool, float]:
     g, r = arr(got), arr(ref)
     if g is None or r is None or g.shape[1:] != r.shape[1:]:
         return False, float("inf")
+    # Every form carries the same data, so any form the reference ran is the expected output of every form.
+    expected = next((row for row in r if np.all(np.isfinite(row))), None)
     best = float("inf")
-    for f in range(min(len(g), len(r))):
-        if np.all(np.isfinite(g[f])) and np.all(np.isfinite(r[f])):
-            best = min(best, float(np.abs(g[f] - r[f]).max()))
+    if expected is None:
+        return False, best
+    for row in g:
+        if np.all(np.isfinite(row)):
+            best = min(best, float(np.abs(row - expected).max()))
     return best <= atol, best
 
 
@@ -402,7 +410,7 @@ class ForwardRun:
         self.n = len(self.x0)
         self.t = arr(data["t"]).reshape(-1) if data["t"] is not None and self.calls else None
         self.x = arr(data["x"]).reshape(-1, 784) if self.calls else None
-        self.out = arr(data["out"]).reshape(-1, 784) if self.calls else None
+        self.out = 0.5 * self.x + 0.1 if self.calls else None  # what the probe UNet answers
         self.sched = schedule(num_ts)
         self._fit = None
 
@@ -441,53 +449,57 @@ class ForwardRun:
                     f"not a hard-coded 300")
         return None
 
-    def candidates(self, k: np.ndarray) -> np.ndarray:
-        """Schedule indices a reading may use for normalised steps k = t * T (0- or 1-based, rounded or floored)."""
-        base = np.stack([np.round(k), np.round(k) - 1, np.floor(k), np.floor(k) - 1, np.ceil(k) - 1], axis=1)
-        return np.clip(base, 0, self.T - 1).astype(int)
+    def rules(self) -> list[np.ndarray]:
+        """Schedule indices per image under each reading of t = k / T: 0- or 1-based, rounded or floored."""
+        k = self.t[: self.n] * self.T
+        out = [np.round(k), np.round(k) - 1, np.floor(k), np.floor(k) - 1, np.ceil(k) - 1]
+        return [np.clip(j, 0, self.T - 1).astype(int) for j in out]
 
-    def _predict(self, j, a_key="alpha_bars", sqrt=True, eps=None):
-        a = self.sched[a_key][j][:, None]
-        eps = self.eps0 if eps is None else eps
+    def _implied_eps(self, j, key="alpha_bars", sqrt=True):
+        a = self.sched[key][j][:, None]
+        x = self.x[: self.n]
+        if key == "betas":
+            a = 1 - a
         if sqrt:
-            return np.sqrt(a) * self.x0 + np.sqrt(1 - a) * eps
-        return a * self.x0 + (1 - a) * eps
+            return (x - np.sqrt(a) * self.x0) / np.sqrt(1 - a)
+        return (x - a * self.x0) / (1 - a)
 
-    def fit(self):
-        """(per-sample schedule index, eps used) if x_t = sqrt(abar) x0 + sqrt(1 - abar) eps for the t given, else None."""
+    def fits(self) -> list[np.ndarray]:
+        """The noises eps for which x_t = sqrt(abar) x0 + sqrt(1 - abar) eps under some reading; [] if none."""
         if self._fit is not None:
             return self._fit
-        n = self.n
-        x = self.x[:n]
-        k = self.t[:n] * self.T
-        cand = self.candidates(k)
-        best_j = np.empty(n, dtype=int)
-        ok_keyed = np.ones(n, dtype=bool)
-        for i in range(n):
-            errs = [np.abs(x[i] - (np.sqrt(self.sched["alpha_bars"][j]) * self.x0[i]
-                                   + np.sqrt(1 - self.sched["alpha_bars"][j]) * self.eps0[i])).max() for j in cand[i]]
-            m = int(np.argmin(errs))
-            best_j[i] = cand[i][m]
-            ok_keyed[i] = errs[m] < 1e-3
-        if ok_keyed.all():
-            self._fit = (best_j, self.eps0)
-            return self._fit
-        # The noise was drawn some other way: accept when the implied noise looks like N(0, I).
-        eps = np.empty_like(x)
-        for i in range(n):
-            best = None
-            for j in cand[i]:
-                a = self.sched["alpha_bars"][j]
-                e = (x[i] - np.sqrt(a) * self.x0[i]) / np.sqrt(1 - a)
-                score = abs(e.std() - 1) + abs(e.mean())
-                if best is None or score < best[0]:
-                    best = (score, j, e)
-            if best[0] > 0.15:
-                self._fit = False
-                return False
-            best_j[i], eps[i] = best[1], best[2]
-        self._fit = (best_j, eps)
-        return self._fit
+        fits = []
+        for j in self.rules():
+            eps = self._implied_eps(j)
+            if np.abs(eps - self.eps0).max() < 1e-2:  # the grader's keyed noise: exact
+                self._fit = [self.eps0]
+                return self._fit
+            # drawn some other way: accept noise that looks like N(0, I), per image (784 pixels) and overall
+            per_std, per_mean = eps.std(1), eps.mean(1)
+            if (np.all(np.abs(per_std - 1) < 0.2) and np.all(np.abs(per_mean) < 0.25)
+                    and abs(eps.std() - 1) < 0.05 and abs(eps.mean()) < 0.05):
+                fits.append(eps)
+        if not fits:  # a reading per image (a mix of conventions would be odd, but is not wrong here)
+            rules = self.rules()
+            eps = np.empty_like(self.x0)
+            for i in range(self.n):
+                errs = [np.abs(self._implied_eps(j)[i] - self.eps0[i]).max() for j in rules]
+                if min(errs) >= 1e-2:
+                    break
+                eps[i] = self.eps0[i]
+            else:
+                fits = [eps]
+        self._fit = fits
+        return fits
+
+    def fit(self) -> bool:
+        return bool(self.fits())
+
+    def _predict(self, j, a_key="alpha_bars", sqrt=True):
+        a = self.sched[a_key][j][:, None]
+        if sqrt:
+            return np.sqrt(a) * self.x0 + np.sqrt(1 - a) * self.eps0
+        return a * self.x0 + (1 - a) * self.eps0
 
     def xt_problem(self) -> str | None:
         if self.fit():
@@ -509,6 +521,13 @@ class ForwardRun:
                 else:
                     pred = self._predict(j, key, sqrt)
                 if np.abs(x - pred).max() < 1e-3:
+                    return f"{self.name}: {message}"
+        for key, sqrt, _, message in hypotheses:  # the noise was not the grader's keyed draw: by its statistics
+            for j in self.rules()[:2]:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    eps = self._implied_eps(j, key, sqrt)
+                if np.all(np.isfinite(eps)) and abs(eps.std() - 1) < 0.05 and abs(eps.mean()) < 0.05 \
+                        and np.all(np.abs(eps.std(1) - 1) < 0.2):
                     return f"{self.name}: {message}"
         for shift in (0, -1):
             j = np.clip(k + shift, 0, self.T - 1)
@@ -534,20 +553,26 @@ class ForwardRun:
         n = self.n
         out = self.out[:n]
         loss = float(arr(self.loss).reshape(-1)[0])
-        fit = self.fit()
-        eps = fit[1] if fit else self.eps0
 
         def near(v):
             return abs(loss - v) <= 1e-4 * max(1.0, abs(v))
 
-        if near(float(((out - eps) ** 2).mean())):
+        # the noise in x_t: the grader's keyed draw, or the one implied under a reading (right or wrong,
+        # so that a mistake in x_t is not charged to the loss as well)
+        noises = list(self.fits()) + [self.eps0]
+        for j in self.rules()[:2]:
+            for key, sqrt in (("alpha_bars", True), ("alphas", True), ("betas", True), ("alpha_bars", False)):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    noises.append(self._implied_eps(j, key, sqrt))
+        if any(near(float(((out - e) ** 2).mean())) for e in noises):
             return None
+        eps = noises[0]
         x = self.x[:n]
         if near(float(((out - self.x0) ** 2).mean())):
             return f"{self.name}: the loss compares the UNet output with x_0; the target is the noise eps"
-        if near(float(((out - eps) ** 2).sum())) or near(float(((out - eps) ** 2).sum() / n)):
+        if any(near(float(((out - e) ** 2).sum())) or near(float(((out - e) ** 2).sum() / n)) for e in noises):
             return f"{self.name}: the loss is summed; use the mean squared error (F.mse_loss)"
-        if near(float(np.abs(out - eps).mean())):
+        if any(near(float(np.abs(out - e).mean())) for e in noises):
             return f"{self.name}: the loss is an L1 loss; use the mean squared error"
         if near(float(((out - x) ** 2).mean())):
             return f"{self.name}: the loss compares the UNet output with x_t; the target is the noise eps"
@@ -591,6 +616,42 @@ def steps_problem(name: str, t_calls, num_ts: int = 300, per_step: int = 1) -> s
         hint = " (the last step is skipped: the loop must reach t = 0)" if skipped else ""
         return f"{name} runs {len(steps)} denoising steps; expected num_ts = {num_ts} (t = T-1 .. 0){hint}"
     return None
+
+
+def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, hint=None):
+    """Exact match (reference or accepted reading), else a catalogued mistake, else the landing fallback.
+
+    ``fallback``: (call index of this probe's samples, (fallback probe, call) with the 1-based denoiser).
+    ``hint``: a diagnosis to prefer over the generic description of the difference.
+    """
+    try:
+        ref.judge(probe, got, calls)
+        return
+    except Fail as exact:
+        failure = exact
+    variant = closest_variant(ref, probe, got, calls)
+    if variant is not None:
+        raise Fail(f"{probe}: {variant.message}")
+    steps = steps_problem(probe, t_calls) if t_calls is not None else None
+    if steps:
+        raise Fail(steps)
+    own, (other_probe, other_call) = fallback
+    candidates = [got.get(own)]
+    if not lands(candidates[0], labels):
+        value, message = results(sub, other_probe)[other_call]
+        candidates.append(value if message is None else None)
+    if any(s is not None and lands(s, labels) for s in candidates):
+        return  # noise drawn in another order: the samples still land on digits (of the requested classes)
+    if hint:
+        raise Fail(hint)
+    if labels is not None and got.get(calls[0]) is not None:
+        samples = arr(got[calls[0]])
+        if samples is not None and samples.shape[1:] == (1, 28, 28) and np.all(np.isfinite(samples)):
+            mse, lab = nearest(samples)
+            if np.all(mse < 1e-3) and list(lab) != list(labels):
+                raise Fail(f"{probe}: asked for digits {list(labels)}, the samples are digits {list(lab)}: "
+                           f"check the direction of classifier-free guidance")
+    raise failure
 
 
 # ---- training ----------------------------------------------------------------------------------------
@@ -697,8 +758,10 @@ class TrainRun:
             return f"{self.name}: the noise added to the batches has std {std:.3g}; expected sigma = {sigma:g}"
         losses = self.losses[:k]
 
-        def match(target):
-            return np.allclose(losses, ((out - target) ** 2).mean(1), rtol=1e-4, atol=1e-7)
+        def match(target):  # the mean, or a sum over pixels or over the batch: all are the L2 loss
+            sq = (out - target) ** 2
+            n = len(clean[0]) // (28 * 28) or 1
+            return any(np.allclose(losses, v, rtol=1e-4, atol=1e-7) for v in (sq.mean(1), sq.sum(1), sq.sum(1) / n))
 
         if match(clean):
             return None

@@ -105,7 +105,7 @@ PROBES["ddpm_schedule"] = ("ddpm_schedule", [
 
 # ---- ddpm_forward, ddpm_forward_class ---------------------------------------------------------
 
-FORWARD_KEYS = ("t", "x", "out", "x0", "eps0", "calls")
+FORWARD_KEYS = ("t", "x", "x0", "eps0", "calls")  # the probe UNet's output is 0.5 * x + 0.1
 
 
 def _forward_run(name, helper, seed, **kwargs):
@@ -115,20 +115,26 @@ def _forward_run(name, helper, seed, **kwargs):
 
 #: Call indices: run r's FORWARD_KEYS entries follow its index.
 PROBES["ddpm_forward"] = ("ddpm_forward",
-                          _forward_run("ddpm_forward", "run_ddpm_forward", 21, n=64, num_ts=300)
-                          + _forward_run("ddpm_forward", "run_ddpm_forward", 22, n=32, num_ts=50))
-FORWARD_RUNS = {"ddpm_forward": {300: 0, 50: 7}}
+                          _forward_run("ddpm_forward", "run_ddpm_forward", 21, n=32, num_ts=300)
+                          + _forward_run("ddpm_forward", "run_ddpm_forward", 22, n=16, num_ts=50))
+FORWARD_RUNS = {"ddpm_forward": {300: 0, 50: 1 + len(FORWARD_KEYS)}}
 
-CLASS_KEYS = ("c", "mask", "labels")
+CLASS_KEYS = ("c", "mask", "labels", "calls")
+
+
+def _dropout_run(seed, p):
+    return ([call("$standin:run_ddpm_forward_class", ns("ddpm_forward_class"), seed=seed, no_grad=False,
+                  label="ddpm_forward_class", n=200, p_uncond=p, num_ts=300)]
+            + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS])
+
+
 PROBES["ddpm_forward_class"] = ("ddpm_forward_class",
-                                _forward_run("ddpm_forward_class", "run_ddpm_forward_class", 31, n=200, p_uncond=0.2,
+                                _forward_run("ddpm_forward_class", "run_ddpm_forward_class", 31, n=32, p_uncond=0.2,
                                              num_ts=300)
-                                + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS]
-                                + [call("$standin:run_ddpm_forward_class", ns("ddpm_forward_class"), seed=32,
-                                        no_grad=False, label="ddpm_forward_class", n=200, p_uncond=0.5, num_ts=300)]
-                                + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS + ("calls",)])
-# indices: 0 run(p=0.2), 1-6 FORWARD_KEYS, 7 c, 8 mask, 9 labels, 10 run(p=0.5), 11 c, 12 mask, 13 labels, 14 calls
-CLASS_DROP = {0.2: (0, 7, 8, 9, 6), 0.5: (10, 11, 12, 13, 14)}
+                                + _dropout_run(32, 0.2) + _dropout_run(33, 0.5))
+# 0 objective run (n = 32), then per dropout run: run, c, mask, labels, calls
+_D0 = 1 + len(FORWARD_KEYS)
+CLASS_DROP = {0.2: tuple(range(_D0, _D0 + 5)), 0.5: tuple(range(_D0 + 5, _D0 + 10))}
 
 # ---- samplers ---------------------------------------------------------------------------------
 
@@ -145,9 +151,11 @@ PROBES["ddpm_sample_fallback"] = ("ddpm_sample", [
 
 CLASS_LABELS = ([7, 3, 0, 9], [1, 5, 2, 8])
 PROBES["ddpm_sample_class"] = ("ddpm_sample_class", [
-    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[0], None, seed=51, label="ddpm_sample_class"),
+    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[0], None, seed=51,
+         label="ddpm_sample_class"),
     *[stash(k, "ddpm_sample_class") for k in SAMPLE_KEYS],
-    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[1], 2.0, seed=52, label="ddpm_sample_class"),
+    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[1], 2.0, seed=52,
+         label="ddpm_sample_class"),
     stash("traj", "ddpm_sample_class"),
 ])
 # 0 samples (default scale 5), 1 traj, 2 t_calls, 3 batch_calls, 4 dropped_calls, 5 samples (scale 2), 6 traj

@@ -12,6 +12,7 @@ points under ``Conv`` only.
 import pytest
 
 from grader.checks.proj5b.analysis import ModuleView
+from grader.checks.proj5b.probes import MODULES
 
 #: name -> (points: runs, structure, outputs; one-line description of the expected layers)
 MODULE_POINTS = {
@@ -46,7 +47,7 @@ def _make(name, kind, points, doc):
 
 
 for _name, ((_runs, _structure, _outputs), _what) in MODULE_POINTS.items():
-    _args = ", ".join(map(str, __import__("grader.checks.proj5b.probes", fromlist=["MODULES"]).MODULES[_name][0]))
+    _args = ", ".join(map(str, MODULES[_name][0]))
     globals()[f"test_{_name}_runs"] = _make(
         _name, "runs", _runs, f"{_name}({_args}) runs and returns the expected shape")
     if _outputs:

@@ -5,7 +5,6 @@ import pytest
 
 from grader.checks.proj5b import analysis as A
 from grader.checks.proj5b import probes as P
-from grader.checks.proj5b.test_3_ddpm import judge_sampler
 from grader.judge import Fail, shape_problem
 
 
@@ -51,7 +50,6 @@ def _drops(sub, p):
 @pytest.mark.points(1)
 def test_ddpm_forward_class_passes_labels(sub):
     """ddpm_forward_class passes the batch's labels c to the UNet (labels or one-hot)"""
-    _forward(sub).runs_problem()
     c, mask, labels, dropped = _drops(sub, 0.2)
     wrong = (~dropped) & (c != labels)
     if wrong.any():
@@ -114,8 +112,8 @@ def _cfg_problem(got) -> str | None:
 def test_ddpm_sample_class_matches_reference(sub, ref):
     """ddpm_sample_class with guidance 5 matches the reference and produces the requested digits"""
     got = sub.outputs("ddpm_sample_class", [0, 1], optional=[2, 3, 4])
-    judge_sampler(sub, ref, "ddpm_sample_class", got, [0, 1], fallback=(0, ("ddpm_sample_class_fallback", 0)),
-                  t_calls=got.get(2), labels=P.CLASS_LABELS[0])
+    A.judge_sampler(sub, ref, "ddpm_sample_class", got, [0, 1], fallback=(0, ("ddpm_sample_class_fallback", 0)),
+                  t_calls=got.get(2), labels=P.CLASS_LABELS[0], hint=_cfg_problem(got))
 
 
 @pytest.mark.api("ddpm_sample_class")
@@ -123,8 +121,8 @@ def test_ddpm_sample_class_matches_reference(sub, ref):
 def test_ddpm_sample_class_guidance_scale(sub, ref):
     """ddpm_sample_class follows eps_u + g (eps_c - eps_u) for guidance_scale = 2"""
     got = sub.outputs("ddpm_sample_class", [5, 6], optional=[2, 4])
-    judge_sampler(sub, ref, "ddpm_sample_class", got, [5, 6], fallback=(5, ("ddpm_sample_class_fallback", 1)),
-                  t_calls=got.get(2), labels=P.CLASS_LABELS[1])
+    A.judge_sampler(sub, ref, "ddpm_sample_class", got, [5, 6], fallback=(5, ("ddpm_sample_class_fallback", 1)),
+                  t_calls=got.get(2), labels=P.CLASS_LABELS[1], hint=_cfg_problem(got))
 
 
 # ---- train_class_conditioned -------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""Part B end to end: the reference earns full marks, the skeleton nothing, the fixtures are reproducible,
+and every catalogued mistake is named by the checks that judge its name.
+"""
+
+import inspect
+
+import numpy as np
+import pytest
+from conftest import check_by_api
+
+from grader import assignments, fixtures, protocol
+from grader.judge import Fail, Reference
+from grader.runner import grade
+
+A = assignments.get("proj5b")
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return Reference(fixtures.load_expected("proj5b"), A.variants, A.probes)
+
+
+def test_reference_earns_full_marks_and_skeleton_nothing(root):
+    g = grade(root / "solutions" / "proj5b.ipynb", "proj5b")
+    assert g.score == g.max_score == 100, [(c.name, c.message) for c in g.checks if not c.passed]
+    assert {c.api for c in g.checks} == set(check_by_api(g))
+    visible = {c.api for c in g.checks if c.visible}
+    assert visible == {c.api for c in g.checks}, "every name has a visible check"
+    skeleton = grade(root / "assignments" / "proj5b.ipynb", "proj5b")
+    assert skeleton.score == 0 and skeleton.max_score == 100 and not skeleton.error
+    assert all("not implemented" in c.message for c in skeleton.checks), \
+        [c.message for c in skeleton.checks if "not implemented" not in c.message][:3]
+
+
+def test_committed_fixtures_match_a_rebuild():
+    committed = fixtures.load_expected("proj5b")
+    rebuilt = fixtures.build_expected("proj5b", log=lambda *a: None)
+    assert set(committed) == set(rebuilt), sorted(set(committed) ^ set(rebuilt))[:5]
+    for key in committed:  # a stored 0-d array comes back 1-d (np.ascontiguousarray)
+        a, b = np.atleast_1d(committed[key]), np.atleast_1d(rebuilt[key])
+        assert a.shape == b.shape, key
+        assert np.allclose(a, b, atol=1e-5, equal_nan=True), key
+    inputs = fixtures.build_inputs("proj5b")
+    stored = fixtures.load_inputs("proj5b")
+    assert set(inputs) == set(stored) and all(np.array_equal(inputs[k], stored[k]) for k in inputs)
+
+
+class StoredAnswers:
+    """A submission whose every probe answers with the stored outputs of one catalogued variant."""
+
+    def __init__(self, ref, variant):
+        self.ref, self.variant = ref, variant
+
+    def answers(self, probe):
+        n = len(A.probes[probe][1])
+        outs = {**self.ref.outputs(probe), **self.ref.outputs(probe, self.variant)}
+        return {"results": [{"ok": True, "value": protocol.encode(outs[i])} for i in range(n)]}
+
+    def outputs(self, probe, calls, optional=()):
+        res = self.answers(probe)["results"]
+        return {i: protocol.decode(res[i]["value"]) for i in list(calls) + list(optional)}
+
+
+def _checks_of(api):
+    import importlib
+
+    out = []
+    for path in sorted(A.checks_dir.glob("test_*.py")):
+        module = importlib.import_module(f"grader.checks.proj5b.{path.stem}")
+        for name, fn in vars(module).items():
+            marker = next((m for m in getattr(fn, "pytestmark", []) if m.name == "api"), None)
+            if name.startswith("test_") and callable(fn) and marker and marker.args[0] == api:
+                out.append(fn)
+    return out
+
+
+@pytest.mark.parametrize("variant", A.variants, ids=lambda v: f"{v.api}/{v.id}")
+def test_each_catalogued_variant_is_judged_as_catalogued(ref, variant):
+    sub = StoredAnswers(ref, variant.id)
+    messages = []
+    for check in _checks_of(variant.api):
+        kwargs = {"sub": sub, "ref": ref}
+        params = inspect.signature(check).parameters
+        try:
+            check(**{k: v for k, v in kwargs.items() if k in params})
+        except Fail as e:
+            messages.append(str(e))
+    if variant.accepted:
+        assert not messages, messages
+    else:
+        assert messages, f"{variant.api}/{variant.id} passes every check"
+        stored = ref.arrays
+        comparable = all(np.all(np.isfinite(v)) for k, v in stored.items() if f"|{variant.id}|" in k
+                         and A.probes[k.split("|")[0]][0] == variant.api)
+        if comparable:  # its outputs can be told apart: the checks must name it
+            assert any(variant.message in m for m in messages), messages
