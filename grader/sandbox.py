@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import select
 import shutil
 import signal
@@ -77,19 +76,23 @@ def _needed_paths() -> list[str]:
     return paths
 
 
+#: Workers run as uids from this range (no passwd entry needed), one uid per worker, so a
+#: submission cannot signal or read the processes of another submission graded alongside it.
+UID_BASE, UID_SPAN = 200_000, 800_000
+NOGROUP = 65534
+
+
 def _unprivileged_user(notes: list[str]):
+    """(uid, gid) for a new worker when grading as root and the interpreter is reachable; else None."""
     if os.geteuid() != 0:
         return None
     blocked = [p for p in _needed_paths() if not world_reachable(p)]
     if blocked:
         notes.append(f"running as root: {blocked[0]} is not readable by an unprivileged user")
         return None
-    for name in ("diffgrade", "nobody"):
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    return None
+    import secrets
+
+    return UID_BASE + secrets.randbelow(UID_SPAN), NOGROUP
 
 
 def confinement_spec(limits: Limits, workdir: str, cgroup: Cgroup | None) -> tuple[dict, Sandbox]:
@@ -106,10 +109,10 @@ def confinement_spec(limits: Limits, workdir: str, cgroup: Cgroup | None) -> tup
     spec = {
         "memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes, "processes": limits.processes,
         "cgroup_dirs": [str(d) for d in (cgroup.dirs if cgroup else [])],
-        "uid": user.pw_uid if user else None, "gid": user.pw_gid if user else None,
+        "uid": user[0] if user else None, "gid": user[1] if user else None,
         "cut_network": root, "workdir": workdir,
     }
-    return spec, Sandbox(user=user.pw_name if user else None, network=not root, notes=notes)
+    return spec, Sandbox(user=f"uid {user[0]}" if user else None, network=not root, notes=notes)
 
 
 def _env(workdir: str) -> dict:
@@ -118,6 +121,8 @@ def _env(workdir: str) -> dict:
         "HOME": workdir,
         "TMPDIR": workdir,
         "LANG": "C.UTF-8",
+        "USER": "student",
+        "LOGNAME": "student",
         "PYTHONPATH": PACKAGE_PARENT,
         "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": "1",

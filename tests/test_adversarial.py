@@ -73,3 +73,23 @@ def test_other_functions_still_graded_after_the_worker_is_killed(graded):
         pytest.skip("needs root")
     g, _ = graded["kill_everything.ipynb"]
     assert all(c.passed for c in g.checks if c.api != "forward")
+
+
+def test_a_submission_cannot_kill_another_graded_beside_it(root):
+    """Each worker has its own uid: 'kill every process I can' reaches only its own worker."""
+    if not CAN_DROP:
+        pytest.skip("needs root and a Python an unprivileged user can run")
+    from grader.checks.proj5a.probes import PROBES
+    from grader.fixtures import load_inputs
+    from grader.load import load_notebook
+    from grader.sandbox import WorkerProcess
+
+    def worker(nb):
+        chunks, _ = load_notebook(nb, "proj5a")
+        return WorkerProcess("proj5a", [c.__dict__ for c in chunks], load_inputs("proj5a"), Limits(probe_timeout=10))
+
+    with worker(root / "solutions" / "proj5a.ipynb") as honest, worker(CORPUS / "kill_everything.ipynb") as attacker:
+        assert honest.sandbox.user != attacker.sandbox.user
+        attacker.probe(PROBES["forward"][1], timeout=10)
+        answer = honest.probe(PROBES["forward"][1], timeout=10)
+        assert honest.restarts == 0 and all(r["ok"] for r in answer["results"])
