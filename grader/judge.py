@@ -91,6 +91,12 @@ class Reference:
         api = self.probes[probe][0]
         return [v for v in self.variants if v.api == api and self.outputs(probe, v.id)]
 
+    def expect_like(self, probe: str, got: dict[int, object], call: int) -> None:
+        """Fail unless the output of ``call`` has the reference's type and shape and is finite."""
+        problem = shape_problem(got.get(call), self.outputs(probe)[call], self.probes[probe][1][call]["func"])
+        if problem:
+            raise Fail(problem)
+
     def judge(self, probe: str, got: dict[int, object], calls: list[int], *, atol: float = ATOL,
               alternatives: list[dict[int, object]] = ()) -> None:
         """Pass, or raise Fail naming the mistake.
