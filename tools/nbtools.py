@@ -24,3 +24,21 @@ def write_notebook(path, cells, assignment: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(make_notebook(cells, assignment), str(path))
     return path
+
+
+def cells_from_layout(layout, blocks: dict, override: dict | None = None, drop: tuple = ()):
+    """Cells from a layout of ("md", text) and ("code", [block names]) entries.
+
+    Each code cell joins the named blocks' sources; ``override`` replaces blocks by name
+    and ``drop`` leaves them out (a cell left with no block is omitted).
+    """
+    override = override or {}
+    cells = []
+    for kind, content in layout:
+        if kind == "md":
+            cells.append(("md", content))
+            continue
+        parts = [override.get(name, blocks[name]).strip("\n") for name in content if name not in drop]
+        if parts:
+            cells.append(("code", "\n\n\n".join(parts)))
+    return cells

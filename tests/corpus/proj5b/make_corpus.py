@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import nbformat  # noqa: E402
 
-from tools.nbtools import make_notebook  # noqa: E402
+from tools.nbtools import cells_from_layout, make_notebook  # noqa: E402
 
 ASSIGNMENT = "proj5b"
 
@@ -603,16 +603,7 @@ LAYOUT = [
 
 def reference_cells(override: dict | None = None, drop: tuple = ()):
     """The reference notebook's cells with some blocks replaced (override) or removed (drop)."""
-    override = override or {}
-    cells = []
-    for kind, content in LAYOUT:
-        if kind == "md":
-            cells.append(("md", content))
-            continue
-        parts = [override.get(name, B[name]).strip("\n") for name in content if name not in drop]
-        if parts:
-            cells.append(("code", "\n\n\n".join(parts)))
-    return cells
+    return cells_from_layout(LAYOUT, B, override, drop)
 
 
 # --------------------------------------------------------------------------------------
