@@ -16,12 +16,11 @@ from grader.judge import Fail
 
 class Submission:
     def __init__(self, probes: dict, worker=None, load_error: str | None = None, probe_timeout: float = 30.0,
-                 on_probe=None, budget: float = 600.0):
+                 budget: float = 600.0):
         self.probes = probes
         self.worker = worker
         self.load_error = load_error
         self.probe_timeout = probe_timeout
-        self.on_probe = on_probe
         self._answers: dict[str, dict] = {}
         self.budget = budget  # seconds for all probes of this submission
         self.spent = 0.0
@@ -48,8 +47,6 @@ class Submission:
                 self.events.append(f"{api}: printed over {len(answer.get('printed', ''))} characters; "
                                    f"{answer['dropped']} more were discarded")
             self._answers[probe] = answer
-            if self.on_probe:
-                self.on_probe(probe)
         return self._answers[probe]
 
     def outputs(self, probe: str, calls: list[int], optional: list[int] = ()) -> dict[int, object]:

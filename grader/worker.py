@@ -10,6 +10,7 @@ starts from the same clean state. Results go back as data (see protocol).
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import inspect
 import io
@@ -208,7 +209,7 @@ class Worker:
             value = fn
         else:
             try:
-                with self.torch.no_grad() if call.get("no_grad", True) else _null():
+                with self.torch.no_grad() if call.get("no_grad", True) else contextlib.nullcontext():
                     value = fn(*args, **kwargs)
             except NotImplementedError:
                 return {"ok": False, "kind": "not_implemented", "message": f"{name} is not implemented yet (it raised NotImplementedError)"}
@@ -223,19 +224,11 @@ class Worker:
         if value is Ellipsis:  # the student notebook's placeholder, `name = ...`
             return {"ok": False, "kind": "not_implemented",
                     "message": f"{name} is still `...` (not implemented yet): replace the `...` with your answer"}
-        if call.get("method"):
-            value = self._method(value, call["method"], results)
         value = self.runtime.to_data(value)
         try:
             return {"ok": True, "value": protocol.encode(value)}
         except protocol.Unsendable as e:
             return {"ok": False, "kind": "type", "message": f"{name} returned {e}; expected a tensor, array or number (return the result itself)"}
-
-    def _method(self, value, method: dict, results):
-        """Probe an object the student built, in the worker (e.g. call a module)."""
-        fn = getattr(value, method["name"])
-        args = [self._arg(a, results) for a in method.get("args", [])]
-        return fn(*args)
 
     def _special(self, name: str):
         if name == "$ref_forward":
@@ -345,14 +338,6 @@ class Worker:
                 protocol.send(self.fd, self.run_probe(msg))
             elif op == "stop":
                 return
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def _is_signature_error(e: TypeError, fn) -> bool:
