@@ -104,6 +104,22 @@ def _read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
     return b"".join(chunks)
 
 
+def frame_complete(data: bytes) -> bool:
+    """True when ``data`` starts with a whole frame (length prefix and body)."""
+    return len(data) >= 4 and len(data) >= 4 + struct.unpack(">I", data[:4])[0]
+
+
+def parse_frame(data: bytes) -> dict:
+    """The message in the first frame of ``data`` (see :func:`send`)."""
+    (length,) = struct.unpack(">I", data[:4])
+    if length > MAX_FRAME:
+        raise ProtocolError(f"frame of {length} bytes refused")
+    message = json.loads(data[4 : 4 + length].decode("utf-8"))
+    if not isinstance(message, dict):
+        raise ProtocolError("frame is not an object")
+    return message
+
+
 def recv(fd: int, deadline: float | None = None) -> dict:
     """Read one frame; with a deadline (time.monotonic()), raise TimeoutError past it."""
     (length,) = struct.unpack(">I", _read_exact(fd, 4, deadline))

@@ -268,7 +268,7 @@ class Worker:
             if not chunk:
                 break
             data += chunk
-            if len(data) >= 4 and len(data) >= 4 + int.from_bytes(data[:4], "big"):
+            if protocol.frame_complete(data):
                 break  # a whole answer: don't wait for EOF (a leftover process may hold the pipe)
             if len(data) > protocol.MAX_FRAME:
                 reason = "too much output"
@@ -281,11 +281,7 @@ class Worker:
         if reason == "timeout":
             return {"ok": False, "kind": "timeout", "message": f"did not finish within {timeout:g} s (an infinite loop, or far too slow)"}
         try:
-            import json
-            import struct
-
-            (length,) = struct.unpack(">I", data[:4])
-            answer = json.loads(data[4 : 4 + length].decode())
+            answer = protocol.parse_frame(data)
             if not isinstance(answer, dict) or "results" not in answer:
                 raise ValueError
             answer["leftovers"] = leftovers
