@@ -169,6 +169,31 @@ def _keep(node: ast.stmt, provided: set[str]) -> tuple[bool, str | None]:
     return False, None
 
 
+def _placeholder(stmt: ast.stmt) -> bool:
+    """A statement that does no graded work: ``...``, ``pass``, a docstring, an assert,
+    ``raise NotImplementedError`` or ``super().__init__()``."""
+    if isinstance(stmt, (ast.Pass, ast.Assert)):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+        return True
+    if isinstance(stmt, ast.Raise):
+        return stmt.exc is None or "NotImplementedError" in ast.unparse(stmt.exc)
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        return ast.unparse(stmt.value.func).startswith("super(")
+    return False
+
+
+def is_stub(node: ast.stmt) -> bool:
+    """True for a definition not written yet: a function whose body is only placeholders
+    (as the student notebook hands it out, ``...``), or a class whose methods all are."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return all(_placeholder(s) for s in node.body)
+    if isinstance(node, ast.ClassDef):
+        return all(is_stub(s) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) else _placeholder(s)
+                   for s in node.body)
+    return False
+
+
 @dataclass
 class Chunk:
     """One kept statement group, executed by the worker on its own (so one failure costs only it)."""
@@ -176,6 +201,8 @@ class Chunk:
     cell: int
     source: str
     kind: str  # "import" | "def" | "stmt"
+    name: str = ""  # the name a "def" chunk defines
+    stub: bool = False  # a definition still holding only placeholders (see is_stub)
 
 
 def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list[Chunk], Loaded]:
@@ -210,7 +237,8 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
                 seg = "\n".join("@" + ast.get_source_segment(code, d) for d in node.decorator_list) + "\n" + seg
             kind = "import" if isinstance(node, (ast.Import, ast.ImportFrom)) else (
                 "def" if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else "stmt")
-            chunks.append(Chunk(cell=index + 1, source=seg, kind=kind))
+            chunks.append(Chunk(cell=index + 1, source=seg, kind=kind, name=getattr(node, "name", "") if kind == "def" else "",
+                                stub=kind == "def" and is_stub(node)))
             if kind == "def":
                 info.defined.append(node.name)
             elif kind == "stmt":

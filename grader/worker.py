@@ -36,6 +36,14 @@ class _Missing(Exception):
     """A probe refers to a name the notebook does not define."""
 
 
+class _Stub(Exception):
+    """A probe refers to a definition that still holds only placeholders (``...``)."""
+
+
+def _stub_message(name: str) -> str:
+    return f"{name} is still `...` (not implemented yet): replace the `...` in it with your code"
+
+
 class CappedText(io.TextIOBase):
     """stdout/stderr stand-in that keeps the first MAX_PRINT characters and drops the rest."""
 
@@ -93,6 +101,7 @@ class Worker:
     def __init__(self, fd: int):
         self.fd = fd
         self.ns: dict = {}
+        self.stubs: set[str] = set()  # names whose definition holds only placeholders
         self.notes: list[str] = []
         self.provided: dict = {}
         self.inputs: dict = {}
@@ -144,6 +153,8 @@ class Worker:
         try:
             code = compile(source, f"<cell {cell}>", "exec")
             exec(code, self.ns)
+            if kind == "def":  # the last successful definition of a name decides
+                (self.stubs.add if chunk.get("stub") else self.stubs.discard)(chunk.get("name", ""))
         except _ChunkTimeout:
             self.notes.append(f"cell {cell}: a top-level statement took over {limit:g} s and was skipped")
         except ImportError as e:
@@ -171,6 +182,8 @@ class Worker:
             if "$ns" in spec:  # a student object, handed to a grader-side helper ($standin:...)
                 if spec["$ns"] not in self.ns:
                     raise _Missing(spec["$ns"])
+                if spec["$ns"] in self.stubs:
+                    raise _Stub(spec["$ns"])
                 return self.ns[spec["$ns"]]
             if "$provided" in spec:
                 return self.provided[spec["$provided"]]
@@ -192,12 +205,16 @@ class Worker:
         else:
             if name not in self.ns:
                 return {"ok": False, "kind": "missing", "message": f"{name} is not defined in your notebook"}
+            if name in self.stubs:
+                return {"ok": False, "kind": "not_implemented", "message": _stub_message(name)}
             fn = self.ns[name]
         try:
             args = [self._arg(a, results) for a in call.get("args", [])]
             kwargs = {k: self._arg(v, results) for k, v in (call.get("kwargs") or {}).items()}
         except _Missing as e:
             return {"ok": False, "kind": "missing", "message": f"{e.args[0]} is not defined in your notebook"}
+        except _Stub as e:
+            return {"ok": False, "kind": "not_implemented", "message": _stub_message(e.args[0])}
         if call.get("quiet") and callable(fn):
             try:
                 if "display" in inspect.signature(fn).parameters:

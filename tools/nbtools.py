@@ -1,4 +1,5 @@
-"""Tiny helpers to write notebooks from a list of (kind, source) cells (used by tests and authoring)."""
+"""Tiny helpers to write notebooks from a list of (kind, source) cells, kind "md", "raw" or "code"
+(used by tests and authoring)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def make_notebook(cells, assignment: str | None = None):
         nb.metadata["diffgrade"] = {"assignment": assignment}
     for kind, source in cells:
         source = source.strip("\n")
-        nb.cells.append(nbformat.v4.new_markdown_cell(source) if kind == "md" else nbformat.v4.new_code_cell(source))
+        make = {"md": nbformat.v4.new_markdown_cell, "raw": nbformat.v4.new_raw_cell}.get(kind, nbformat.v4.new_code_cell)
+        nb.cells.append(make(source))
     return nb
 
 
