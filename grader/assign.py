@@ -14,8 +14,8 @@ kept to what a student needs (kernel, ``diffgrade.assignment``, otter's tests). 
 refuses to return a notebook that still contains a solution line or a hidden test.
 Otter's autograder output is not used: our grader is the hidden grader.
 
-A reference notebook without otter markup still gets the older body-stripping skeleton
-(:mod:`grader.skeleton`) until it is converted.
+Every notebook in ``solutions/`` is such a master: ``solutions/proj5a.ipynb`` is edited by
+hand, ``solutions/proj5b.ipynb`` is written by ``tools/author_proj5b_solution.py``.
 """
 
 from __future__ import annotations
@@ -118,6 +118,18 @@ def hidden_tests(master) -> list[str]:
     return out
 
 
+def question_points(master) -> dict[str, float]:
+    """Question name -> points, from the master's ``# BEGIN QUESTION`` cells (otter's YAML)."""
+    import yaml
+
+    out = {}
+    for cell in master.cells:
+        if cell.cell_type == "raw" and re.match(r"#\s+begin\s+question\b", _first_line(cell), re.IGNORECASE):
+            config = yaml.safe_load(cell.source.split("\n", 1)[1]) or {}
+            out[str(config["name"])] = float(config.get("points", 0))
+    return out
+
+
 def public_text(student) -> str:
     """Everything a student receives: every cell's source and the tests in the metadata."""
     parts = [c.source for c in student.cells]
@@ -200,16 +212,8 @@ def write(nb, path: str | Path) -> Path:
 
 
 def assign(assignment: str, out_dir: str | Path | None = None) -> tuple[Path, str]:
-    """Regenerate ``<out_dir>/<assignment>.ipynb`` from ``solutions/<assignment>.ipynb``.
-
-    Returns the path and how it was made. A reference notebook that has no otter markup yet
-    still gets the older skeleton (signatures kept, bodies raise NotImplementedError) from
-    :mod:`grader.skeleton`, until it is converted to a master.
-    """
+    """Regenerate ``<out_dir>/<assignment>.ipynb`` from the master ``solutions/<assignment>.ipynb``;
+    returns the path and how it was made."""
     master = SOLUTIONS / f"{assignment}.ipynb"
     out = Path(out_dir or ASSIGNMENTS) / f"{assignment}.ipynb"
-    if not is_master(nbformat.read(str(master), as_version=4)):
-        from grader.skeleton import make_skeleton
-
-        return make_skeleton(master, out), "not an otter-assign master yet: bodies stripped by grader.skeleton"
     return write(build_student(master, assignment), out), "otter assign"

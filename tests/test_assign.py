@@ -3,7 +3,7 @@
 No solution line and no hidden test reaches assignments/; regenerating gives the committed
 files byte for byte; the student notebook's public checks (otter's ``grader.check``) pass on
 the reference solution, fail with a message (not a crash) on the unfilled notebook, and each
-runs in under a second on a CPU, with or without the real model.
+runs in under a second on a CPU (proj5a with or without the real model).
 """
 
 import re
@@ -18,8 +18,27 @@ from nbtools import write_notebook
 from grader import assign
 from grader.load import load_notebook
 
-QUESTIONS = ["forward", "blur_denoise", "one_step_denoise", "strided_timesteps", "iterative_denoise",
-             "iterative_denoise_cfg", "sdedit", "inpaint", "visual_anagrams", "make_hybrids"]
+QUESTIONS = {
+    "proj5a": ["forward", "blur_denoise", "one_step_denoise", "strided_timesteps", "iterative_denoise",
+               "iterative_denoise_cfg", "sdedit", "inpaint", "visual_anagrams", "make_hybrids"],
+    "proj5b": ["Conv", "DownConv", "UpConv", "Flatten", "Unflatten", "ConvBlock", "DownBlock", "UpBlock", "FCBlock",
+               "UnconditionalUNet", "add_noise", "train_denoiser", "TimeConditionalUNet", "ddpm_schedule",
+               "ddpm_forward", "ddpm_sample", "train_time_conditioned", "ClassConditionalUNet", "ddpm_forward_class",
+               "ddpm_sample_class", "train_class_conditioned"],
+}
+#: Solution lines that must not reach the student notebook, and what must (placeholders, check cells).
+NEEDLES = {
+    "proj5a": ["(1 - abar).sqrt() * noise", "eps_u + scale * (eps_c - eps_u)", "torch.flip(eps_2, dims=[-2])",
+               "list(range(990, -1, -30))", "forward(original_image, t_prev)"],
+    "proj5b": ["nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1)", "torch.cumprod(alphas, dim=0)",
+               "eps_hat = eps_u + guidance_scale * (eps_c - eps_u)", "c_vec = c_vec * _as_column(mask, x)",
+               "def _ddpm_step(", "def _as_column(", "unflatten = c1 * unflatten + t1", "x + sigma * torch.randn_like(x)"],
+}
+SHOWN = {
+    "proj5a": ["strided_timesteps = ...", 'grader.check("forward")'],
+    "proj5b": ['grader.check("Conv")', 'grader.check("train_class_conditioned")', "class Conv(nn.Module):",
+               "def add_noise(x: torch.Tensor, sigma: float) -> torch.Tensor:", "def show_grid(images, nrow=8, title=None, ax=None):"],
+}
 
 
 def _masters(root):
@@ -68,27 +87,34 @@ def _student_text(nb):
     return [l.strip() for part in [c.source for c in nb.cells] + list(tests.values()) for l in str(part).splitlines()]
 
 
-def test_no_solution_line_or_hidden_test_reaches_assignments(root):
+def test_every_solution_is_a_master_with_the_hidden_checks_questions(root):
     masters = _masters(root)
-    assert "proj5a" in masters, "solutions/proj5a.ipynb is an otter-assign master"
+    assert set(masters) == set(QUESTIONS), "every notebook in solutions/ is an otter-assign master"
     for name, master in masters.items():
-        student = nbformat.read(str(root / "assignments" / f"{name}.ipynb"), as_version=4)
-        secret = _solution_lines(master)
-        assert len(secret) >= 40 or name != "proj5a", len(secret)
-        assert set(secret) <= set(assign.solution_lines(master)), "grader.assign's own leak check sees every line"
-        public = set(_student_text(student))
-        leaked = [l for l in secret if l in public]
-        assert not leaked, f"{name}: solution lines in assignments/: {leaked[:3]}"
-        assert assign.leaks(student, master) == []
-        # every test that reaches the student is a public test of the master
-        tests = student.metadata["otter"]["tests"]
-        assert all("hidden=False" in t and "hidden=True" not in t for t in tests.values())
-    # the known needles of the old skeleton test, and the student notebook's placeholders
-    text = "\n".join(_student_text(nbformat.read(str(root / "assignments" / "proj5a.ipynb"), as_version=4)))
-    for needle in ["(1 - abar).sqrt() * noise", "eps_u + scale * (eps_c - eps_u)", "torch.flip(eps_2, dims=[-2])",
-                   "list(range(990, -1, -30))", "forward(original_image, t_prev)"]:
+        assert list(assign.question_points(master)) == QUESTIONS[name]
+        assert sum(assign.question_points(master).values()) == 100
+
+
+@pytest.mark.parametrize("name", sorted(QUESTIONS))
+def test_no_solution_line_or_hidden_test_reaches_assignments(root, name):
+    master = _masters(root)[name]
+    student = nbformat.read(str(root / "assignments" / f"{name}.ipynb"), as_version=4)
+    secret = _solution_lines(master)
+    assert len(secret) >= 40, len(secret)
+    assert set(secret) <= set(assign.solution_lines(master)), "grader.assign's own leak check sees every line"
+    public = set(_student_text(student))
+    leaked = [l for l in secret if l in public]
+    assert not leaked, f"{name}: solution lines in assignments/: {leaked[:3]}"
+    assert assign.leaks(student, master) == []
+    # every test that reaches the student is a public test of the master, one per question
+    tests = student.metadata["otter"]["tests"]
+    assert sorted(tests) == sorted(QUESTIONS[name])
+    assert all("hidden=False" in t and "hidden=True" not in t for t in tests.values())
+    text = "\n".join(_student_text(student))
+    for needle in NEEDLES[name]:
         assert needle not in text, needle
-    assert "strided_timesteps = ..." in text and 'grader.check("forward")' in text
+    for shown in SHOWN[name]:
+        assert shown in text, shown
 
 
 def _tiny_master(path, public_test_line="assert f(2) == 4"):
@@ -136,7 +162,7 @@ def test_regenerating_gives_the_committed_files(root, tmp_path):
                          capture_output=True, text=True, cwd=root)
     assert run.returncode == 0, run.stderr
     made = sorted(p.name for p in tmp_path.glob("*.ipynb"))
-    assert "proj5a.ipynb" in made
+    assert made == ["proj5a.ipynb", "proj5b.ipynb"]
     for name in made:
         assert (tmp_path / name).read_bytes() == (root / "assignments" / name).read_bytes(), \
             f"assignments/{name} is stale: run `grader assign` and commit the result"
@@ -145,11 +171,24 @@ def test_regenerating_gives_the_committed_files(root, tmp_path):
         (root / "assignments" / "proj5a.ipynb").read_bytes()
 
 
+def test_the_proj5b_master_is_what_its_authoring_script_writes(root, tmp_path):
+    """solutions/proj5b.ipynb is generated: editing it by hand would be lost at the next run."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("author_proj5b", root / "tools" / "author_proj5b_solution.py")
+    author = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(author)
+    author.OUT = tmp_path / "proj5b.ipynb"
+    author.main()
+    assert author.OUT.read_bytes() == (root / "solutions" / "proj5b.ipynb").read_bytes(), \
+        "solutions/proj5b.ipynb is stale: run python tools/author_proj5b_solution.py and commit the result"
+
+
 # ---- the public checks, run as in the notebook -------------------------------------------------
 
 @pytest.fixture(scope="module")
-def otter_notebook(root, tmp_path_factory):
-    """otter's Notebook API on the committed student notebook (its log goes to a temporary folder)."""
+def otter_notebooks(root, tmp_path_factory):
+    """otter's Notebook API on each committed student notebook (its log goes to a temporary folder)."""
     import os
 
     import otter
@@ -157,23 +196,31 @@ def otter_notebook(root, tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("otter"))
     try:
-        yield otter.Notebook(str(root / "assignments" / "proj5a.ipynb"))
+        yield {name: otter.Notebook(str(root / "assignments" / f"{name}.ipynb")) for name in QUESTIONS}
     finally:
         os.chdir(cwd)
 
 
-def _namespace(notebook, in_class: bool) -> dict:
-    """The notebook's definitions, as after running its cells. In class, stage_1, alphas_cumprod,
-    add_variance and prompt_embeds_dict exist (the grader's stand-ins play the model); on a
-    machine without the model, its loading cell failed and only the notebook's own code ran."""
+@pytest.fixture(scope="module")
+def otter_notebook(otter_notebooks):
+    return otter_notebooks["proj5a"]
+
+
+def _namespace(notebook, in_class: bool, assignment: str = "proj5a") -> dict:
+    """The notebook's definitions, as after running its cells. For proj5a in class, stage_1,
+    alphas_cumprod, add_variance and prompt_embeds_dict exist (the grader's stand-ins play the model);
+    on a machine without the model, its loading cell failed and only the notebook's own code ran.
+    proj5b needs no model: its notebooks define ``device`` in their imports cell."""
     from grader import fixtures
     from grader.standins import proj5a as standins
 
     ns = {"__name__": "__main__"}
-    if in_class:
+    if assignment == "proj5b":
+        ns["device"] = "cpu"
+    elif in_class:
         ns.update(standins.build(fixtures.load_inputs("proj5a")))
     # an assignment with no provided names keeps the notebook's own add_variance
-    chunks, _ = load_notebook(notebook, "proj5a" if in_class else "no-model")
+    chunks, _ = load_notebook(notebook, assignment if in_class else "no-model")
     for chunk in chunks:
         try:
             exec(compile(chunk.source, f"<cell {chunk.cell}>", "exec"), ns)
@@ -182,10 +229,11 @@ def _namespace(notebook, in_class: bool) -> dict:
     return ns
 
 
-def _run_checks(nb_api, ns):
+def _run_checks(nb_api, ns, assignment="proj5a"):
     before = {k: ns.get(k) for k in ("stage_1", "alphas_cumprod")}
+    nb_api.check(QUESTIONS[assignment][0], global_env=dict(ns))  # the process's first torch calls pay a one-off start-up
     out = {}
-    for q in QUESTIONS:
+    for q in QUESTIONS[assignment]:
         start = time.perf_counter()
         result = nb_api.check(q, global_env=ns)
         out[q] = (result, time.perf_counter() - start)
@@ -197,50 +245,90 @@ def _messages(result):
     return [r.message for r in result.test_case_results if not r.passed]
 
 
-@pytest.mark.parametrize("in_class", [True, False], ids=["in-class", "no-model"])
-def test_public_checks_pass_on_the_reference_fast(root, otter_notebook, in_class):
-    results = _run_checks(otter_notebook, _namespace(root / "solutions" / "proj5a.ipynb", in_class))
-    assert set(otter_notebook._nbmeta_config.tests) == set(QUESTIONS)
+SETTINGS = [("proj5a", True), ("proj5a", False), ("proj5b", True)]
+SETTING_IDS = ["proj5a-in-class", "proj5a-no-model", "proj5b"]
+
+
+@pytest.mark.parametrize("assignment,in_class", SETTINGS, ids=SETTING_IDS)
+def test_public_checks_pass_on_the_reference_fast(root, otter_notebooks, assignment, in_class):
+    nb_api = otter_notebooks[assignment]
+    results = _run_checks(nb_api, _namespace(root / "solutions" / f"{assignment}.ipynb", in_class, assignment), assignment)
+    assert set(nb_api._nbmeta_config.tests) == set(QUESTIONS[assignment])
     for q, (result, seconds) in results.items():
         assert result.passed_all, (q, _messages(result))
         assert seconds < 1.0, (q, seconds)
 
 
-@pytest.mark.parametrize("in_class", [True, False], ids=["in-class", "no-model"])
-def test_public_checks_fail_with_a_message_on_the_unfilled_notebook(root, otter_notebook, in_class):
-    results = _run_checks(otter_notebook, _namespace(root / "assignments" / "proj5a.ipynb", in_class))
+@pytest.mark.parametrize("assignment,in_class", SETTINGS, ids=SETTING_IDS)
+def test_public_checks_fail_with_a_message_on_the_unfilled_notebook(root, otter_notebooks, assignment, in_class):
+    nb_api = otter_notebooks[assignment]
+    results = _run_checks(nb_api, _namespace(root / "assignments" / f"{assignment}.ipynb", in_class, assignment), assignment)
     for q, (result, seconds) in results.items():
         assert not result.passed_all, q
         for message in _messages(result):
             # our own assertion message (expected / got / likely cause), not a crash of the test
             assert "AssertionError: " in message and message.count("Error:") == 1, (q, message)
-            assert "returned None" in message or "not set yet" in message, (q, message)
+            if assignment == "proj5a":
+                assert "returned None" in message or "not set yet" in message, (q, message)
+            else:  # every proj5b check names the placeholder left to fill
+                assert "`...`" in message and "Likely cause" in message, (q, message)
         assert seconds < 1.0, (q, seconds)
 
 
-CORRECT = ["correct_alt_readings", "correct_batched_cfg", "correct_fp16_device", "correct_inline", "correct_numpy_returns"]
+CORRECT = {
+    "proj5a": ["correct_alt_readings", "correct_batched_cfg", "correct_fp16_device", "correct_inline", "correct_numpy_returns"],
+    "proj5b": ["correct_alt_readings", "correct_colab_mess", "correct_explicit_onebased", "correct_inline_onehot",
+               "correct_numpy_eps_form"],
+}
 CAUGHT = {  # single-mistake notebooks whose mistake the quick checks already see, and a word of the hint
-    "mistake_forward_alphas": ("forward", "alphas_cumprod (not alphas)"),
-    "mistake_forward_missing_sqrt": ("forward", "missing square roots"),
-    "mistake_forward_noise_unscaled": ("forward", "without scaling it"),
-    "mistake_one_step_missing_sqrt": ("one_step_denoise", "both square roots"),
-    "mistake_iterative_off_by_one": ("iterative_denoise", "at t' instead of t"),
-    "mistake_inpaint_inverted_mask": ("inpaint", "the mask is inverted"),
-    "mistake_anagram_horizontal_flip": ("visual_anagrams", "upside down (dims=[-2])"),
-    "mistake_strided_missing_zero": ("strided_timesteps", "it ends at 30, not 0"),
-    "wrong_shape": ("forward", "returned shape (3, 64, 64); expected (1, 3, 64, 64)"),
-    "raises": ("one_step_denoise", "raised RuntimeError"),
+    "proj5a": {
+        "mistake_forward_alphas": ("forward", "alphas_cumprod (not alphas)"),
+        "mistake_forward_missing_sqrt": ("forward", "missing square roots"),
+        "mistake_forward_noise_unscaled": ("forward", "without scaling it"),
+        "mistake_one_step_missing_sqrt": ("one_step_denoise", "both square roots"),
+        "mistake_iterative_off_by_one": ("iterative_denoise", "at t' instead of t"),
+        "mistake_inpaint_inverted_mask": ("inpaint", "the mask is inverted"),
+        "mistake_anagram_horizontal_flip": ("visual_anagrams", "upside down (dims=[-2])"),
+        "mistake_strided_missing_zero": ("strided_timesteps", "it ends at 30, not 0"),
+        "wrong_shape": ("forward", "returned shape (3, 64, 64); expected (1, 3, 64, 64)"),
+        "raises": ("one_step_denoise", "raised RuntimeError"),
+    },
+    "proj5b": {
+        "mistake_add_noise_sigma_squared": ("add_noise", "sigma ** 2 instead of sigma"),
+        "mistake_class_mask_inverted": ("ClassConditionalUNet", "the mask is inverted"),
+        "mistake_conv_padding0": ("Conv", "padding=1 keeps the resolution"),
+        "mistake_convblock_single_conv": ("ConvBlock", "has 150 trainable parameters"),
+        "mistake_downconv_kernel3": ("DownConv", "expected 255, from a 4x4 stride-2 Conv2d"),
+        "mistake_fcblock_no_gelu": ("FCBlock", "GELU between the two Linear layers is missing"),
+        "mistake_flatten_maxpool": ("Flatten", "MaxPool2d instead of AvgPool2d"),
+        "mistake_upconv_relu": ("UpConv", "ReLU"),
+        "mistake_upblock_no_convblock": ("UpBlock", "expected 735"),
+        "mistake_unet_missing_skip": ("UnconditionalUNet", "expected 8357"),
+        "mistake_train_denoiser_noisy_target": ("train_denoiser", "the target is the noisy input"),
+        "mistake_train_denoiser_no_step": ("train_denoiser", "the optimizer never steps"),
+        "mistake_schedule_no_cumprod": ("ddpm_schedule", "cumprod"),
+        "mistake_forward_alphas": ("ddpm_forward", "not alphas"),
+        "mistake_forward_loss_x0": ("ddpm_forward", "with eps"),
+        "mistake_forward_unnormalised_t": ("ddpm_forward", "not normalised"),
+        "mistake_sample_unnormalised_t": ("ddpm_sample", "not normalised"),
+        "mistake_forward_class_mask_inverted": ("ddpm_forward_class", "the mask is inverted"),
+        "mistake_forward_class_no_dropout": ("ddpm_forward_class", "1 with probability 1 - p_uncond"),
+        "mistake_sample_class_cfg_reversed": ("ddpm_sample_class", "reversed guidance"),
+        "mistake_sample_class_scale_ignored": ("ddpm_sample_class", "guidance_scale ignored"),
+    },
 }
 
 
-def test_public_checks_accept_other_correct_styles_and_explain_mistakes(root, otter_notebook):
-    corpus = root / "tests" / "corpus" / "proj5a"
-    for name in CORRECT:
-        results = _run_checks(otter_notebook, _namespace(corpus / f"{name}.ipynb", in_class=True))
+@pytest.mark.parametrize("assignment", sorted(QUESTIONS))
+def test_public_checks_accept_other_correct_styles_and_explain_mistakes(root, otter_notebooks, assignment):
+    nb_api = otter_notebooks[assignment]
+    corpus = root / "tests" / "corpus" / assignment
+    for name in CORRECT[assignment]:
+        results = _run_checks(nb_api, _namespace(corpus / f"{name}.ipynb", True, assignment), assignment)
         failed = {q: _messages(r) for q, (r, _) in results.items() if not r.passed_all}
         assert not failed, (name, failed)
-    for name, (question, hint) in CAUGHT.items():
-        result = otter_notebook.check(question, global_env=_namespace(corpus / f"{name}.ipynb", in_class=True))
+    for name, (question, hint) in CAUGHT[assignment].items():
+        result = nb_api.check(question, global_env=_namespace(corpus / f"{name}.ipynb", True, assignment))
         messages = _messages(result)
         assert messages and all(hint in m and "Likely cause" in m for m in messages), (name, messages)
 

@@ -693,7 +693,8 @@ def main() -> None:
     for index, cell in enumerate(nb.cells):
         cell.id = f"proj5b-{index:03d}"
     nbformat.write(nb, str(path))
-    print(f"wrote {path.relative_to(ROOT)} ({len(nb.cells)} cells, {len(POINTS)} questions, "
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"wrote {shown} ({len(nb.cells)} cells, {len(POINTS)} questions, "
           f"{sum(POINTS.values())} points)")
 
 

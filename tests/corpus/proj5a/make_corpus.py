@@ -1483,10 +1483,8 @@ def blur_denoise(im_noisy, kernel_size, sigma):
 # --------------------------------------------------------------------------------------
 
 def write_notebook(path: Path, cells, assignment: str | None = None) -> None:
-    """tools.nbtools.write_notebook, but with stable cell ids so regenerating changes nothing."""
+    """tools.nbtools.write_notebook (stable cell ids), validated."""
     nb = make_notebook(cells, assignment)
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"cell-{i:02d}"
     nbformat.validate(nb)
     nbformat.write(nb, str(path))
 

@@ -1926,10 +1926,50 @@ def mistake_cells(block: str, edits) -> list:
 # --------------------------------------------------------------------------------------
 
 
-def skeleton_cells() -> list:
-    from grader.skeleton import _strip_cell
+#: Definitions that the stubbed notebook keeps whole (the provided helpers).
+STARTER = {"show_grid"}
 
-    return [(kind, content if kind == "md" else _strip_cell(content)) for kind, content in reference_cells()]
+
+def _stub_cell(source: str) -> str:
+    """Every function and method body (docstring kept) becomes ``raise NotImplementedError``."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython syntax (magics): not a definition cell
+        return source
+    lines = source.splitlines()
+    edits = []  # (first line, last line, replacement), 0-based inclusive
+
+    def stub(node, label):
+        body = node.body
+        has_doc = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str)
+        if has_doc and len(body) == 1:
+            return
+        first = body[1] if has_doc else body[0]
+        indent = " " * first.col_offset
+        edits.append((first.lineno - 1, node.end_lineno - 1,
+                      [f"{indent}# TODO: implement {label} (see the assignment text)",
+                       f'{indent}raise NotImplementedError("{label}")']))
+
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name not in STARTER:
+            methods = [m for m in node.body if isinstance(m, ast.FunctionDef)]
+            for m in methods:
+                stub(m, node.name if m.name == "__init__" else f"{node.name}.{m.name}")
+            if not methods:
+                stub(node, node.name)
+        elif isinstance(node, ast.FunctionDef) and node.name not in STARTER:
+            stub(node, node.name)
+    for start, end, new in sorted(edits, reverse=True):
+        lines[start : end + 1] = new
+    return "\n".join(lines)
+
+
+def skeleton_cells() -> list:
+    """A student who stubbed every definition with ``raise NotImplementedError``."""
+    return [(kind, content if kind == "md" else _stub_cell(content)) for kind, content in reference_cells()]
 
 
 BAD = {
