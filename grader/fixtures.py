@@ -178,18 +178,28 @@ def build_expected(assignment: str, log=print) -> dict:
             probes = [p for p, (api, _) in a.probes.items() if api == variant.api]
             if not probes:
                 raise RuntimeError(f"variant {variant.id} concerns {variant.api}, which no probe exercises")
-            differs = 0.0
+            differs, crashed = 0.0, []
             for probe in probes:
                 calls = a.probes[probe][1]
                 answer = worker.probe(calls, timeout=120, prelude=prelude)
-                for i, res in enumerate(answer.get("results", [])):
-                    if res.get("ok") and variant.api in (calls[i]["func"], calls[i].get("label")):
+                # a probe that dies as a whole (timeout, crash) answers without per-call results
+                results = answer["results"] if "results" in answer else [dict(answer, ok=False)] * len(calls)
+                for i, res in enumerate(results):
+                    if variant.api not in (calls[i]["func"], calls[i].get("label")):
+                        continue
+                    if not res.get("ok"):  # a mistake may crash (the check then reports the error itself)
+                        if variant.accepted:
+                            raise RuntimeError(f"accepted reading {variant.api}/{variant.id} fails probe {probe} "
+                                               f"call {i}: {res.get('message')}")
+                        crashed.append(f"{probe}[{i}]")
+                    else:
                         value = _as_stored(protocol.decode(res["value"]))
                         arrays[f"{probe}|{variant.id}|{i}"] = value
                         differs = max(differs, max_diff(value, arrays[f"{probe}|reference|{i}"]))
             if differs < MIN_MISTAKE_GAP and not variant.accepted:
                 raise RuntimeError(f"mistake {variant.api}/{variant.id} gives the reference's outputs: no probe can tell them apart")
-            log(f"  {variant.api:22s} {'reading' if variant.accepted else 'mistake'} {variant.id:28s} max diff {differs:.3g}")
+            note = f" (no output, it raises, on {', '.join(crashed)})" if crashed else ""
+            log(f"  {variant.api:22s} {'reading' if variant.accepted else 'mistake'} {variant.id:28s} max diff {differs:.3g}{note}")
     return arrays
 
 

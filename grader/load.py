@@ -171,15 +171,16 @@ def _keep(node: ast.stmt, provided: set[str]) -> tuple[bool, str | None]:
 
 def _placeholder(stmt: ast.stmt) -> bool:
     """A statement that does no graded work: ``...``, ``pass``, a docstring, an assert,
-    ``raise NotImplementedError`` or ``super().__init__()``."""
+    ``raise NotImplementedError`` or an argument-free ``super().__init__()``."""
     if isinstance(stmt, (ast.Pass, ast.Assert)):
         return True
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
         return True
     if isinstance(stmt, ast.Raise):
         return stmt.exc is None or "NotImplementedError" in ast.unparse(stmt.exc)
-    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-        return ast.unparse(stmt.value.func).startswith("super(")
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):  # super().__init__() without arguments
+        call = stmt.value  # (with arguments it may do the work: class ConvBlock(nn.Sequential))
+        return ast.unparse(call.func).startswith("super(") and not call.args and not call.keywords
     return False
 
 

@@ -91,3 +91,41 @@ def test_assignment_is_inferred(tmp_path):
     assert infer_assignment(read_notebook(path), path) == "proj5a"
     path = write_notebook(tmp_path / "b.ipynb", [("code", "class UnconditionalUNet:\n    pass\ndef ddpm_schedule():\n    pass")])
     assert infer_assignment(read_notebook(path), path) == "proj5b"
+
+
+def test_placeholder_only_definitions_are_marked_as_stubs(tmp_path):
+    """What the student notebook hands out (`...` bodies) is 'not implemented', and nothing else is:
+    a super().__init__(...) with arguments can be the whole implementation (an nn.Sequential subclass)."""
+    cells = [("code", '''
+class Conv(nn.Module):
+    """Docstring."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        ...
+
+    def forward(self, x):
+        ...
+
+
+class ConvBlock(nn.Sequential):
+    def __init__(self, in_channels, out_channels):
+        super().__init__(Conv(in_channels, out_channels), Conv(out_channels, out_channels))
+
+
+def forward(im, t):
+    """Noise an image."""
+    raise NotImplementedError("forward")
+
+
+def add_noise(x, sigma):
+    assert sigma >= 0
+    return x + sigma * torch.randn_like(x)
+
+
+def empty(x):
+    pass
+''')]
+    chunks, _ = load_notebook(write_notebook(tmp_path / "s.ipynb", cells), "proj5b")
+    stubs = {c.name: c.stub for c in chunks if c.kind == "def"}
+    assert stubs == {"Conv": True, "ConvBlock": False, "forward": True, "add_noise": False, "empty": True}

@@ -1,0 +1,88 @@
+"""The strongest test of a grader: real submissions, for both assignments.
+
+The corpus lives in tests/corpus/<assignment> (each folder's make_corpus.py writes it and its
+manifest). Every correct notebook, each written in a different style (numpy returns, batched CFG,
+fp16 and .cuda() calls, a messy Colab notebook; explicit layers, 1-based timesteps, one-hot classes
+built outside the UNet, ...) earns full marks. Every single-mistake notebook loses points only in
+checks tagged with the name it breaks, and a failed check's message names the mistake. Broken
+notebooks (nothing implemented, a missing name, a crash, a wrong shape) fail cleanly, in one line.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import check_by_api
+
+from grader.runner import grade
+from grader.sandbox import ForkServer
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+ASSIGNMENTS = ["proj5a", "proj5b"]
+MANIFESTS = {a: json.loads((CORPUS / a / "manifest.json").read_text()) for a in ASSIGNMENTS}
+
+
+def _entries(kind=None, exclude=None):
+    return [pytest.param(a, e, id=f"{a}/{e['file']}") for a in ASSIGNMENTS for e in MANIFESTS[a]
+            if (kind is None or e["kind"] == kind) and e["kind"] != exclude]
+
+
+@pytest.fixture(scope="module")
+def grades():
+    """assignment -> {file: Grade}; each assignment's corpus is graded once, through one fork server."""
+    cache = {}
+
+    def of(assignment):
+        if assignment not in cache:
+            with ForkServer():
+                cache[assignment] = {e["file"]: grade(CORPUS / assignment / e["file"], assignment)
+                                     for e in MANIFESTS[assignment]}
+        return cache[assignment]
+
+    return of
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_corpus_size(assignment):
+    kinds = [e["kind"] for e in MANIFESTS[assignment]]
+    assert kinds.count("correct") >= 4 and kinds.count("mistake") >= 15
+    assert all((CORPUS / assignment / e["file"]).exists() for e in MANIFESTS[assignment])
+
+
+@pytest.mark.parametrize("assignment,entry", _entries(kind="correct"))
+def test_correct_style_earns_full_marks(grades, assignment, entry):
+    g = grades(assignment)[entry["file"]]
+    assert g.score == g.max_score == 100, [(c.name, c.message) for c in g.checks if not c.passed]
+
+
+@pytest.mark.parametrize("assignment,entry", _entries(exclude="correct"))
+def test_mistake_loses_points_only_where_it_is(grades, assignment, entry):
+    g = grades(assignment)[entry["file"]]
+    by_api = check_by_api(g)
+    if entry["api"] is None:  # e.g. every function left empty, or nothing graded defined
+        assert g.score == 0 and g.max_score == 100
+        lost_in = set(by_api)
+    else:
+        got, total, _ = by_api[entry["api"]]
+        assert got < total, f"{entry['file']} lost nothing in {entry['api']}"
+        lost_in = {api for api, (got, total, _) in by_api.items() if got < total}
+        assert lost_in == {entry["api"]}, f"points also lost in {lost_in - {entry['api']}}"
+    messages = " | ".join(m for api in lost_in for m in by_api[api][2]).lower()
+    if entry["expect_in_message"]:
+        assert entry["expect_in_message"].lower() in messages, messages
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_messages_are_one_line_and_name_the_function(grades, assignment):
+    for entry in MANIFESTS[assignment]:
+        for c in grades(assignment)[entry["file"]].checks:
+            if not c.passed:
+                assert "\n" not in c.message and len(c.message) < 400, c.message
+                assert c.api in c.message or "not defined" in c.message or "not implemented" in c.message, c.message
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_worker_was_lost(grades, assignment):
+    for entry in MANIFESTS[assignment]:
+        notes = " ".join(grades(assignment)[entry["file"]].notes)
+        assert "worker was replaced" not in notes, (entry["file"], notes)
