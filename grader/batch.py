@@ -110,6 +110,22 @@ def _grade_to_dir(notebook: str, assignment: str | None, outdir: str) -> dict:
     return data
 
 
+def _grade(notebook: str, assignment: str | None):
+    from grader.runner import grade
+
+    return grade(notebook, assignment)
+
+
+def grade_many(notebooks, assignment: str | None = None, jobs: int = 1, limits=None):
+    """Grade notebooks in ``jobs`` processes, each with its own fork server (torch imported once
+    per process); yield ``(notebook, Grade)`` as each finishes. For callers that want the Grade
+    objects rather than files (tests, scripts)."""
+    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=_init_process, initargs=(limits,)) as pool:
+        futures = {pool.submit(_grade, str(nb), assignment): nb for nb in notebooks}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+
+
 def write_gradebook(out: Path, students: list[str]) -> Path:
     rows, columns = [], []
     for s in students:

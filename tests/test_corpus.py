@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import check_by_api
 
-from grader.runner import grade
-from grader.sandbox import ForkServer
+from grader.batch import grade_many
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 ASSIGNMENTS = ["proj5a", "proj5b"]
@@ -29,14 +28,14 @@ def _entries(kind=None, exclude=None):
 
 @pytest.fixture(scope="module")
 def grades():
-    """assignment -> {file: Grade}; each assignment's corpus is graded once, through one fork server."""
+    """assignment -> {file: Grade}; each assignment's corpus is graded once, by two grading
+    processes (each with its own fork server), as `grader batch -j 2` would."""
     cache = {}
 
     def of(assignment):
         if assignment not in cache:
-            with ForkServer():
-                cache[assignment] = {e["file"]: grade(CORPUS / assignment / e["file"], assignment)
-                                     for e in MANIFESTS[assignment]}
+            paths = [CORPUS / assignment / e["file"] for e in MANIFESTS[assignment]]
+            cache[assignment] = {Path(p).name: g for p, g in grade_many(paths, assignment, jobs=2)}
         return cache[assignment]
 
     return of
