@@ -190,9 +190,14 @@ def is_stub(node: ast.stmt) -> bool:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return all(_placeholder(s) for s in node.body)
     if isinstance(node, ast.ClassDef):
-        return all(is_stub(s) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) else _placeholder(s)
-                   for s in node.body)
+        # a subclass of anything but a bare Module may inherit all its work: not a stub
+        plain = all(_dotted(b) in _PLAIN_BASES for b in node.bases) and not node.keywords
+        return plain and all(is_stub(s) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) else _placeholder(s)
+                             for s in node.body)
     return False
+
+
+_PLAIN_BASES = {"nn.Module", "torch.nn.Module", "Module", "object"}
 
 
 @dataclass
