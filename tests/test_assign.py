@@ -303,6 +303,7 @@ CAUGHT = {  # single-mistake notebooks whose mistake the quick checks already se
         "mistake_flatten_maxpool": ("Flatten", "MaxPool2d instead of AvgPool2d"),
         "mistake_upconv_relu": ("UpConv", "ReLU"),
         "mistake_upblock_no_convblock": ("UpBlock", "expected 735"),
+        "mistake_downblock_order": ("DownBlock", "expected 735"),
         "mistake_unet_missing_skip": ("UnconditionalUNet", "expected 8357"),
         "mistake_train_denoiser_noisy_target": ("train_denoiser", "the target is the noisy input"),
         "mistake_train_denoiser_no_step": ("train_denoiser", "the optimizer never steps"),
