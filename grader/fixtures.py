@@ -168,7 +168,7 @@ def build_expected(assignment: str, log=print) -> dict:
             raise RuntimeError(f"the reference notebook loads with problems: {worker.ready['notes']}")
         for probe, (api, calls) in a.probes.items():
             answer = worker.probe(calls, timeout=120)
-            for i, res in enumerate(answer.get("results", [answer])):
+            for i, res in enumerate(answer["results"]):
                 if not res.get("ok"):
                     raise RuntimeError(f"reference fails probe {probe} call {i}: {res.get('message')}")
                 arrays[f"{probe}|reference|{i}"] = _as_stored(protocol.decode(res["value"]))
@@ -182,9 +182,7 @@ def build_expected(assignment: str, log=print) -> dict:
             for probe in probes:
                 calls = a.probes[probe][1]
                 answer = worker.probe(calls, timeout=120, prelude=prelude)
-                # a probe that dies as a whole (timeout, crash) answers without per-call results
-                results = answer["results"] if "results" in answer else [dict(answer, ok=False)] * len(calls)
-                for i, res in enumerate(results):
+                for i, res in enumerate(answer["results"]):
                     if variant.api not in (calls[i]["func"], calls[i].get("label")):
                         continue
                     if not res.get("ok"):  # a mistake may crash (the check then reports the error itself)

@@ -346,7 +346,9 @@ class WorkerProcess:
 
     # ---- probes -------------------------------------------------------------
     def probe(self, calls: list[dict], timeout: float, prelude: str | None = None) -> dict:
-        """Run calls in a fresh fork of the worker; always returns an answer dict."""
+        """Run calls in a fresh fork of the worker. Always returns ``{"results": [one per call], ...}``;
+        when the probe failed as a whole (timeout, crash) every call carries that failure and
+        ``"failed"`` holds its message."""
         if self.proc is None or self.proc.poll() is not None:
             self.restart()
         try:
@@ -361,8 +363,11 @@ class WorkerProcess:
                 self.restart()
             except WorkerError:
                 pass
-            return {"ok": False, "kind": "crash", "message": f"the worker stopped ({e}); it was replaced"}
-        self._kill_leftovers()
+            answer = {"ok": False, "kind": "crash", "message": f"the worker stopped ({e}); it was replaced"}
+        else:
+            self._kill_leftovers()
+        if "results" not in answer:
+            answer = {"results": [answer] * len(calls), "printed": "", "failed": answer["message"]}
         return answer
 
     def _kill_leftovers(self) -> None:

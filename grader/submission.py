@@ -38,9 +38,8 @@ class Submission:
             t0 = time.monotonic()
             answer = self.worker.probe(calls, timeout=timeout)
             self.spent += time.monotonic() - t0
-            if "results" not in answer:  # the whole probe failed (timeout, crash)
-                answer = {"results": [answer] * len(calls), "printed": ""}
-                self.events.append(f"{api}: {answer['results'][0]['message']}")
+            if answer.get("failed"):  # the whole probe failed (timeout, crash)
+                self.events.append(f"{api}: {answer['failed']}")
             if answer.get("leftovers"):
                 self.events.append(f"{api}: processes your code left running were stopped")
             if answer.get("dropped"):
