@@ -267,6 +267,12 @@ class Probe(nn.Module):
 g = torch.Generator().manual_seed(0)
 loader = [(torch.rand(4, 1, 28, 28, generator=g), torch.randint(0, 10, (4,), generator=g)) for _ in range(3)]
 
+def called_per_batch(what, probe, cause):
+    assert len(probe.seen) >= 6, f'{what} called the model {len(probe.seen)} times in training mode; expected once per batch (6). Likely cause: {cause}, or the model runs under torch.no_grad().'
+
+def weight_moved(what, probe):
+    assert float(probe.w.detach()) != 0.5, f'after {what} the model\'s weight is unchanged. Likely cause: the optimizer never steps; call optimizer.zero_grad(), loss.backward() and optimizer.step() for every batch, with an optimizer over unet.parameters().'
+
 def losses_of(what, losses, n):
     assert losses is not None, f'{what} returned None; expected the list of {n} per-iteration losses. Likely cause: it still holds `...` or has no `return losses`.'
     try:
@@ -314,7 +320,7 @@ def function_tests() -> dict:
         what = 'train_denoiser(stand_in, loader, sigma=0.5, num_epochs=2, lr=0.01)'
         torch.manual_seed(0)
         values = losses_of(what, call(what, fn, probe, loader, sigma=0.5, num_epochs=2, lr=0.01, device=str(dev)), 6)
-        assert len(probe.seen) >= 6, f'{what} called the model {len(probe.seen)} times in training mode; expected once per batch (6). Likely cause: the model is not called on every batch, or it runs under torch.no_grad().'
+        called_per_batch(what, probe, 'the model is not called on every batch')
         z, _, w = probe.seen[0]
         x = loader[0][0]
         noise = float((z - x).std())
@@ -323,7 +329,7 @@ def function_tests() -> dict:
         noisy = float(((w * z - z) ** 2).mean())
         cause = 'the target is the noisy input; compare the model\\'s output with the clean image x' if abs(values[0] - noisy) < 1e-4 * max(noisy, 1e-3) else 'the loss must be the mean squared error between unet(z) and the clean x'
         assert abs(values[0] - clean) < 1e-4 * max(clean, 1e-3), f'the first loss is {values[0]:.5f}; expected {clean:.5f}, the L2 loss between the model\\'s output and the clean batch. Likely cause: {cause}.'
-        assert float(probe.w.detach()) != 0.5, f'after {what} the model\\'s weight is unchanged. Likely cause: the optimizer never steps; call optimizer.zero_grad(), loss.backward() and optimizer.step() for every batch, with an optimizer over unet.parameters().'
+        weight_moved(what, probe)
         """)
     tests["ddpm_schedule"] = test_source("ddpm_schedule", "ddpm_schedule(1e-4, 0.02, 300): betas, alphas and alpha_bars, 300 values each.", """
         fn = env.get('ddpm_schedule')
@@ -389,19 +395,17 @@ def function_tests() -> dict:
         err = float((out - ramp).abs().mean())
         assert err < 0.02, f'with a stand-in model that predicts the noise exactly, {what} should end at the clean image (a left-to-right ramp from 0 to 1); it is off by {err:.3f} on average (values {float(out.min()):.2f} to {float(out.max()):.2f}). Likely cause: the clean estimate x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) (alpha_bars, not alphas), or the update: the coefficients of x0 and x_t, with abar_prev = 1 at t = 0.'
         """)
-    tests["train_time_conditioned"] = test_source("train_time_conditioned", "train_time_conditioned on a one-weight stand-in model: one loss per batch, t in [0, 1], weights updated.", PROBE, """
+    tests["train_time_conditioned"] = test_source("train_time_conditioned", "train_time_conditioned on a one-weight stand-in model: one loss per batch, t in [0, 1], weights updated.", SCHEDULE, PROBE, """
         fn = env.get('train_time_conditioned')
         assert callable(fn), 'train_time_conditioned is not defined yet: run the cell with `def train_time_conditioned(unet, ddpm_schedule, train_loader, ...)`, then this check.'
-        b = torch.linspace(1e-4, 0.02, 300)
-        sched = {'betas': b.to(dev), 'alphas': (1 - b).to(dev), 'alpha_bars': torch.cumprod(1 - b, 0).to(dev)}
         probe = Probe()
         what = 'train_time_conditioned(stand_in, schedule, loader, num_ts=300, num_epochs=2, lr=0.01)'
         torch.manual_seed(0)
-        losses_of(what, call(what, fn, probe, sched, loader, num_ts=300, num_epochs=2, lr=0.01, device=str(dev)), 6)
-        assert len(probe.seen) >= 6, f'{what} called the model {len(probe.seen)} times in training mode; expected once per batch (6). Likely cause: the batches do not go through ddpm_forward, or the model runs under torch.no_grad().'
+        losses_of(what, call(what, fn, probe, sched, loader, num_ts=T, num_epochs=2, lr=0.01, device=str(dev)), 6)
+        called_per_batch(what, probe, 'the batches do not go through ddpm_forward')
         t = torch.cat([torch.as_tensor(args[0]).double().reshape(-1) for _, args, _ in probe.seen if args])
         assert t.numel() and float(t.max()) <= 1 and float(t.min()) >= 0, 'the model should get t / num_ts, in [0, 1]. Likely cause: the timestep is not normalised.'
-        assert float(probe.w.detach()) != 0.5, f'after {what} the model\\'s weight is unchanged. Likely cause: the optimizer never steps; call optimizer.zero_grad(), loss.backward() and optimizer.step() for every batch.'
+        weight_moved(what, probe)
         """)
     tests["ddpm_forward_class"] = test_source("ddpm_forward_class", "ddpm_forward_class: the labels reach the model, the class is kept when p_uncond = 0 and dropped when it is 1, and the loss is the noise's MSE.", SCHEDULE, PROBE, """
         fn = env.get('ddpm_forward_class')
@@ -465,19 +469,17 @@ def function_tests() -> dict:
     tests["train_class_conditioned"] = test_source("train_class_conditioned", "train_class_conditioned on a one-weight stand-in model: the batch's labels reach the model, one loss per batch, weights updated.", SCHEDULE, PROBE, """
         fn = env.get('train_class_conditioned')
         assert callable(fn), 'train_class_conditioned is not defined yet: run the cell with `def train_class_conditioned(unet, ddpm_schedule, train_loader, ...)`, then this check.'
-        b = torch.linspace(1e-4, 0.02, 300)
-        sched = {'betas': b.to(dev), 'alphas': (1 - b).to(dev), 'alpha_bars': torch.cumprod(1 - b, 0).to(dev)}
         probe = Probe()
         what = 'train_class_conditioned(stand_in, schedule, loader, num_ts=300, p_uncond=0.1, num_epochs=2, lr=0.01)'
         torch.manual_seed(0)
-        losses_of(what, call(what, fn, probe, sched, loader, num_ts=300, p_uncond=0.1, num_epochs=2, lr=0.01, device=str(dev)), 6)
-        assert len(probe.seen) >= 6, f'{what} called the model {len(probe.seen)} times in training mode; expected once per batch (6). Likely cause: the batches do not go through ddpm_forward_class, or the model runs under torch.no_grad().'
+        losses_of(what, call(what, fn, probe, sched, loader, num_ts=T, p_uncond=0.1, num_epochs=2, lr=0.01, device=str(dev)), 6)
+        called_per_batch(what, probe, 'the batches do not go through ddpm_forward_class')
         args = probe.seen[0][1]
         ok = len(args) >= 2
         if ok:
             labels, kept = classes(args[0], args[2] if len(args) > 2 else None, 4)
             ok = bool((labels[kept] == loader[0][1][kept]).all())
         assert ok, f'{what} should give the model the labels of each batch (for x, c in train_loader). Likely cause: the labels are dropped or replaced.'
-        assert float(probe.w.detach()) != 0.5, f'after {what} the model\\'s weight is unchanged. Likely cause: the optimizer never steps; call optimizer.zero_grad(), loss.backward() and optimizer.step() for every batch.'
+        weight_moved(what, probe)
         """)
     return tests
