@@ -37,6 +37,8 @@ SAFE_CALLS = {
 #: Modules a notebook imports for its own tooling, never for graded code: otter's client,
 #: which the student notebook's first cell starts for ``grader.check(...)``.
 TOOLING_MODULES = {"otter"}
+#: Base classes that give a class nothing of its own: with only placeholders it is a stub.
+_PLAIN_BASES = {"nn.Module", "torch.nn.Module", "Module", "object"}
 #: Method names that may be called on anything inside a kept statement.
 SAFE_METHODS = {"append", "extend", "insert", "reverse", "sort", "tolist", "item", "astype", "flip", "copy"}
 
@@ -195,9 +197,6 @@ def is_stub(node: ast.stmt) -> bool:
         return plain and all(is_stub(s) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) else _placeholder(s)
                              for s in node.body)
     return False
-
-
-_PLAIN_BASES = {"nn.Module", "torch.nn.Module", "Module", "object"}
 
 
 @dataclass
