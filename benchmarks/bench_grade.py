@@ -48,7 +48,7 @@ def bench_cli(notebook: Path, assignment: str, runs: int) -> None:
 def bench_breakdown(notebook: Path, assignment: str, runs: int, warm: bool) -> None:
     t0 = time.perf_counter()
     from grader.runner import grade  # the grading process's own imports (pytest, numpy)
-    from grader.sandbox import ForkServer
+    from grader.isolation.spawn import ForkServer
 
     startup = time.perf_counter() - t0
     timings: dict[str, list[float]] = {}

@@ -27,9 +27,6 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS = ROOT / "solutions"
-ASSIGNMENTS = ROOT / "assignments"
 
 _CONFIG = re.compile(r"#\s+assignment\s+config\b", re.IGNORECASE)
 _BLOCK = re.compile(r"#\s+(begin|end)\s+(question|solution|tests|prompt)\b", re.IGNORECASE)
@@ -214,6 +211,9 @@ def write(nb, path: str | Path) -> Path:
 def assign(assignment: str, out_dir: str | Path | None = None) -> tuple[Path, str]:
     """Regenerate ``<out_dir>/<assignment>.ipynb`` from the master ``solutions/<assignment>.ipynb``;
     returns the path and how it was made."""
-    master = SOLUTIONS / f"{assignment}.ipynb"
-    out = Path(out_dir or ASSIGNMENTS) / f"{assignment}.ipynb"
+    from grader import course
+
+    spec = course.get(assignment)
+    master = spec.solution
+    out = Path(out_dir) / f"{assignment}.ipynb" if out_dir else spec.student_notebook
     return write(build_student(master, assignment), out), "otter assign"

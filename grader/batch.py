@@ -24,7 +24,7 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from grader.report import results_json, write_json_atomic
+from grader.reports.results import results_json, write_json_atomic
 
 DONE = "results.json"
 
@@ -86,7 +86,7 @@ def _init_process(limits) -> None:
     """Pool initializer: one fork server per grading process (torch imported once here)."""
     import multiprocessing.util
 
-    from grader.sandbox import ForkServer
+    from grader.isolation.spawn import ForkServer
 
     global _SERVER
     _SERVER = ForkServer(limits)
@@ -101,7 +101,7 @@ def _grade_to_dir(notebook: str, assignment: str | None, outdir: str) -> dict:
     data = results_json(result)
     data["extra_data"] = {"notebook": notebook, "assignment": result.assignment}
     try:
-        from grader.html import write_report
+        from grader.reports.html import write_report
 
         write_report(result, Path(outdir) / "report.html")
     except Exception:  # noqa: BLE001 - a report that cannot render must not lose the grade
@@ -152,7 +152,7 @@ def write_gradebook(out: Path, students: list[str]) -> Path:
 def write_index(out: Path, students: list[str]) -> None:
     rows = [(s, json.loads((out / s / DONE).read_text())) for s in students if (out / s / DONE).exists()]
     try:
-        from grader.html import write_index as render
+        from grader.reports.html import write_index as render
 
         render(out, rows)
     except ImportError:
@@ -229,11 +229,11 @@ def cmd_batch(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from grader import assignments
+    from grader import course
 
     b = sub.add_parser("batch", help="grade a folder of notebooks into a gradebook (TA)")
     b.add_argument("dir")
-    b.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
+    b.add_argument("--assignment", choices=course.names())
     b.add_argument("--out", required=True)
     b.add_argument("-j", "--jobs", type=int, default=1)
     b.add_argument("--resume", action="store_true", help="skip submissions that already have results")

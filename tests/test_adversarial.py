@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.report import results_json, write_json_atomic
+from grader.reports.results import results_json, write_json_atomic
 from grader.runner import grade
-from grader.sandbox import ForkServer, Limits, _unprivileged_user
+from grader.isolation.spawn import ForkServer, Limits, _unprivileged_user
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "adversarial"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
@@ -79,10 +79,10 @@ def test_a_submission_cannot_kill_another_graded_beside_it(root):
     """Each worker has its own uid: 'kill every process I can' reaches only its own worker."""
     if not CAN_DROP:
         pytest.skip("needs root and a Python an unprivileged user can run")
-    from grader.checks.proj5a.probes import PROBES
+    from grader.course.proj5a.probes import PROBES
     from grader.fixtures import load_inputs
     from grader.load import load_notebook
-    from grader.sandbox import WorkerProcess
+    from grader.isolation.spawn import WorkerProcess
 
     def worker(nb):
         chunks, _ = load_notebook(nb, "proj5a")

@@ -212,7 +212,7 @@ def _namespace(notebook, in_class: bool, assignment: str = "proj5a") -> dict:
     on a machine without the model, its loading cell failed and only the notebook's own code ran.
     proj5b needs no model: its notebooks define ``device`` in their imports cell."""
     from grader import fixtures
-    from grader.standins import proj5a as standins
+    from grader.course.proj5a import standins
 
     ns = {"__name__": "__main__"}
     if assignment == "proj5b":
@@ -348,7 +348,7 @@ def test_public_checks_say_when_their_stand_in_cannot_be_used(root, otter_notebo
 def test_grader_check_prints_a_header_one_line_per_check_and_a_hint():
     from types import SimpleNamespace as NS
 
-    from grader.report import check_summary
+    from grader.reports.results import check_summary
 
     checks = [NS(api="forward", title="forward returns an image", passed=True, message="", points=2),
               NS(api="blur_denoise", title="blur_denoise blurs", passed=False, points=5,

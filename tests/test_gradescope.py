@@ -53,7 +53,7 @@ def _valid(data):
 def test_zip_contents(autograder):
     _, names = autograder
     assert {"setup.sh", "run_autograder", "requirements.txt", "pyproject.toml"} <= set(names)
-    assert "fixtures/proj5a/expected.npz" in names and "grader/checks/proj5a/probes.py" in names
+    assert "fixtures/proj5a/expected.npz" in names and "grader/course/proj5a/probes.py" in names
     assert not any("__pycache__" in n for n in names)
     setup = (autograder[0] / "source" / "setup.sh").read_text()
     assert "--extra-index-url" in setup and "TORCH_INDEX" in setup

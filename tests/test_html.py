@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import html as report_html
+from grader.reports import html as report_html
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "tests" / "corpus" / "proj5a" / "mistake_cfg_reversed.ipynb"

@@ -8,7 +8,7 @@ from conftest import check_by_api
 from nbtools import write_notebook
 
 from grader import fixtures
-from grader.report import results_json
+from grader.reports.results import results_json
 from grader.runner import grade
 
 
@@ -81,7 +81,7 @@ def test_committed_fixtures_match_a_rebuild():
     for key in committed:
         assert committed[key].shape == rebuilt[key].shape, key
         assert np.allclose(committed[key], rebuilt[key], atol=1e-5, equal_nan=True), key
-    inputs = fixtures.build_proj5a_inputs()
+    inputs = fixtures.build_inputs("proj5a")
     stored = fixtures.load_inputs("proj5a")
     assert set(inputs) == set(stored) and all(np.array_equal(inputs[k], stored[k]) for k in inputs)
     size = sum(p.stat().st_size for p in fixtures.FIXTURES.rglob("*") if p.is_file())

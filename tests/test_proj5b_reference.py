@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import check_by_api
 
-from grader import assignments, fixtures, protocol
+from grader import course, fixtures, protocol
 from grader.judge import Fail, Reference
 from grader.runner import grade
 
-A = assignments.get("proj5b")
+A = course.get("proj5b")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def _checks_of(api):
 
     out = []
     for path in sorted(A.checks_dir.glob("test_*.py")):
-        module = importlib.import_module(f"grader.checks.proj5b.{path.stem}")
+        module = importlib.import_module(f"grader.course.proj5b.checks.{path.stem}")
         for name, fn in vars(module).items():
             marker = next((m for m in getattr(fn, "pytestmark", []) if m.name == "api"), None)
             if name.startswith("test_") and callable(fn) and marker and marker.args[0] == api:

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from grader.fixtures import load_npz, save_npz
-from grader.fixtures_mnist import (BANK_PER_CLASS, NUM_CLASSES, TEST_PER_CLASS, TRAIN_PER_CLASS,
-                                   build_proj5b_inputs)
-from grader.standins import proj5b as standins
+from grader.course.proj5b.inputs import (BANK_PER_CLASS, NUM_CLASSES, TEST_PER_CLASS, TRAIN_PER_CLASS,
+                                   build_inputs)
+from grader.course.proj5b import standins
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "proj5b.ipynb"
@@ -38,7 +38,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def inputs():
-    return build_proj5b_inputs()
+    return build_inputs()
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def _nearest(x, images, labels):
 
 
 def test_fixture_is_deterministic_balanced_and_small(inputs, tmp_path):
-    again = build_proj5b_inputs()
+    again = build_inputs()
     assert sorted(again) == sorted(inputs)
     for key in inputs:
         assert inputs[key].dtype == again[key].dtype and np.array_equal(inputs[key], again[key]), key

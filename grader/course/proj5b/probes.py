@@ -15,8 +15,6 @@ Training calls rebind ``add_noise`` / ``ddpm_forward`` / ``ddpm_forward_class``
 to the reference versions for the same reason.
 """
 
-PROBE_TIMEOUT = 30
-
 BLOCK_NAMES = ("Conv", "DownConv", "UpConv", "Flatten", "Unflatten", "ConvBlock", "DownBlock", "UpBlock", "FCBlock")
 REBIND_ALL = {name: f"$standin:Ref{name}" for name in BLOCK_NAMES}
 

@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 
 from grader import protocol
-from grader.checks.proj5b import probes as P
+from grader.course.proj5b import probes as P
 from grader.judge import ATOL, Fail, as_array, max_diff
 
 # ---- reading a probe's results -----------------------------------------------------------------

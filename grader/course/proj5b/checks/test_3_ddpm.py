@@ -11,8 +11,8 @@ accepted reading), or at least land on stored digits.
 import numpy as np
 import pytest
 
-from grader.checks.proj5b import analysis as A
-from grader.checks.proj5b import probes as P
+from grader.course.proj5b import judging as A
+from grader.course.proj5b import probes as P
 from grader.judge import Fail, shape_problem
 
 

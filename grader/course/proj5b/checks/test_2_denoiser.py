@@ -7,8 +7,8 @@ unshuffled loader of fixture digits, for 3 epochs with lr = 1e-2 and sigma = 0.3
 
 import pytest
 
-from grader.checks.proj5b import probes as P
-from grader.checks.proj5b.analysis import TrainRun
+from grader.course.proj5b import probes as P
+from grader.course.proj5b.judging import TrainRun
 from grader.judge import Fail
 
 

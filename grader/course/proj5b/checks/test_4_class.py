@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from grader.checks.proj5b import analysis as A
-from grader.checks.proj5b import probes as P
+from grader.course.proj5b import judging as A
+from grader.course.proj5b import probes as P
 from grader.judge import Fail, shape_problem
 
 

@@ -2,7 +2,7 @@
 
 The grading process never imports torch and never executes student code. It
 starts a worker (directly, or forked from a pre-warmed fork server) that
-confines itself before loading the notebook (:func:`grader.confine.confine_self`):
+confines itself before loading the notebook (:func:`grader.isolation.confine.confine_self`):
 a scrubbed environment, an empty working directory, a cgroup, resource limits
 and, when started as root, private /tmp, no network and an unprivileged user. It talks to the worker over a
 socket with data-only frames (:mod:`grader.protocol`). A worker that dies or
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import protocol
-from grader.confine import Cgroup, hide_grader_files
+from grader.isolation.confine import Cgroup, hide_grader_files
 
-PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass
@@ -136,7 +136,7 @@ def _env(workdir: str) -> dict:
 
 def _spawn(code: str, child: socket.socket, workdir: str, spec: dict | None):
     """Start ``python -I -c code`` with ``child`` inherited; confined by ``spec`` unless None."""
-    from grader.confine import confine_self
+    from grader.isolation.confine import confine_self
 
     def preexec():
         if spec is None:
@@ -187,7 +187,7 @@ class ForkedProcess:
 
 
 class ForkServer:
-    """A pre-warmed process that forks workers (see grader.forkserver). Use as a context manager.
+    """A pre-warmed process that forks workers (see grader.isolation.forkserver). Use as a context manager.
 
     The server itself only ever runs the grader's own code (imports); each forked
     child confines itself (cgroup, limits, namespaces, unprivileged user) before it
@@ -205,7 +205,11 @@ class ForkServer:
     def start(self) -> "ForkServer":
         parent, child = socket.socketpair()
         self.workdir = tempfile.mkdtemp(prefix="diffgrade-forkserver-")
-        self.proc = _spawn(f"from grader.forkserver import serve; serve({child.fileno()!r})", child, self.workdir, None)
+        from grader import course
+
+        preload = [m for spec in course.all_specs() for m in spec.worker_module_names]
+        self.proc = _spawn(f"from grader.isolation.forkserver import serve; serve({child.fileno()!r}, {preload!r})",
+                           child, self.workdir, None)
         child.close()
         self.control = parent
         self.control.settimeout(self.limits.start_timeout)
@@ -267,8 +271,8 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 class WorkerProcess:
     """One live worker: an initialised zygote serving probes for one submission."""
 
-    def __init__(self, assignment: str, chunks: list[dict], inputs: dict, limits: Limits | None = None):
-        self.assignment = assignment
+    def __init__(self, spec, chunks: list[dict], inputs: dict, limits: Limits | None = None):
+        self.spec = spec  # the assignment's grader.course.Spec
         self.chunks = chunks
         self.inputs_encoded = protocol.encode(inputs)
         self.limits = limits or Limits()
@@ -296,10 +300,11 @@ class WorkerProcess:
             except WorkerError:
                 self.proc = None
         if self.proc is None:
-            self.proc = _spawn(f"from grader.worker import main; main([{child.fileno()!r}])", child, self.workdir, spec)
+            self.proc = _spawn(f"from grader.worker.serve import main; main([{child.fileno()!r}])", child, self.workdir, spec)
         child.close()
         self.sock = parent
-        self._send({"op": "init", "assignment": self.assignment, "chunks": self.chunks,
+        self._send({"op": "init", "modules": self.spec.worker_module_names, "import_root": str(self.spec.import_root),
+                    "error_hints": [list(h) for h in self.spec.error_hints], "chunks": self.chunks,
                     "inputs": self.inputs_encoded, "chunk_timeout": self.limits.chunk_timeout})
         reply = self._recv(self.limits.start_timeout + self.limits.chunk_timeout * len(self.chunks))
         if not reply.get("ready"):

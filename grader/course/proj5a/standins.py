@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import torch
 
-from grader.runtime import NOISE
+from grader.worker.environment import NOISE
 
 #: Prompts with an image bank. "" (the null prompt) is the union of all banks.
 PROMPTS = [
@@ -178,6 +178,7 @@ def build(inputs: dict) -> dict:
 
     prompt_embeds_dict = {p: prompt_embedding(p) for p in PROMPTS + [NULL_PROMPT]}
     _install_pipeline_class(stage_1)
+    _BUILT["alphas_cumprod"] = alphas_cumprod
     return {
         "stage_1": stage_1,
         "alphas_cumprod": alphas_cumprod,
@@ -187,12 +188,12 @@ def build(inputs: dict) -> dict:
     }
 
 
-def reference_forward(alphas_cumprod):
+_BUILT: dict = {}
+
+
+def reference_forward(im, t):
     """The forward process, used in place of a student's own when judging its callers."""
-
-    def forward(im, t):
-        im = torch.as_tensor(im).float()
-        abar = alphas_cumprod[int(t)]
-        return abar.sqrt() * im + (1 - abar).sqrt() * torch.randn_like(im)
-
-    return forward
+    alphas_cumprod = _BUILT["alphas_cumprod"]
+    im = torch.as_tensor(im).float()
+    abar = alphas_cumprod[int(t)]
+    return abar.sqrt() * im + (1 - abar).sqrt() * torch.randn_like(im)

@@ -11,8 +11,8 @@ points under ``Conv`` only.
 
 import pytest
 
-from grader.checks.proj5b.analysis import ModuleView
-from grader.checks.proj5b.probes import MODULES
+from grader.course.proj5b.judging import ModuleView
+from grader.course.proj5b.probes import MODULES
 
 #: name -> (points: runs, structure, outputs; one-line description of the expected layers)
 MODULE_POINTS = {

@@ -4,7 +4,7 @@ A fork server is a process with a scrubbed environment that imports torch, diffu
 matplotlib and then waits. For each submission the grading process hands it one
 end of a fresh socket; it forks, and the child becomes that submission's worker
 (:class:`grader.worker.Worker`) after confining itself (its own cgroup, limits,
-private /tmp, no network, unprivileged user; see :mod:`grader.confine`). The
+private /tmp, no network, unprivileged user; see :mod:`grader.isolation.confine`). The
 server only ever runs the grader's own code; student code runs only in a
 confined child, which never shares state with another submission.
 """
@@ -17,23 +17,23 @@ import signal
 import socket
 import sys
 
+#: Modules imported before any fork; the assignments' worker-side modules are added by the caller.
 PRELOAD = [
     "numpy",
     "torch",
     "torchvision.transforms.functional",
     "diffusers.schedulers.scheduling_ddpm",
     "matplotlib",
-    "grader.runtime",
-    "grader.worker",
-    "grader.standins.proj5a",
+    "grader.worker.environment",
+    "grader.worker.serve",
 ]
 
 
-def _preload() -> None:
+def _preload(extra: list[str]) -> None:
     import importlib
 
     os.environ.setdefault("MPLBACKEND", "Agg")
-    for name in PRELOAD:
+    for name in PRELOAD + extra:
         try:
             importlib.import_module(name)
         except Exception:  # a missing optional module only costs speed
@@ -45,17 +45,13 @@ def _preload() -> None:
         import matplotlib.pyplot  # noqa: F401
     except Exception:
         pass
-    try:
-        import grader.standins.proj5b  # noqa: F401
-    except Exception:
-        pass
     import torch
 
     torch.set_num_threads(1)
 
 
-def serve(control_fd: int) -> None:
-    _preload()
+def serve(control_fd: int, preload: list[str] = ()) -> None:
+    _preload(list(preload))
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control.sendall(b"R")  # ready
@@ -74,8 +70,8 @@ def serve(control_fd: int) -> None:
             try:
                 control.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                from grader.confine import confine_self
-                from grader.worker import Worker
+                from grader.isolation.confine import confine_self
+                from grader.worker.serve import Worker
 
                 confine_self(json.loads(msg.decode()))
                 os.environ.update({"HOME": os.getcwd(), "TMPDIR": os.getcwd(), "MPLCONFIGDIR": os.getcwd()})

@@ -420,15 +420,3 @@ def build(inputs: dict) -> dict:
     INPUTS.clear()
     INPUTS.update(inputs)
     return {"device": "cpu"}
-
-
-def __getattr__(name: str):
-    """The checks' instruments (``$standin:NAME``) live in :mod:`grader.standins.proj5b_checks`."""
-    if name.startswith("__"):
-        raise AttributeError(name)
-    from grader.standins import proj5b_checks
-
-    try:
-        return getattr(proj5b_checks, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

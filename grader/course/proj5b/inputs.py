@@ -77,7 +77,7 @@ def _per_class(labels: np.ndarray, start: int, count: int) -> np.ndarray:
     return np.concatenate(picks)
 
 
-def build_proj5b_inputs() -> dict[str, np.ndarray]:
+def build_inputs() -> dict[str, np.ndarray]:
     images, labels = load_mnist_5k()
     train_idx = _per_class(labels, 0, TRAIN_PER_CLASS)
     test_idx = _per_class(labels, TRAIN_PER_CLASS, TEST_PER_CLASS)

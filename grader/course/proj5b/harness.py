@@ -1,7 +1,7 @@
 """Grader-side instruments for the proj5b checks, run inside the worker.
 
-Probes reach these as ``"$standin:NAME"`` (the worker looks them up on
-:mod:`grader.standins.proj5b`, which forwards unknown names here). They take
+Probes reach these as ``"$standin:NAME"`` (the worker looks them up in the
+assignment's worker-side modules, ``Spec.worker_modules``). They take
 student objects (``{"$ns": "UpBlock"}``), run them on fixed inputs and return
 plain data (arrays and numbers), never the objects themselves.
 
@@ -47,8 +47,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from grader import runtime
-from grader.standins.proj5b import INPUTS, ProbeClassUNet, ProbeUNet, make_denoiser, reference_schedule
+from grader.worker import environment as runtime
+from grader.course.proj5b.standins import INPUTS, ProbeClassUNet, ProbeUNet, make_denoiser, reference_schedule
 
 _STASH: dict = {}
 

@@ -1,6 +1,6 @@
 """Step 3 of the data path, worker side: runs student definitions, never judges them.
 
-Started by :mod:`grader.sandbox` as ``python -m grader.worker FD``. The worker
+Started by :mod:`grader.isolation.spawn` as ``python -m grader.worker FD``. The worker
 imports torch once, builds the stand-ins, executes the notebook's kept
 definitions (each chunk on its own, under a time limit) and then serves
 probes. Every probe runs in a fresh ``fork()`` of this loaded process, so a
@@ -84,6 +84,10 @@ def _student_location(tb) -> str:
     return where
 
 
+#: (substring of an error message, hint) pairs of the assignment being graded (Spec.error_hints).
+ERROR_HINTS: list = []
+
+
 def _raised(name: str, exc: BaseException) -> str:
     """'forward raised NameError: ... (cell 7, line 3); likely cause: ...' on one line."""
     text = f"{name} raised {_one_line(exc, 200)}{_student_location(exc.__traceback__)}"
@@ -92,8 +96,7 @@ def _raised(name: str, exc: BaseException) -> str:
                  "does not run (it keeps imports, definitions and simple assignments)")
     elif "size of tensor" in str(exc) or "shape" in str(exc):
         text += "; likely cause: two tensors of different shapes meet on that line"
-        if "(6)" in str(exc):
-            text += " (the UNet output has 6 channels: the first 3 are the noise estimate, the last 3 the variance)"
+        text += "".join(f" ({hint})" for needle, hint in ERROR_HINTS if needle in str(exc))
     return text
 
 
@@ -111,7 +114,7 @@ class Worker:
         import numpy as np  # noqa: F401
         import torch
 
-        from grader import runtime
+        from grader.worker import environment as runtime
 
         torch.set_num_threads(1)
         torch.set_grad_enabled(True)
@@ -119,16 +122,16 @@ class Worker:
         runtime.install_numpy_noise()
         self.torch = torch
         self.runtime = runtime
-        self.assignment = msg["assignment"]
         self.inputs = {k: torch.from_numpy(v.copy()) if hasattr(v, "dtype") else v
                        for k, v in protocol.decode(msg["inputs"]).items()}
         numpy_inputs = {k: v.numpy() if hasattr(v, "numpy") else v for k, v in self.inputs.items()}
-        if self.assignment == "proj5a":
-            from grader.standins import proj5a as standins
-        else:
-            from grader.standins import proj5b as standins
-        self.standins = standins
-        self.provided = standins.build(numpy_inputs)
+        import importlib
+
+        if msg.get("import_root") and msg["import_root"] not in sys.path:
+            sys.path.insert(0, msg["import_root"])
+        ERROR_HINTS[:] = [tuple(h) for h in msg.get("error_hints", [])]
+        self.modules = [importlib.import_module(name) for name in msg["modules"]]
+        self.provided = self.modules[0].build(numpy_inputs)
         self.ns = {"__name__": "__main__", "__builtins__": __builtins__}
         self.ns.update(self.provided)
         self.mode = runtime.GraderMode()
@@ -174,8 +177,6 @@ class Worker:
         if isinstance(spec, dict):
             if "$input" in spec:
                 return self.inputs[spec["$input"]].clone()
-            if "$embed" in spec:
-                return self.provided["prompt_embeds_dict"][spec["$embed"]].clone()
             if "$result" in spec:
                 value = results[spec["$result"]]
                 return torch.as_tensor(value).float() if hasattr(value, "shape") else value
@@ -185,8 +186,11 @@ class Worker:
                 if spec["$ns"] in self.stubs:
                     raise _Stub(spec["$ns"])
                 return self.ns[spec["$ns"]]
-            if "$provided" in spec:
-                return self.provided[spec["$provided"]]
+            if "$provided" in spec:  # a provided global, or one item of it ({"$provided": d, "item": key})
+                value = self.provided[spec["$provided"]]
+                if "item" in spec:
+                    value = value[spec["item"]]
+                return value.clone() if hasattr(value, "clone") else value
             if "$list" in spec or "$array" in spec:
                 value = protocol.decode(spec)
                 return torch.from_numpy(value.copy()) if hasattr(value, "dtype") else value
@@ -248,10 +252,12 @@ class Worker:
             return {"ok": False, "kind": "type", "message": f"{name} returned {e}; expected a tensor, array or number (return the result itself)"}
 
     def _special(self, name: str):
-        if name == "$ref_forward":
-            return self.standins.reference_forward(self.provided["alphas_cumprod"])
-        if name.startswith("$standin:"):  # a grader-side helper of the stand-ins module
-            return getattr(self.standins, name.split(":", 1)[1])
+        if name.startswith("$standin:"):  # a helper of the assignment's worker-side modules
+            attr = name.split(":", 1)[1]
+            for module in self.modules:
+                if hasattr(module, attr):
+                    return getattr(module, attr)
+            raise KeyError(name)
         if name in self.ns:
             return self.ns[name]
         raise KeyError(name)

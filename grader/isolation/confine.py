@@ -21,8 +21,8 @@ import uuid
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-ROOT = Path(__file__).resolve().parent.parent
-HIDDEN = [ROOT / "grader" / "checks", ROOT / "grader" / "catalog", ROOT / "fixtures", ROOT / "solutions", ROOT / "tests"]
+ROOT = Path(__file__).resolve().parents[2]
+HIDDEN = [ROOT / "fixtures", ROOT / "solutions", ROOT / "tests"]
 
 
 class Cgroup:

@@ -1,0 +1,162 @@
+"""The course: one folder per assignment, found by the engine through its :class:`Spec`.
+
+Each assignment is a package ``grader/course/<name>/`` (or any folder registered with
+:func:`register`) holding:
+
+* ``__init__.py`` with ``SPEC``: provided globals, how its notebooks are recognised, limits,
+  message hints, and which of its modules the worker may import;
+* ``standins.py``: the notebook-facing globals (``build(inputs) -> dict``); worker side;
+* optional worker-side harness modules named in ``SPEC.worker_modules`` (``$standin:NAME``);
+* ``probes.py``: ``PROBES``: probe name -> (graded name, calls);
+* ``checks/test_*.py``: the pytest checks, with their points and visibility as markers;
+* ``catalogue.py``: ``VARIANTS``, the accepted readings and known mistakes;
+* ``inputs.py``: ``build_inputs() -> dict`` of numpy arrays for the seeded fixtures.
+
+The engine names no assignment: it asks this registry. Nothing here imports torch, so the
+worker may import it too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+#: Extra assignment folders (os.pathsep-separated), registered in every process that reads it.
+PATH_ENV = "DIFFGRADE_COURSE_PATH"
+
+
+class UnknownAssignment(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the engine needs to know about one assignment (declared in its ``__init__.py``)."""
+
+    name: str
+    title: str
+    #: Globals the grader injects into a notebook; the notebook's own binding of them is dropped.
+    provided: frozenset = frozenset()
+    #: Code fragments that mark a notebook as this assignment's (``"def forward"``).
+    recognised_by: tuple = ()
+    #: Seconds one probe may run.
+    probe_timeout: float = 30.0
+    #: (substring of an error message, what to add to it) pairs for the worker's messages.
+    error_hints: tuple = ()
+    #: Why an image output might have twice the expected channels (None: no special reason).
+    doubled_channels_hint: str | None = None
+    #: Worker-side modules besides ``standins`` (relative names), searched for ``$standin:NAME``.
+    worker_modules: tuple = ()
+    #: Filled in by the registry.
+    package: str = ""
+    folder: Path = field(default=Path("."), compare=False)
+    data_root: Path = field(default=Path("."), compare=False)
+
+    # ---- where its parts live --------------------------------------------------------
+    def module(self, name: str):
+        return importlib.import_module(f"{self.package}.{name}")
+
+    @property
+    def checks_dir(self) -> Path:
+        return self.folder / "checks"
+
+    @property
+    def probes(self) -> dict:
+        return self.module("probes").PROBES
+
+    @property
+    def variants(self) -> list:
+        return self.module("catalogue").VARIANTS
+
+    @property
+    def standins_module(self) -> str:
+        return f"{self.package}.standins"
+
+    @property
+    def worker_module_names(self) -> list[str]:
+        """Modules the worker imports for this assignment (stand-ins first)."""
+        return [self.standins_module] + [f"{self.package}.{m}" for m in self.worker_modules]
+
+    @property
+    def import_root(self) -> Path:
+        """The folder that must be on sys.path for ``package`` to import."""
+        return self.folder.parents[len(self.package.split(".")) - 1]
+
+    @property
+    def fixtures_dir(self) -> Path:
+        return self.data_root / "fixtures" / self.name
+
+    @property
+    def solution(self) -> Path:
+        return self.data_root / "solutions" / f"{self.name}.ipynb"
+
+    @property
+    def student_notebook(self) -> Path:
+        return self.data_root / "assignments" / f"{self.name}.ipynb"
+
+
+_REGISTRY: dict[str, Spec] = {}
+
+
+def _load(package: str, folder: Path, data_root: Path) -> Spec:
+    spec = importlib.import_module(package).SPEC
+    spec = Spec(**{**spec.__dict__, "package": package, "folder": folder, "data_root": data_root})
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _builtin_data_root() -> Path:
+    from grader.fixtures import data_root
+
+    return data_root()
+
+
+def _discover() -> None:
+    if _REGISTRY:
+        return
+    for child in sorted(PACKAGE.iterdir()):
+        if (child / "__init__.py").exists() and (child / "probes.py").exists():
+            _load(f"{__name__}.{child.name}", child, _builtin_data_root())
+    for extra in filter(None, os.environ.get(PATH_ENV, "").split(os.pathsep)):
+        _register_folder(Path(extra))
+
+
+def _register_folder(folder: Path) -> Spec:
+    folder = folder.resolve()
+    parent = str(folder.parent)
+    if parent not in sys.path:
+        sys.path.insert(0, parent)
+    return _load(folder.name, folder, folder)
+
+
+def register(folder: str | Path) -> Spec:
+    """Add an assignment kept outside the package (a folder laid out as above, its data inside it:
+    ``fixtures/<name>/``, ``solutions/<name>.ipynb``). Child processes inherit it through
+    ``DIFFGRADE_COURSE_PATH``."""
+    _discover()
+    spec = _register_folder(Path(folder))
+    paths = [p for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
+    if str(spec.folder) not in paths:
+        os.environ[PATH_ENV] = os.pathsep.join(paths + [str(spec.folder)])
+    return spec
+
+
+def names() -> tuple[str, ...]:
+    _discover()
+    return tuple(_REGISTRY)
+
+
+def get(name: str | None) -> Spec:
+    _discover()
+    if name not in _REGISTRY:
+        raise UnknownAssignment(f"unknown assignment {name!r}; choose one of {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def all_specs() -> list[Spec]:
+    _discover()
+    return list(_REGISTRY.values())
