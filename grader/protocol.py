@@ -104,6 +104,11 @@ def _read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
     return b"".join(chunks)
 
 
+def frame_length(data: bytes) -> int:
+    """The length in bytes of the frame at the start of ``data`` (header included)."""
+    return 4 + struct.unpack(">I", data[:4])[0]
+
+
 def frame_complete(data: bytes) -> bool:
     """True when ``data`` starts with a whole frame (length prefix and body)."""
     return len(data) >= 4 and len(data) >= 4 + struct.unpack(">I", data[:4])[0]

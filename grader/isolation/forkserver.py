@@ -50,6 +50,29 @@ def _preload(extra: list[str]) -> None:
     torch.set_num_threads(1)
 
 
+def become_worker(fd: int, spec_json: str) -> None:
+    """Seal this process as the worker ``spec`` describes, then serve the grading process on ``fd``."""
+    spec = json.loads(spec_json)
+    if spec["mode"] == "sealed":
+        from grader.isolation.seal import enter_or_report
+
+        enter_or_report(spec, fd)
+        os.environ["DIFFGRADE_SEALED"] = "1"
+    else:  # an ordinary user without namespaces: limits only (results say "not isolated")
+        from grader.isolation.seal import unsealed
+
+        unsealed(spec)
+    workdir = spec["workdir"]
+    os.environ.update({"HOME": workdir, "TMPDIR": workdir, "MPLCONFIGDIR": workdir})
+    import tempfile
+
+    tempfile.tempdir = None
+    from grader.worker.serve import Worker
+
+    Worker(fd).serve()
+    os._exit(0)
+
+
 def serve(control_fd: int, preload: list[str] = ()) -> None:
     _preload(list(preload))
     control = socket.socket(fileno=control_fd)
@@ -70,15 +93,7 @@ def serve(control_fd: int, preload: list[str] = ()) -> None:
             try:
                 control.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                from grader.isolation.confine import confine_self
-                from grader.worker.serve import Worker
-
-                confine_self(json.loads(msg.decode()))
-                os.environ.update({"HOME": os.getcwd(), "TMPDIR": os.getcwd(), "MPLCONFIGDIR": os.getcwd()})
-                import tempfile
-
-                tempfile.tempdir = None
-                Worker(fd).serve()
+                become_worker(fd, msg.decode())
             finally:
                 os._exit(0)
         os.close(fd)

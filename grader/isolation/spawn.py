@@ -1,12 +1,13 @@
 """Step 3 of the data path, grading side: start, feed and replace worker processes.
 
 The grading process never imports torch and never executes student code. It
-starts a worker (directly, or forked from a pre-warmed fork server) that
-confines itself before loading the notebook (:func:`grader.isolation.confine.confine_self`):
-a scrubbed environment, an empty working directory, a cgroup, resource limits
-and, when started as root, private /tmp, no network and an unprivileged user. It talks to the worker over a
-socket with data-only frames (:mod:`grader.protocol`). A worker that dies or
-stops answering is killed and started again; the probe it was running fails.
+starts a worker (directly, or forked from a pre-warmed fork server) that seals
+itself before loading the notebook (:func:`grader.isolation.seal.enter`): a
+scrubbed environment, a cgroup, resource limits, its own mount, PID, IPC and
+network namespaces with an allowlisted read-only root, and no privileges. If it
+cannot be sealed, nothing is graded (:class:`IsolationUnavailable`). It talks to
+the worker over a socket with data-only frames (:mod:`grader.protocol`). A worker
+that dies or stops answering is killed and started again; the probe it was running fails.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import protocol
-from grader.isolation.confine import Cgroup, hide_grader_files
+from grader.isolation.cgroup import Cgroup
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
@@ -48,27 +49,26 @@ class Sandbox:
     user: str | None = None
     network: bool = True
     notes: list[str] = field(default_factory=list)
+    isolated: bool = True
 
 
 class WorkerError(Exception):
     """The worker could not be started or died; carries a one-line reason."""
 
 
-def world_reachable(path: str) -> bool:
-    """True when a user with no special rights can read ``path`` (every parent searchable)."""
-    p = Path(path).resolve()
+def world_readable(path: str) -> bool:
+    """True when a user with no special rights may read ``path`` itself (its folders are bound
+    into the sealed worker's root with open permissions, so only the file's own mode matters)."""
     try:
-        if not p.stat().st_mode & 0o004:
-            return False
-        return all(parent.stat().st_mode & 0o001 for parent in p.parents)
+        return bool(os.stat(path).st_mode & 0o004)
     except OSError:
         return False
 
 
-def _needed_paths() -> list[str]:
+def _needed_files() -> list[str]:
     import importlib.util
 
-    paths = [sys.executable, PACKAGE_PARENT]
+    paths = [os.path.realpath(sys.executable)]
     for mod in ("numpy", "torch"):
         spec = importlib.util.find_spec(mod)
         if spec and spec.origin:
@@ -82,37 +82,70 @@ UID_BASE, UID_SPAN = 200_000, 800_000
 NOGROUP = 65534
 
 
-def _unprivileged_user(notes: list[str]):
-    """(uid, gid) for a new worker when grading as root and the interpreter is reachable; else None."""
-    if os.geteuid() != 0:
-        return None
-    blocked = [p for p in _needed_paths() if not world_reachable(p)]
-    if blocked:
-        notes.append(f"running as root: {blocked[0]} is not readable by an unprivileged user")
-        return None
+class IsolationUnavailable(RuntimeError):
+    """Student code cannot be sealed here; the grader refuses to grade (one line naming the fix)."""
+
+
+_SUPPORT: dict = {}
+
+
+def isolation_mode() -> str:
+    """"sealed" (namespaces and an allowlisted root), or "none" for an ordinary user whose kernel
+    forbids user namespaces. Raises IsolationUnavailable as root when sealing is impossible."""
+    if "mode" not in _SUPPORT:
+        from grader.isolation.seal import probe_support
+
+        problem = probe_support()
+        if problem is None:
+            _SUPPORT["mode"] = "sealed"
+        elif os.geteuid() == 0:
+            _SUPPORT["error"] = (f"cannot isolate student code ({problem}); grading as root needs mount, PID, "
+                                 "IPC and network namespaces (run on Linux with CAP_SYS_ADMIN, e.g. not inside an "
+                                 "unprivileged container)")
+            _SUPPORT["mode"] = "refuse"
+        else:
+            _SUPPORT["mode"] = "none"
+            _SUPPORT["why"] = problem
+    if _SUPPORT["mode"] == "refuse":
+        raise IsolationUnavailable(_SUPPORT["error"])
+    if _SUPPORT["mode"] == "sealed" and os.geteuid() == 0:
+        blocked = [p for p in _needed_files() if not world_readable(p)]
+        if blocked:
+            raise IsolationUnavailable(
+                f"cannot isolate student code: {blocked[0]} is not readable by an unprivileged user; "
+                f"make the Python installation world-readable (chmod -R o+rX {sys.prefix})")
+    return _SUPPORT["mode"]
+
+
+NOT_ISOLATED = ("not isolated: this kernel does not let an ordinary user create namespaces, so student code ran "
+                "as the grading user, with its files, network and processes; grade as root (or enable "
+                "unprivileged user namespaces) for sealed grading")
+
+
+def confinement_spec(limits: Limits, workdir: str, cgroup: Cgroup | None, spec=None) -> tuple[dict, Sandbox]:
+    """Plain-data description of how a worker seals itself (see seal.enter)."""
     import secrets
 
-    return UID_BASE + secrets.randbelow(UID_SPAN), NOGROUP
-
-
-def confinement_spec(limits: Limits, workdir: str, cgroup: Cgroup | None) -> tuple[dict, Sandbox]:
-    """Plain-data description of how a worker confines itself (see confine.confine_self)."""
+    mode = isolation_mode()
     notes: list[str] = []
-    user = _unprivileged_user(notes)
-    if user is not None:
-        notes.extend(hide_grader_files())
+    root = os.geteuid() == 0
     if cgroup is not None and cgroup.note:
         notes.append(cgroup.note)
-    root = os.geteuid() == 0
-    if not root:
-        notes.append("not root: the worker runs as the grading user, with the network and /tmp shared")
-    spec = {
+    if mode == "none":
+        notes.append(NOT_ISOLATED)
+    uid = UID_BASE + secrets.randbelow(UID_SPAN) if root else None
+    data = {
+        "mode": mode,
         "memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes, "processes": limits.processes,
         "cgroup_dirs": [str(d) for d in (cgroup.dirs if cgroup else [])],
-        "uid": user[0] if user else None, "gid": user[1] if user else None,
-        "cut_network": root, "workdir": workdir,
+        "uid": uid, "gid": NOGROUP if root else None, "workdir": workdir,
+        "package_dir": str(Path(PACKAGE_PARENT) / "grader"),
+        "modules": spec.worker_module_names if spec else [],
+        "import_root": str(spec.import_root) if spec else PACKAGE_PARENT,
     }
-    return spec, Sandbox(user=f"uid {user[0]}" if user else None, network=not root, notes=notes)
+    sandbox = Sandbox(user=f"uid {uid}" if uid else None, network=mode == "none", notes=notes,
+                      isolated=mode == "sealed")
+    return data, sandbox
 
 
 def _env(workdir: str) -> dict:
@@ -134,16 +167,14 @@ def _env(workdir: str) -> dict:
     }
 
 
-def _spawn(code: str, child: socket.socket, workdir: str, spec: dict | None):
-    """Start ``python -I -c code`` with ``child`` inherited; confined by ``spec`` unless None."""
-    from grader.isolation.confine import confine_self
+def _debug_stderr():
+    """Worker stderr: discarded, or appended to $DIFFGRADE_WORKER_STDERR (for maintainers)."""
+    path = os.environ.get("DIFFGRADE_WORKER_STDERR")
+    return open(path, "ab") if path else subprocess.DEVNULL
 
-    def preexec():
-        if spec is None:
-            os.setsid()
-        else:
-            confine_self(spec)
 
+def _spawn(code: str, child: socket.socket, workdir: str):
+    """Start ``python -I -c code`` with ``child`` inherited, in a session of its own."""
     return subprocess.Popen(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); {code}"],
         pass_fds=[child.fileno()],
@@ -151,8 +182,8 @@ def _spawn(code: str, child: socket.socket, workdir: str, spec: dict | None):
         env=_env(workdir),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=preexec,
+        stderr=_debug_stderr(),
+        start_new_session=True,
     )
 
 
@@ -209,7 +240,7 @@ class ForkServer:
 
         preload = [m for spec in course.all_specs() for m in spec.worker_module_names]
         self.proc = _spawn(f"from grader.isolation.forkserver import serve; serve({child.fileno()!r}, {preload!r})",
-                           child, self.workdir, None)
+                           child, self.workdir)
         child.close()
         self.control = parent
         self.control.settimeout(self.limits.start_timeout)
@@ -258,6 +289,14 @@ class ForkServer:
         self.close()
 
 
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
     data = b""
     while len(data) < n:
@@ -291,7 +330,7 @@ class WorkerProcess:
         parent, child = socket.socketpair()
         self.workdir = tempfile.mkdtemp(prefix="diffgrade-worker-")
         self.cgroup = Cgroup(self.limits.processes, self.limits.memory_bytes)
-        spec, self.sandbox = confinement_spec(self.limits, self.workdir, self.cgroup)
+        spec, self.sandbox = confinement_spec(self.limits, self.workdir, self.cgroup, self.spec)
         server = ForkServer.current
         self.proc = self.server = None
         if server is not None:
@@ -300,13 +339,18 @@ class WorkerProcess:
             except WorkerError:
                 self.proc = None
         if self.proc is None:
-            self.proc = _spawn(f"from grader.worker.serve import main; main([{child.fileno()!r}])", child, self.workdir, spec)
+            fd = child.fileno()
+            self.proc = _spawn(f"from grader.isolation.forkserver import become_worker; become_worker({fd!r}, "
+                               f"{json.dumps(spec)!r})", child, self.workdir)
         child.close()
         self.sock = parent
         self._send({"op": "init", "modules": self.spec.worker_module_names, "import_root": str(self.spec.import_root),
                     "error_hints": [list(h) for h in self.spec.error_hints], "chunks": self.chunks,
                     "inputs": self.inputs_encoded, "chunk_timeout": self.limits.chunk_timeout})
         reply = self._recv(self.limits.start_timeout + self.limits.chunk_timeout * len(self.chunks))
+        if reply.get("seal_error"):
+            self.close()
+            raise IsolationUnavailable(f"cannot isolate student code: {reply['seal_error']}")
         if not reply.get("ready"):
             self.close()
             raise WorkerError(reply.get("message", "the worker did not start"))
@@ -379,7 +423,9 @@ class WorkerProcess:
         """Kill processes a probe left running (even ones that escaped with setsid)."""
         if self.cgroup is None or self.proc is None:
             return
-        self.leftovers_killed += self.cgroup.kill_all(keep={self.proc.pid})
+        outer = self.proc.pid  # the sealed worker is the only child of the process we started
+        keep = {outer} | {pid for pid in self.cgroup.pids() if _parent_of(pid) == outer}
+        self.leftovers_killed += self.cgroup.kill_all(keep=keep)
 
     def _send(self, message: dict) -> None:
         try:

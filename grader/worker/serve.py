@@ -270,6 +270,7 @@ class Worker:
         if pid == 0:  # child
             try:
                 os.close(rfd)
+                os.close(self.fd)  # student code never holds the channel to the grading process
                 os.setpgid(0, 0)
                 _die_with_parent()
                 self._child(msg, wfd, timeout)
@@ -279,33 +280,48 @@ class Worker:
         deadline = time.monotonic() + timeout
         data = b""
         reason = None
+        status = None  # set once the child is reaped
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 reason = "timeout"
                 break
-            ready, _, _ = select.select([rfd], [], [], left)
-            if not ready:
+            ready, _, _ = select.select([rfd], [], [], min(left, 0.05))
+            if ready:
+                chunk = os.read(rfd, 1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+                if len(data) > protocol.MAX_FRAME:
+                    reason = "too much output"
+                    break
                 continue
-            chunk = os.read(rfd, 1 << 20)
-            if not chunk:
-                break
-            data += chunk
-            if protocol.frame_complete(data):
-                break  # a whole answer: don't wait for EOF (a leftover process may hold the pipe)
-            if len(data) > protocol.MAX_FRAME:
-                reason = "too much output"
+            done, wstatus = os.waitpid(pid, os.WNOHANG)
+            if done:  # exited; what it wrote is in the pipe (a process it left may still hold the pipe open)
+                os.set_blocking(rfd, False)
+                try:
+                    while chunk := os.read(rfd, 1 << 20):
+                        data += chunk
+                except BlockingIOError:
+                    pass
+                status = wstatus
                 break
         os.close(rfd)
         if reason:
             _kill_group(pid)
-        _, status = os.waitpid(pid, 0)
+        if status is None:
+            _, status = os.waitpid(pid, 0)
         leftovers = _reap_group(pid)
+        _clean_shared_state()
         if reason == "timeout":
             return {"ok": False, "kind": "timeout", "message": f"did not finish within {timeout:g} s (an infinite loop, or far too slow)"}
+        if protocol.frame_complete(data) and len(data) != protocol.frame_length(data):
+            return {"ok": False, "kind": "forged",
+                    "message": "your code wrote to the grader's answer channel (an extra or forged answer): "
+                               "this probe's results were refused"}
         try:
             answer = protocol.parse_frame(data)
-            if not isinstance(answer, dict) or "results" not in answer:
+            if not _well_formed(answer, len(msg["calls"])):
                 raise ValueError
             answer["leftovers"] = leftovers
             return answer
@@ -357,6 +373,66 @@ class Worker:
                 protocol.send(self.fd, self.run_probe(msg))
             elif op == "stop":
                 return
+
+
+def _well_formed(answer, n_calls: int) -> bool:
+    """An answer as the probe child writes it: one result per call, each a dict with ``ok``."""
+    return (isinstance(answer, dict) and isinstance(answer.get("results"), list) and len(answer["results"]) == n_calls
+            and all(isinstance(r, dict) and isinstance(r.get("ok"), bool) for r in answer["results"])
+            and isinstance(answer.get("printed", ""), str))
+
+
+#: Writable places of the sealed worker's root, emptied after every probe.
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")
+
+
+def _clean_shared_state() -> None:
+    """Empty the writable folders and remove System V IPC objects after a probe, so that one
+    probe cannot leave anything for the next (only inside a sealed worker, where these are the
+    worker's own private mounts and IPC namespace)."""
+    if os.environ.get("DIFFGRADE_SEALED") != "1":
+        return
+    import shutil
+
+    for folder in SCRATCH + (os.getcwd(),):
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for name in entries:
+            path = os.path.join(folder, name)
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+    _remove_ipc()
+    try:  # the worker is PID 1 of its namespace: it reaps what the probe orphaned
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def _remove_ipc() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ipc_rmid = 0
+    for kind, ctl in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):
+        try:
+            lines = open(f"/proc/sysvipc/{kind}").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            ident = int(fields[1])
+            if kind == "sem":
+                ctl(ident, 0, ipc_rmid)
+            else:
+                ctl(ident, ipc_rmid, None)
 
 
 def _is_signature_error(e: TypeError, fn) -> bool:

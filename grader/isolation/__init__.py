@@ -1,0 +1,1 @@
+"""Start workers and seal them: fork server, cgroup, namespaces, allowlisted root."""

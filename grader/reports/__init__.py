@@ -1,0 +1,1 @@
+"""What grading produces: results.json, the terminal table, HTML reports."""

@@ -1,0 +1,1 @@
+"""Inside the sealed worker: run student definitions and serve probes (imports torch)."""
