@@ -96,6 +96,7 @@ def build_expected(assignment: str, log=print) -> dict:
     from grader.isolation.spawn import WorkerProcess
     from grader.judge import max_diff
     from grader.load import load_notebook
+    from grader.support import support_source
 
     a = course.get(assignment)
     chunks, info = load_notebook(a.solution, assignment)
@@ -105,7 +106,7 @@ def build_expected(assignment: str, log=print) -> dict:
         if worker.ready.get("notes"):
             raise RuntimeError(f"the reference notebook loads with problems: {worker.ready['notes']}")
         for probe, (api, calls) in a.probes.items():
-            answer = worker.probe(calls, timeout=120)
+            answer = worker.probe(calls, timeout=120, support=support_source(a, api))
             for i, res in enumerate(answer["results"]):
                 if not res.get("ok"):
                     raise RuntimeError(f"reference fails probe {probe} call {i}: {res.get('message')}")
@@ -119,7 +120,7 @@ def build_expected(assignment: str, log=print) -> dict:
             differs, crashed = 0.0, []
             for probe in probes:
                 calls = a.probes[probe][1]
-                answer = worker.probe(calls, timeout=120, prelude=prelude)
+                answer = worker.probe(calls, timeout=120, prelude=prelude, support=support_source(a, variant.api))
                 for i, res in enumerate(answer["results"]):
                     if variant.api not in (calls[i]["func"], calls[i].get("label")):
                         continue

@@ -20,6 +20,7 @@ from grader.load import NotebookError, infer_assignment, load_notebook, read_not
 from grader.plugin import CheckResult, GradingPlugin
 from grader.isolation.spawn import Limits, WorkerError, WorkerProcess
 from grader.submission import Submission
+from grader.support import support_source
 
 
 PYTEST_INI = Path(__file__).resolve().parent / "course" / "pytest.ini"
@@ -152,7 +153,8 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
         result.error = load_error
     limits = limits or Limits()
     submission = Submission(a.probes, worker=worker, load_error=load_error,
-                            probe_timeout=limits.probe_timeout or a.probe_timeout, budget=limits.submission_timeout)
+                            probe_timeout=limits.probe_timeout or a.probe_timeout, budget=limits.submission_timeout,
+                            support=lambda api: support_source(a, api))
     t2 = time.perf_counter()
     try:
         result.checks = run_checks(assignment, submission, visible_only, progress)

@@ -16,8 +16,9 @@ from grader.judge import Fail
 
 class Submission:
     def __init__(self, probes: dict, worker=None, load_error: str | None = None, probe_timeout: float = 30.0,
-                 budget: float = 600.0):
+                 budget: float = 600.0, support=lambda api: None):
         self.probes = probes
+        self.support = support  # api -> the support source a probe of it carries (grader.support)
         self.worker = worker
         self.load_error = load_error
         self.probe_timeout = probe_timeout
@@ -36,7 +37,7 @@ class Submission:
                 raise Fail(f"not run: the submission used up its time budget of {self.budget:g} s")
             timeout = min(self.probe_timeout, left)
             t0 = time.monotonic()
-            answer = self.worker.probe(calls, timeout=timeout)
+            answer = self.worker.probe(calls, timeout=timeout, support=self.support(api))
             self.spent += time.monotonic() - t0
             if answer.get("failed"):  # the whole probe failed (timeout, crash)
                 self.events.append(f"{api}: {answer['failed']}")

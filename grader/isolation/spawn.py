@@ -394,7 +394,7 @@ class WorkerProcess:
         self.close()
 
     # ---- probes -------------------------------------------------------------
-    def probe(self, calls: list[dict], timeout: float, prelude: str | None = None) -> dict:
+    def probe(self, calls: list[dict], timeout: float, prelude: str | None = None, support: str | None = None) -> dict:
         """Run calls in a fresh fork of the worker. Always returns ``{"results": [one per call], ...}``;
         when the probe failed as a whole (timeout, crash) every call carries that failure and
         ``"failed"`` holds its message."""
@@ -404,6 +404,8 @@ class WorkerProcess:
             message = {"op": "probe", "calls": calls, "timeout": timeout}
             if prelude:
                 message["prelude"] = prelude
+            if support:
+                message["support"] = support
             self._send(message)
             answer = self._recv(timeout + 15)
         except WorkerError as e:

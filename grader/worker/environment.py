@@ -49,6 +49,10 @@ class Noise:
 
 NOISE = Noise()
 
+#: The grading side's support definitions sent with the current probe (see grader.support); empty
+#: in every probe that carries none.
+SUPPORT: dict = {}
+
 _LOW = {torch.float16, torch.bfloat16}
 
 

@@ -252,6 +252,8 @@ class Worker:
             return {"ok": False, "kind": "type", "message": f"{name} returned {e}; expected a tensor, array or number (return the result itself)"}
 
     def _special(self, name: str):
+        if name.startswith("$support:"):  # a reference part sent with this probe
+            return self.runtime.SUPPORT[name.split(":", 1)[1]]
         if name.startswith("$standin:"):  # a helper of the assignment's worker-side modules
             attr = name.split(":", 1)[1]
             for module in self.modules:
@@ -344,6 +346,10 @@ class Worker:
         os.dup2(devnull, 2)
         captured = CappedText()
         sys.stdout = sys.stderr = captured
+        if msg.get("support"):  # the grader's reference parts this probe may use ($support:NAME)
+            namespace = dict(self.provided)
+            exec(compile(msg["support"], "<grader support>", "exec"), namespace)
+            self.runtime.SUPPORT.update(namespace)
         if msg.get("prelude"):  # fixture building only: turn the reference into a catalogued variant
             exec(compile(msg["prelude"], "<variant>", "exec"), self.ns)
         results, answers = [], []

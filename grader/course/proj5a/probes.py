@@ -2,13 +2,13 @@
 
 A probe is a list of calls; a call's arguments may name fixture inputs
 (``{"$input": ...}``), prompt embeddings (``{"$provided": "prompt_embeds_dict",
-"item": prompt}``) or earlier results (``{"$result": i}``). ``$standin:reference_forward``
+"item": prompt}``) or earlier results (``{"$result": i}``). ``$support:reference_forward``
 is the grader's forward process, used where a caller must not pay for a wrong ``forward``. The same
 probes produce the reference outputs at ``grader fixtures build``.
 """
 
 TS = list(range(990, -1, -30))
-REF_FORWARD = "$standin:reference_forward"
+REF_FORWARD = "$support:reference_forward"
 
 
 def _embed(prompt):

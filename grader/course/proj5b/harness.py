@@ -30,9 +30,10 @@ Functions
     stash and return the function's own result. ``stash_get(key)`` returns an
     observation as data in a later call of the same probe.
 
-Reference parts (``RefConv`` ... ``RefFCBlock``, ``ref_add_noise``,
-``ref_ddpm_forward``, ``ref_ddpm_forward_class``) are bound in place of the
-student's own while another name is checked, so a mistake is charged once.
+Reference parts (``RefConv`` ... ``RefFCBlock``, ``ref_add_noise``, ``ref_ddpm_forward``,
+``reference_schedule``) are not here: they live grading-side in ``support.py`` and reach a
+probe only as ``$support:NAME`` (see :mod:`grader.support`), never in a probe of the name
+they would answer.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from grader.worker import environment as runtime
-from grader.course.proj5b.standins import INPUTS, ProbeClassUNet, ProbeUNet, make_denoiser, reference_schedule
+from grader.course.proj5b.standins import INPUTS, NUM_TS, ProbeClassUNet, ProbeUNet, make_denoiser
 
 _STASH: dict = {}
 
@@ -71,121 +72,12 @@ def _crc(key) -> int:
     return zlib.crc32(repr(key).encode()) & 0x7FFFFFFF
 
 
-# ---- reference parts, bound in place of the student's while checking other names ------------
-
-
-def _cbg(layer: nn.Module, channels: int) -> nn.Sequential:
-    return nn.Sequential(layer, nn.BatchNorm2d(channels), nn.GELU())
-
-
-class RefConv(nn.Module):
-    def __init__(self, in_channels, out_channels):
-        super().__init__()
-        self.net = _cbg(nn.Conv2d(in_channels, out_channels, 3, 1, 1), out_channels)
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class RefDownConv(nn.Module):
-    def __init__(self, in_channels, out_channels):
-        super().__init__()
-        self.net = _cbg(nn.Conv2d(in_channels, out_channels, 4, 2, 1), out_channels)
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class RefUpConv(nn.Module):
-    def __init__(self, in_channels, out_channels):
-        super().__init__()
-        self.net = _cbg(nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1), out_channels)
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class RefFlatten(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.AvgPool2d(7), nn.GELU())
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class RefUnflatten(nn.Module):
-    def __init__(self, in_channels):
-        super().__init__()
-        self.net = _cbg(nn.ConvTranspose2d(in_channels, in_channels, 7, 7, 0), in_channels)
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class RefConvBlock(nn.Module):
-    def __init__(self, in_channels, out_channels):
-        super().__init__()
-        self.net = nn.Sequential(RefConv(in_channels, out_channels), RefConv(out_channels, out_channels))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class RefDownBlock(nn.Module):
-    def __init__(self, in_channels, out_channels):
-        super().__init__()
-        self.net = nn.Sequential(RefDownConv(in_channels, out_channels), RefConvBlock(out_channels, out_channels))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class RefUpBlock(nn.Module):
-    def __init__(self, in_channels, out_channels):
-        super().__init__()
-        self.net = nn.Sequential(RefUpConv(in_channels, out_channels), RefConvBlock(out_channels, out_channels))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class RefFCBlock(nn.Module):
-    def __init__(self, in_channels, out_channels):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_channels, out_channels), nn.GELU(), nn.Linear(out_channels, out_channels))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-def ref_add_noise(x, sigma):
-    return x + sigma * torch.randn_like(x)
-
-
-def _abar_of(schedule) -> torch.Tensor:
-    return torch.as_tensor(schedule["alpha_bars"])
-
-
-def ref_ddpm_forward(unet, ddpm_schedule, x_0, num_ts):
-    n = x_0.shape[0]
-    abar_all = _abar_of(ddpm_schedule).to(x_0.device)
-    t = torch.randint(0, num_ts, (n,), device=x_0.device)
-    eps = torch.randn_like(x_0)
-    abar = abar_all[t].view(n, 1, 1, 1)
-    x_t = abar.sqrt() * x_0 + (1 - abar).sqrt() * eps
-    return F.mse_loss(unet(x_t, (t.float() / num_ts).view(n, 1)), eps)
-
-
-def ref_ddpm_forward_class(unet, ddpm_schedule, x_0, c, p_uncond, num_ts):
-    n = x_0.shape[0]
-    abar_all = _abar_of(ddpm_schedule).to(x_0.device)
-    mask = (torch.rand(n, device=x_0.device) >= p_uncond).to(x_0.dtype)
-    t = torch.randint(0, num_ts, (n,), device=x_0.device)
-    eps = torch.randn_like(x_0)
-    abar = abar_all[t].view(n, 1, 1, 1)
-    x_t = abar.sqrt() * x_0 + (1 - abar).sqrt() * eps
-    return F.mse_loss(unet(x_t, c, (t.float() / num_ts).view(n, 1), mask), eps)
+def reference_schedule(num_ts: int = NUM_TS) -> dict:
+    """The reference schedule, from the grading side's support code sent with this probe."""
+    try:
+        return runtime.SUPPORT["reference_schedule"](num_ts=num_ts)
+    except KeyError:
+        raise RuntimeError("this probe carries no reference schedule (grader bug: a probe of ddpm_schedule?)") from None
 
 
 # ---- what a forward pass runs --------------------------------------------------------------
@@ -517,7 +409,7 @@ def run_ddpm_forward(fn, n=32, num_ts=300, seed=0):
     x0, _ = _digits(n)
     probe = ProbeUNet()
     _STASH.clear()
-    loss = fn(probe, reference_schedule(num_ts=num_ts), x0.clone(), num_ts)
+    loss = fn(probe, reference_schedule(num_ts), x0.clone(), num_ts)
     _record_forward(probe, x0)
     return _scalar(loss)
 
@@ -528,7 +420,7 @@ def run_ddpm_forward_class(fn, n=200, p_uncond=0.2, num_ts=300, seed=0):
     x0, labels = _digits(n)
     probe = ProbeClassUNet()
     _STASH.clear()
-    loss = fn(probe, reference_schedule(num_ts=num_ts), x0.clone(), labels.clone(), p_uncond, num_ts)
+    loss = fn(probe, reference_schedule(num_ts), x0.clone(), labels.clone(), p_uncond, num_ts)
     _record_forward(probe, x0, labels)
     return _scalar(loss)
 
@@ -589,18 +481,19 @@ def _stash_sampling(rec: _Recorder, num_ts: int) -> None:
 
 def run_sample(fn, n=4, num_ts=300, offset=0, seed=0):
     """ddpm_sample with the analytic denoiser (0-based ``offset=0`` or 1-based ``-1`` reading)."""
-    den = make_denoiser(INPUTS, num_ts=num_ts, index_offset=offset)
+    den = make_denoiser(INPUTS, reference_schedule(num_ts)["alpha_bars"], num_ts=num_ts, index_offset=offset)
     rec = _RecordingDenoiser(den)
     rec.n = n
     _STASH.clear()
-    out = fn(rec, reference_schedule(num_ts=num_ts), (28, 28), num_ts, seed=seed, num_samples=n)
+    out = fn(rec, reference_schedule(num_ts), (28, 28), num_ts, seed=seed, num_samples=n)
     _stash_sampling(rec, num_ts)
     return out
 
 
 def run_sample_class(fn, labels, guidance_scale=None, num_ts=300, offset=0, seed=0):
     """ddpm_sample_class with the analytic class denoiser; ``guidance_scale=None`` leaves the default."""
-    den = make_denoiser(INPUTS, conditional=True, num_ts=num_ts, index_offset=offset)
+    den = make_denoiser(INPUTS, reference_schedule(num_ts)["alpha_bars"], conditional=True, num_ts=num_ts,
+                         index_offset=offset)
     rec = _RecordingClassDenoiser(den)
     c = torch.as_tensor(labels).long().reshape(-1).clone()
     rec.n = int(c.numel())
@@ -608,7 +501,7 @@ def run_sample_class(fn, labels, guidance_scale=None, num_ts=300, offset=0, seed
     if guidance_scale is not None:
         kwargs["guidance_scale"] = guidance_scale
     _STASH.clear()
-    out = fn(rec, reference_schedule(num_ts=num_ts), c, (28, 28), num_ts, **kwargs)
+    out = fn(rec, reference_schedule(num_ts), c, (28, 28), num_ts, **kwargs)
     _stash_sampling(rec, num_ts)
     return out
 
@@ -717,9 +610,9 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
         if kind == "denoiser":
             losses = fn(net, loader, sigma=sigma, num_epochs=num_epochs, lr=lr)
         elif kind == "time":
-            losses = fn(net, reference_schedule(num_ts=num_ts), loader, num_ts=num_ts, num_epochs=num_epochs, lr=lr)
+            losses = fn(net, reference_schedule(num_ts), loader, num_ts=num_ts, num_epochs=num_epochs, lr=lr)
         else:
-            losses = fn(net, reference_schedule(num_ts=num_ts), loader, num_ts=num_ts, p_uncond=p_uncond,
+            losses = fn(net, reference_schedule(num_ts), loader, num_ts=num_ts, p_uncond=p_uncond,
                         num_epochs=num_epochs, lr=lr)
     finally:
         handle.remove()

@@ -16,7 +16,7 @@ to the reference versions for the same reason.
 """
 
 BLOCK_NAMES = ("Conv", "DownConv", "UpConv", "Flatten", "Unflatten", "ConvBlock", "DownBlock", "UpBlock", "FCBlock")
-REBIND_ALL = {name: f"$standin:Ref{name}" for name in BLOCK_NAMES}
+REBIND_ALL = {name: f"$support:Ref{name}" for name in BLOCK_NAMES}
 
 
 def call(func, *args, seed=0, rebind=None, label=None, no_grad=True, **kwargs):
@@ -178,11 +178,11 @@ def _train_probe(name, kind, seed, rebind, **kwargs):
             + [stash(k, name) for k in keys])
 
 
-PROBES["train_denoiser"] = _train_probe("train_denoiser", "denoiser", 61, {"add_noise": "$standin:ref_add_noise"},
+PROBES["train_denoiser"] = _train_probe("train_denoiser", "denoiser", 61, {"add_noise": "$support:ref_add_noise"},
                                         sigma=0.3)
 PROBES["train_time_conditioned"] = _train_probe("train_time_conditioned", "time", 71,
-                                                {"ddpm_forward": "$standin:ref_ddpm_forward"})
+                                                {"ddpm_forward": "$support:ref_ddpm_forward"})
 PROBES["train_class_conditioned"] = _train_probe("train_class_conditioned", "class", 81,
-                                                 {"ddpm_forward_class": "$standin:ref_ddpm_forward_class"},
+                                                 {"ddpm_forward_class": "$support:ref_ddpm_forward_class"},
                                                  p_uncond=0.1)
 TRAIN_SIGMA = 0.3

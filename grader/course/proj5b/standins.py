@@ -50,13 +50,6 @@ INDEX_OFFSETS = {"0-based": 0, "1-based": -1}
 # ---- the schedule and the denoiser bank ------------------------------------------
 
 
-def reference_schedule(beta1: float = BETA1, beta2: float = BETA2, num_ts: int = NUM_TS) -> dict:
-    """betas (linspace), alphas, alpha_bars: the reference ``ddpm_schedule``, independent of the student's."""
-    betas = torch.linspace(beta1, beta2, num_ts)
-    alphas = 1 - betas
-    return {"betas": betas, "alphas": alphas, "alpha_bars": torch.cumprod(alphas, dim=0)}
-
-
 def _as_images(images) -> torch.Tensor:
     """uint8 (0-255) or float ([0, 1]) digits, (K, 28, 28) or (K, 1, 28, 28) -> float64 (K, 1, 28, 28)."""
     t = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
@@ -67,11 +60,10 @@ def _as_images(images) -> torch.Tensor:
     return t
 
 
-def make_denoiser(inputs: dict, conditional: bool = False, bank: str = "bank", num_ts: int = NUM_TS,
-                  beta1: float = BETA1, beta2: float = BETA2, index_offset: int = 0) -> nn.Module:
-    """An analytic denoiser over the fixture's ``bank`` (or ``train``/``test``) digits and the reference schedule."""
+def make_denoiser(inputs: dict, alpha_bars, conditional: bool = False, bank: str = "bank", num_ts: int = NUM_TS,
+                  index_offset: int = 0) -> nn.Module:
+    """An analytic denoiser over the fixture's ``bank`` (or ``train``/``test``) digits and a schedule's alpha_bars."""
     images, labels = inputs[f"{bank}_images"], inputs[f"{bank}_labels"]
-    alpha_bars = reference_schedule(beta1, beta2, num_ts)["alpha_bars"]
     cls = AnalyticClassDenoiser if conditional else AnalyticDenoiser
     return cls(images, labels, alpha_bars, num_ts=num_ts, index_offset=index_offset).eval()
 
