@@ -102,7 +102,7 @@ def build_expected(assignment: str, log=print) -> dict:
     chunks, info = load_notebook(a.solution, assignment)
     chunk_dicts = [c.__dict__ for c in chunks]
     arrays: dict[str, np.ndarray] = {}
-    with WorkerProcess(assignment, chunk_dicts, load_inputs(assignment)) as worker:
+    with WorkerProcess(a, chunk_dicts, load_inputs(assignment)) as worker:
         if worker.ready.get("notes"):
             raise RuntimeError(f"the reference notebook loads with problems: {worker.ready['notes']}")
         for probe, (api, calls) in a.probes.items():

@@ -51,14 +51,31 @@ class Loaded:
     defined: list[str] = field(default_factory=list)
 
 
+def _read_regular_file(path: Path) -> bytes:
+    """The file's bytes, opened without following a symbolic link; refuses anything but a regular file."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise NotebookError(f"{path.name} cannot be opened ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise NotebookError(f"{path.name} is not a regular file")
+        return f.read()
+
+
 def read_notebook(path: str | Path):
     """Read and validate a notebook with nbformat; raise NotebookError with a clear reason."""
     path = Path(path)
+    if path.is_symlink():
+        raise NotebookError(f"{path.name} is a symbolic link, not a notebook file; submit the .ipynb file itself")
     if not path.exists():
         raise NotebookError(f"{path} does not exist")
     if path.is_dir():
         raise NotebookError(f"{path} is a folder, not a notebook")
-    raw = path.read_bytes()
+    raw = _read_regular_file(path)
     if not raw.strip():
         raise NotebookError(f"{path.name} is empty: save the notebook (File > Save) and submit again")
     try:

@@ -42,4 +42,6 @@ def support_source(spec, api: str) -> str | None:
         return None
     common, defs = _parts(str(path))
     kept = [text for name, (text, answers) in defs.items() if answers != api]
+    if not kept:
+        return None
     return "\n\n".join(common + kept) + "\n"

@@ -46,8 +46,9 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 0x4000, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
-#: System folders bound read-only into the new root when present.
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc")
+#: System folders bound read-only into the new root when present (/sys: numeric libraries read the
+#: CPU topology there, and pick the same kernels as outside, so outputs match the fixtures bit for bit).
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc", "/sys")
 #: Device nodes a Python process needs.
 DEVICES = ("null", "zero", "full", "random", "urandom")
 #: Private, writable and empty for each worker.
@@ -281,6 +282,9 @@ def enter(spec: dict) -> None:
         else:
             _drop_capabilities()
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs")
+        # Changing credentials cleared the parent-death signal: set it again, so that killing the
+        # outer process ends this one, and with it (as PID 1) everything in the namespace.
+        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "set the parent-death signal")
     except (OSError, SealError) as e:
         raise SealError(str(e)) from None
 
