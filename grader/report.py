@@ -25,6 +25,7 @@ def results_json(grade, hidden_visibility: str = HIDDEN_VISIBILITY) -> dict:
             "output": output or ("passed" if c.passed else "failed"),
             "visibility": "visible" if c.visible else hidden_visibility,
             "tags": [c.api],
+            "extra_data": {"check": c.name},  # which check, for short gradebook headers
         })
     lines = []
     if getattr(grade, "wrong_assignment", None):
