@@ -413,7 +413,9 @@ def cmd_batch(args) -> int:
         if data is not None:
             failed = sorted({t["tags"][0] for t in data["tests"] if t["status"] == "failed"})
             lost = f"   lost points in: {', '.join(failed)}" if failed else ""
-            print(f"{n:<{width}}  {data['score']:g}/{data['max_score']:g}{lost}")
+            first = str(data.get("output", "")).split("\n", 1)[0]
+            said = f"   {first}" if first.startswith(("Warning:", "grading failed")) else ""
+            print(f"{n:<{width}}  {data['score']:g}/{data['max_score']:g}{said}{lost}")
     books = sorted(p for p in out.glob("gradebook*.csv"))
     print(f"gradebook: {', '.join(map(str, books))}   reports: {out / 'index.html'}  ({time.perf_counter() - t0:.0f} s)")
     return 0

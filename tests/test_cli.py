@@ -188,6 +188,10 @@ def test_wrong_assignment_opens_every_output():
     assert warning in terminal_table(g).splitlines()[1]
     assert warning in check_summary(g).splitlines()[1]
     assert results_json(g)["output"].splitlines()[0] == f"Warning: {warning}."
+    from grader.html import render_report
+
+    page = render_report(g)
+    assert page.index(warning) < page.index("<h2>Checks</h2>")
     g.error = "proj5b.ipynb is empty"
     assert warning in check_summary(g).splitlines()[1]
 
