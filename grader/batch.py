@@ -7,8 +7,11 @@ DIR may be a folder of notebooks, Gradescope's "Export Submissions" folder
 grading processes run in parallel, each with its own fork server, so torch is
 imported once per process. Each submission's results are written atomically as
 soon as it is graded (``OUTDIR/<student>/results.json``, then ``report.html``);
-``gradebook.csv`` and ``index.html`` are rewritten from those files, so a batch
-killed at any moment loses nothing, and ``--resume`` skips what is done. The
+``gradebook.csv`` (one ``gradebook-<assignment>.csv`` each when the folder holds
+both assignments) and ``index.html`` are rewritten from those files, so a batch
+killed at any moment loses nothing, and ``--resume`` skips what is done: graded
+for the same assignment by the same grader version against the same fixtures
+(both recorded in each results.json). The
 executor is a local process pool; another ``concurrent.futures`` executor
 (e.g. Dask distributed's) can stand in for it.
 """
@@ -78,6 +81,7 @@ def gradescope_submitters(root: Path) -> dict[str, list[dict[str, str]]]:
     for folder, info in data.items():
         info = info if isinstance(info, dict) else {}
         submitters = info.get(":submitters") or info.get("submitters") or []
+        submitters = submitters if isinstance(submitters, list) else []
         people = [{k: _field(s, k) for k in PEOPLE_COLUMNS} for s in submitters if isinstance(s, dict)]
         if people:
             out[str(folder)] = people
@@ -131,7 +135,7 @@ def unpack_zip(zpath: Path, dest: Path) -> Path:
     return dest
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fixture_fingerprint(assignment: str) -> str:
     """sha256 over the assignment's fixture files (names and bytes): which seeded inputs and expected
     outputs a result was graded against."""

@@ -5,14 +5,20 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
+from nbtools import write_notebook
 
+from grader import batch, cli
 from grader.batch import gradescope_names, run_batch, student_name
+from grader.plugin import CheckResult
 
 CORPUS = "tests/corpus/proj5a"
 PICK = ["correct_inline", "mistake_cfg_reversed", "mistake_forward_alphas", "wrong_shape", "missing_forward",
@@ -90,13 +96,6 @@ def test_gradescope_export_layout_and_zip(tmp_path, root):
 
 # --------------------------------------------------------------------------- without workers: grading replaced
 
-import stat  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-
-from nbtools import write_notebook  # noqa: E402
-
-from grader import batch, cli  # noqa: E402
-from grader.plugin import CheckResult  # noqa: E402
 
 FAKE_CHECKS = {
     "proj5a": [("test_forward_runs", "forward(im, t) returns a finite (1, 3, 64, 64) image", "forward", 2.0),
@@ -125,9 +124,6 @@ def fake_grading(monkeypatch):
     monkeypatch.setattr(batch, "ProcessPoolExecutor", ThreadPoolExecutor)
     monkeypatch.setattr(batch, "_init_process", lambda limits: None)
     return graded
-
-
-from pathlib import Path  # noqa: E402
 
 
 def _nb(path, assignment):

@@ -104,7 +104,7 @@ def test_unwritable_out_folder(tmp_path, notebook, capsys, no_grading):
     try:
         if os.access(locked, os.W_OK):  # root ignores the mode: use a folder the kernel refuses to anyone
             locked = "/proc"
-        code, out, err = run(["grade", str(notebook), "--out", f"{locked}/results.json"], capsys)
+        code, _, err = run(["grade", str(notebook), "--out", f"{locked}/results.json"], capsys)
     finally:
         (tmp_path / "locked").chmod(0o755)
     assert code == 2 and "not writable" in err and len(err.strip().splitlines()) == 1
