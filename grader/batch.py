@@ -7,8 +7,11 @@ DIR may be a folder of notebooks, Gradescope's "Export Submissions" folder
 grading processes run in parallel, each with its own fork server, so torch is
 imported once per process. Each submission's results are written atomically as
 soon as it is graded (``OUTDIR/<student>/results.json``, then ``report.html``);
-``gradebook.csv`` and ``index.html`` are rewritten from those files, so a batch
-killed at any moment loses nothing, and ``--resume`` skips what is done. The
+``gradebook.csv`` (one ``gradebook-<assignment>.csv`` each when the folder holds
+both assignments) and ``index.html`` are rewritten from those files, so a batch
+killed at any moment loses nothing, and ``--resume`` skips what is done: graded
+for the same assignment by the same grader version against the same fixtures
+(both recorded in each results.json). The
 executor is a local process pool; another ``concurrent.futures`` executor
 (e.g. Dask distributed's) can stand in for it.
 """
@@ -16,8 +19,12 @@ executor is a local process pool; another ``concurrent.futures`` executor
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import json
 import re
+import shutil
+import stat
 import sys
 import time
 import zipfile
@@ -27,15 +34,39 @@ from pathlib import Path
 from grader.reports.results import results_json, write_json_atomic
 
 DONE = "results.json"
+#: OUTDIR/SUBMITTERS: student -> the Gradescope submitters (name, sid, email) behind it, for the gradebooks
+SUBMITTERS = "submitters.json"
+PEOPLE_COLUMNS = ("name", "sid", "email")
+METADATA = "submission_metadata.yml"
+JUNK = "__MACOSX"  # the resource forks macOS's zip adds
+
+
+class BatchInputError(Exception):
+    """The folder or zip to grade is unusable (missing, holds no notebook): one line, exit status 2."""
 
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.") or "submission"
 
 
-def gradescope_names(root: Path) -> dict[str, str]:
-    """submission_<id> folder -> a student label, from Gradescope's submission_metadata.yml."""
-    meta = root / "submission_metadata.yml"
+def export_root(root: Path) -> Path:
+    """The folder holding Gradescope's submission_metadata.yml: ``root`` itself, or its one subfolder that
+    does (an export zipped with its top folder, ``assignment_123_export/``); else ``root``."""
+    if (root / METADATA).is_file():
+        return root
+    inner = [d for d in root.iterdir() if d.is_dir() and d.name != JUNK and (d / METADATA).is_file()]
+    return inner[0] if len(inner) == 1 else root
+
+
+def _field(person: dict, key: str) -> str:
+    value = person.get(f":{key}", person.get(key))
+    return "" if value is None else str(value)
+
+
+def gradescope_submitters(root: Path) -> dict[str, list[dict[str, str]]]:
+    """submission_<id> folder -> its submitters, each {"name", "sid", "email"} ("" when not given), from
+    Gradescope's submission_metadata.yml (keys written as Ruby symbols, ``:name``, or plain)."""
+    meta = root / METADATA
     if not meta.exists():
         return {}
     try:
@@ -44,13 +75,26 @@ def gradescope_names(root: Path) -> dict[str, str]:
         data = yaml.safe_load(meta.read_text()) or {}
     except Exception:  # noqa: BLE001 - a broken metadata file only costs nicer names
         return {}
-    names = {}
+    if not isinstance(data, dict):
+        return {}
+    out = {}
     for folder, info in data.items():
-        submitters = (info or {}).get(":submitters") or (info or {}).get("submitters") or []
-        label = "+".join(str(s.get(":sid") or s.get(":name") or s.get("sid") or s.get("name") or "")
-                         for s in submitters if isinstance(s, dict))
+        info = info if isinstance(info, dict) else {}
+        submitters = info.get(":submitters") or info.get("submitters") or []
+        submitters = submitters if isinstance(submitters, list) else []
+        people = [{k: _field(s, k) for k in PEOPLE_COLUMNS} for s in submitters if isinstance(s, dict)]
+        if people:
+            out[str(folder)] = people
+    return out
+
+
+def gradescope_names(root: Path) -> dict[str, str]:
+    """submission_<id> folder -> a student label (SIDs, else names, joined by +), from submission_metadata.yml."""
+    names = {}
+    for folder, people in gradescope_submitters(root).items():
+        label = "+".join(p["sid"] or p["name"] for p in people)
         if label.strip("+"):
-            names[str(folder)] = label
+            names[folder] = label
     return names
 
 
@@ -63,20 +107,90 @@ def student_name(path: Path, root: Path, labels: dict[str, str] | None = None) -
 
 
 def find_submissions(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    return sorted(p for p in root.rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts and JUNK not in p.parts and not p.name.startswith("._"))
 
 
 def unpack_zip(zpath: Path, dest: Path) -> Path:
-    """Extract a zip of submissions safely (no absolute paths, no '..')."""
+    """Extract a zip of submissions into ``dest``, refusing any member that would land outside it
+    (an absolute path, ``..``, a sibling such as ``../<dest>_evil/``) and any symbolic link."""
     dest.mkdir(parents=True, exist_ok=True)
+    base = dest.resolve()
+    refused = []
     with zipfile.ZipFile(zpath) as zf:
         for member in zf.infolist():
-            target = (dest / member.filename).resolve()
-            if not str(target).startswith(str(dest.resolve())) or member.is_dir():
+            if member.is_dir():
+                continue
+            target = (base / member.filename).resolve()
+            if stat.S_ISLNK(member.external_attr >> 16) or target == base or not target.is_relative_to(base):
+                refused.append(member.filename)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(zf.read(member))
+            with zf.open(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    if refused:
+        shown = ", ".join(refused[:3]) + (", ..." if len(refused) > 3 else "")
+        print(f"grader batch: {zpath.name}: skipped {len(refused)} member(s) that are links or would land "
+              f"outside the folder: {shown}", file=sys.stderr)
     return dest
+
+
+@functools.cache
+def fixture_fingerprint(assignment: str) -> str:
+    """sha256 over the assignment's fixture files (names and bytes): which seeded inputs and expected
+    outputs a result was graded against."""
+    from grader import fixtures
+
+    h = hashlib.sha256()
+    for path in sorted(fixtures.fixture_dir(assignment).glob("*.npz")):
+        h.update(path.name.encode() + b"\0")
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def grader_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("diffgrade")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def provenance(assignment: str | None) -> dict:
+    """What a result was graded with, stored in its results.json (extra_data) so --resume can tell."""
+    return {"grader_version": grader_version(),
+            "fixtures_sha256": fixture_fingerprint(assignment) if assignment else None}
+
+
+def expected_assignment(notebook: Path, assignment: str | None) -> str | None:
+    """The assignment ``notebook`` would be graded as now (None when that cannot be told)."""
+    if assignment:
+        return assignment
+    from grader import course
+    from grader.runner import resolve_assignment
+
+    try:
+        return resolve_assignment(notebook, None)
+    except course.UnknownAssignment:
+        return None
+
+
+def needs_grading(results: Path, notebook: Path, assignment: str | None) -> bool:
+    """For --resume: True unless ``results`` holds a finished grade of ``notebook`` for the assignment it
+    is graded as now, by this grader version against these fixtures. A result whose grading failed,
+    that was graded for another assignment, or that cannot be read is graded again."""
+    data = read_results(results)
+    extra = (data or {}).get("extra_data")
+    if not isinstance(extra, dict) or not data.get("tests"):
+        return True
+    want = expected_assignment(notebook, assignment)
+    if extra.get("assignment") is None or (want is not None and extra.get("assignment") != want):
+        return True
+    now = provenance(extra["assignment"])
+    return any(extra.get(k) != v for k, v in now.items())
 
 
 _SERVER = None
@@ -99,7 +213,7 @@ def _grade_to_dir(notebook: str, assignment: str | None, outdir: str) -> dict:
 
     result = grade(notebook, assignment)
     data = results_json(result)
-    data["extra_data"] = {"notebook": notebook, "assignment": result.assignment}
+    data["extra_data"] = {"notebook": notebook, "assignment": result.assignment, **provenance(result.assignment)}
     try:
         from grader.reports.html import write_report
 
@@ -126,31 +240,99 @@ def grade_many(notebooks, assignment: str | None = None, jobs: int = 1, limits=N
             yield futures[fut], fut.result()
 
 
-def write_gradebook(out: Path, students: list[str]) -> Path:
-    rows, columns = [], []
+def short_header(api: str, check: str | None, title: str) -> str:
+    """A gradebook column: the graded name and a short label from the check's function name
+    (``test_forward_matches_reference`` -> ``forward: matches reference``); the whole title when the
+    result does not say which check it was (results from an older grader)."""
+    if not check:
+        return f"{api}: {title}" if title and not title.startswith(api) else (title or api)
+    label = re.sub(r"^test_", "", check)
+    label = label[len(api) + 1:] if label.startswith(api + "_") else ("" if label == api else label)
+    return f"{api}: {label.replace('_', ' ')}" if label else api
+
+
+def _unique(headers: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for h in headers:
+        seen[h] = seen.get(h, 0) + 1
+        out.append(h if seen[h] == 1 else f"{h} ({seen[h]})")
+    return out
+
+
+def _read_submitters(out: Path) -> dict:
+    try:
+        return json.loads((out / SUBMITTERS).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_gradebook(out: Path, students: list[str]) -> list[Path]:
+    """One CSV per assignment present (``gradebook.csv`` when there is one, else ``gradebook-<assignment>.csv``):
+    student, name, sid, email (from Gradescope's metadata, empty when unknown), total, max and one short
+    column per check. Rows whose assignment is unknown (grading failed) join the only gradebook, or
+    ``gradebook-unknown.csv`` beside several."""
+    people = _read_submitters(out)
+    groups: dict[str | None, list[tuple[str, dict]]] = {}
     for s in students:
-        path = out / s / DONE
-        if not path.exists():
+        data = read_results(out / s / DONE)
+        if data is None:
             continue
+        assignment = (data.get("extra_data") or {}).get("assignment")
+        groups.setdefault(assignment, []).append((s, data))
+    known = sorted(a for a in groups if a)
+    if len(known) <= 1 and None in groups:
+        groups.setdefault(known[0] if known else None, [])
+        if known:
+            groups[known[0]] += groups.pop(None)
+    if not groups:
+        groups[None] = []
+    several = len(groups) > 1
+    from grader import course
+
+    stale = [out / "gradebook.csv"] + [out / f"gradebook-{a}.csv" for a in (*course.names(), "unknown")]
+    written = []
+    for assignment in sorted(groups, key=lambda a: (a is None, a or "")):
+        rows, keys, titles = [], [], {}
+        for s, data in groups[assignment]:
+            who = people.get(s) or []
+            row = {"student": s, "total": data["score"], "max": data["max_score"],
+                   **{k: "; ".join(p.get(k, "") for p in who) for k in PEOPLE_COLUMNS}}
+            for t in data["tests"]:
+                key = t["name"]
+                if key not in keys:
+                    keys.append(key)
+                    api = (t.get("tags") or [""])[0]
+                    check = (t.get("extra_data") or {}).get("check")
+                    titles[key] = short_header(api, check, key[len(api) + 2:] if key.startswith(api + ": ") else key)
+                row[key] = t["score"]
+            rows.append(row)
+        headers = dict(zip(keys, _unique([titles[k] for k in keys])))
+        path = out / (f"gradebook-{assignment or 'unknown'}.csv" if several else "gradebook.csv")
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["student", *PEOPLE_COLUMNS, "total", "max", *headers.values()])
+            w.writeheader()
+            w.writerows({headers.get(k, k): v for k, v in r.items()} for r in rows)
+        tmp.replace(path)
+        written.append(path)
+    for path in stale:  # a gradebook of an earlier run's layout would now mislead
+        if path not in written:
+            path.unlink(missing_ok=True)
+    return written
+
+
+def read_results(path: Path) -> dict | None:
+    """A results.json, or None when it is missing or unreadable (it is graded again on --resume)."""
+    try:
         data = json.loads(path.read_text())
-        row = {"student": s, "total": data["score"], "max": data["max_score"]}
-        for t in data["tests"]:
-            if t["name"] not in columns:
-                columns.append(t["name"])
-            row[t["name"]] = t["score"]
-        rows.append(row)
-    path = out / "gradebook.csv"
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["student", "total", "max"] + columns)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
-    return path
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "score" in data and "tests" in data else None
 
 
 def write_index(out: Path, students: list[str]) -> None:
-    rows = [(s, json.loads((out / s / DONE).read_text())) for s in students if (out / s / DONE).exists()]
+    rows = [(s, data) for s in students if (data := read_results(out / s / DONE)) is not None]
     try:
         from grader.reports.html import write_index as render
 
@@ -165,6 +347,7 @@ def submissions_of(root: Path, out: Path) -> tuple[Path, list[Path], list[str]]:
         root = unpack_zip(root, out / "_submissions")
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder (or zip) of notebooks")
+    root = export_root(root)
     labels = gradescope_names(root)
     submissions = find_submissions(root)
     names = [student_name(p, root, labels) for p in submissions]
@@ -176,13 +359,25 @@ def submissions_of(root: Path, out: Path) -> tuple[Path, list[Path], list[str]]:
     return root, submissions, names
 
 
+def write_submitters(out: Path, root: Path, submissions: list[Path], names: list[str]) -> None:
+    """OUTDIR/submitters.json: student -> Gradescope's submitters of it, for the gradebooks' name/sid/email."""
+    by_folder = gradescope_submitters(root)
+    people = {n: by_folder.get(p.relative_to(root).parts[0], []) for p, n in zip(submissions, names)}
+    write_json_atomic(out / SUBMITTERS, people)
+
+
 def run_batch(root: Path, assignment: str | None, out: Path, jobs: int = 1, resume: bool = False,
               show_progress: bool = True, limits=None) -> list[tuple[str, dict]]:
     from tqdm import tqdm
 
     out.mkdir(parents=True, exist_ok=True)
+    source = root
     root, submissions, names = submissions_of(root, out)
-    todo = [(p, n) for p, n in zip(submissions, names) if not (resume and (out / n / DONE).exists())]
+    if not submissions:
+        raise BatchInputError(f"no notebooks (.ipynb) found in {source}; nothing was graded")
+    write_submitters(out, root, submissions, names)
+    todo = [(p, n) for p, n in zip(submissions, names)
+            if not (resume and (out / n / DONE).exists() and not needs_grading(out / n / DONE, p, assignment))]
     done: list[tuple[str, dict]] = []
     bar = tqdm(total=len(todo), desc="grading", unit="nb", disable=not show_progress, file=sys.stderr,
                initial=0, postfix={"skipped": len(submissions) - len(todo)} if resume else None)
@@ -211,20 +406,22 @@ def cmd_batch(args) -> int:
     try:
         run_batch(Path(args.dir), args.assignment, out, jobs=args.jobs, resume=args.resume,
                   show_progress=not args.quiet)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, BatchInputError, zipfile.BadZipFile) as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
-    _, _, names = submissions_of(Path(args.dir), out)
+    names = list(_read_submitters(out))  # every submission of this run, in order (written by run_batch)
     width = max([len(n) for n in names] + [7])
     print(f"{'student':<{width}}  score")
     for n in names:
-        path = out / n / DONE
-        if path.exists():
-            data = json.loads(path.read_text())
+        data = read_results(out / n / DONE)
+        if data is not None:
             failed = sorted({t["tags"][0] for t in data["tests"] if t["status"] == "failed"})
             lost = f"   lost points in: {', '.join(failed)}" if failed else ""
-            print(f"{n:<{width}}  {data['score']:g}/{data['max_score']:g}{lost}")
-    print(f"gradebook: {out / 'gradebook.csv'}   reports: {out / 'index.html'}  ({time.perf_counter() - t0:.0f} s)")
+            first = str(data.get("output", "")).split("\n", 1)[0]
+            said = f"   {first}" if first.startswith(("Warning:", "grading failed")) else ""
+            print(f"{n:<{width}}  {data['score']:g}/{data['max_score']:g}{said}{lost}")
+    books = sorted(p for p in out.glob("gradebook*.csv"))
+    print(f"gradebook: {', '.join(map(str, books))}   reports: {out / 'index.html'}  ({time.perf_counter() - t0:.0f} s)")
     return 0
 
 
@@ -236,6 +433,6 @@ def add_parser(sub) -> None:
     b.add_argument("--assignment", choices=course.names())
     b.add_argument("--out", required=True)
     b.add_argument("-j", "--jobs", type=int, default=1)
-    b.add_argument("--resume", action="store_true", help="skip submissions that already have results")
+    b.add_argument("--resume", action="store_true", help="skip submissions already graded for the same assignment by this grader version and fixtures")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_batch)

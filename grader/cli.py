@@ -3,13 +3,72 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from grader import course
 from grader.reports.results import VISIBILITIES
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class OperatorError(Exception):
+    """A mistake in the command (a path, an option), found before grading: one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (``grader grade: error: ...``), exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
+def check_notebook_path(path: str) -> None:
+    """The notebook argument names a readable regular file (what is in it is the student's business)."""
+    p = Path(path)
+    if not p.exists():
+        raise OperatorError(f"{path}: no such file")
+    if p.is_dir():
+        raise OperatorError(f"{path} is a folder; give the notebook file inside it (grader batch grades a folder)")
+    if not p.is_file():
+        raise OperatorError(f"{path} is not a regular file")
+    if not os.access(p, os.R_OK):
+        raise OperatorError(f"{path} is not readable")
+
+
+def check_writable(path: str, option: str) -> None:
+    """``path`` can be written: it is not a folder, and its nearest existing folder takes a new file
+    (tried for real, so a read-only mount or a file in the way is caught; nothing is left behind)."""
+    p = Path(path).absolute()
+    if p.is_dir():
+        raise OperatorError(f"{option} {path} is a folder; give a file name inside it")
+    folder = p.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OperatorError(f"{option} {path} cannot be written: {folder} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".grader-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OperatorError(f"{option} {path} cannot be written: folder {folder} is not writable "
+                            f"({e.strerror or e})") from None
+
+
+def preflight(args, outputs: dict[str, str | None]) -> None:
+    """Everything about the command that can be wrong, checked before any grading: the notebook path,
+    the output paths (option -> path), and the assignment (given and known, or inferred);
+    fills in ``args.assignment``."""
+    check_notebook_path(args.notebook)
+    for option, path in outputs.items():
+        if path:
+            check_writable(path, option)
+    from grader.runner import resolve_assignment
+
+    args.assignment = resolve_assignment(args.notebook, args.assignment)
 
 
 class Progress:
@@ -49,6 +108,7 @@ def _grade_one(args, visible_only: bool):
 def cmd_check(args) -> int:
     from grader.reports.results import check_summary
 
+    preflight(args, {})
     print(check_summary(_grade_one(args, visible_only=True)))
     return EXIT_OK
 
@@ -56,17 +116,22 @@ def cmd_check(args) -> int:
 def cmd_grade(args) -> int:
     from grader.reports.results import results_json, terminal_table, write_json_atomic
 
+    preflight(args, {"--out": args.out, "--html": args.html})
     result = _grade_one(args, visible_only=False)
     if not args.quiet:
         print(terminal_table(result))
-    if args.out:
-        write_json_atomic(args.out, results_json(result, hidden_visibility=args.hidden_visibility))
-        if not args.quiet:
-            print(f"  results written to {args.out}")
-    if args.html:
-        from grader.reports.html import write_report
+    try:
+        if args.out:
+            write_json_atomic(args.out, results_json(result, hidden_visibility=args.hidden_visibility))
+            if not args.quiet:
+                print(f"  results written to {args.out}")
+        if args.html:
+            from grader.reports.html import write_report
 
-        write_report(result, args.html)
+            write_report(result, args.html)
+    except OSError as e:  # checked before grading, so only a change since (disk full, folder removed)
+        print(f"grader: graded, but could not write {e.filename or 'the results'}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -108,7 +173,7 @@ def _shown(path: Path) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="grader", description="Grade 'Fun with Diffusion Models' notebooks.")
+    p = Parser(prog="grader", description="Grade 'Fun with Diffusion Models' notebooks.")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="run the visible checks on your notebook (fast)")
@@ -158,7 +223,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except course.UnknownAssignment as e:
+    except (course.UnknownAssignment, OperatorError) as e:
         print(f"grader: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -100,8 +100,9 @@ class Reference:
             raise Fail(problem)
 
     def judge(self, probe: str, got: dict[int, object], calls: list[int], *, atol: float = ATOL,
-              alternatives: list[dict[int, object]] = ()) -> None:
-        """Pass, or raise Fail naming the mistake.
+              alternatives: list[dict[int, object]] = ()) -> str:
+        """Pass, returning what the outputs matched ("reference", an accepted variant's id, or
+        "alternative"), or raise Fail naming the mistake.
 
         ``alternatives`` are further acceptable answers computed at grading time
         (e.g. the student's own parts composed), as {call index: value}.
@@ -115,9 +116,9 @@ class Reference:
                 raise Fail(problem)
         candidates = [("reference", ref)] + [(v.id, self.outputs(probe, v.id)) for v in self.variants_for(probe) if v.accepted]
         candidates += [("alternative", alt) for alt in alternatives]
-        for _, outs in candidates:
+        for label, outs in candidates:
             if all(i in outs and max_diff(got[i], outs[i]) <= atol for i in calls):
-                return
+                return label
         # Not accepted: which known mistake does it match?
         best, best_err = None, float("inf")
         for v in self.variants_for(probe):

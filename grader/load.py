@@ -85,7 +85,7 @@ def read_notebook(path: str | Path):
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        hint = " (it looks like a Python script; submit the .ipynb notebook)" if path.suffix == ".py" else ""
+        hint = " (it looks like a Python script; submit the .ipynb notebook)" if _is_script(path, text) else ""
         raise NotebookError(f"{path.name} is not valid notebook JSON: {e.msg} at line {e.lineno}{hint}") from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookError(f"{path.name} is JSON but not a Jupyter notebook (no cells)")
@@ -94,6 +94,14 @@ def read_notebook(path: str | Path):
     except Exception as e:  # nbformat raises several types for odd versions
         raise NotebookError(f"{path.name} could not be read by nbformat: {str(e).splitlines()[0]}") from None
     return nb
+
+
+def _is_script(path: Path, text: str) -> bool:
+    """A .py file, or one whose text is Python (a script renamed to .ipynb)."""
+    try:
+        return path.suffix == ".py" or bool(ast.parse(text).body)
+    except (SyntaxError, ValueError):
+        return False
 
 
 def infer_assignment(nb, path: str | Path | None = None) -> str | None:

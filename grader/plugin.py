@@ -32,6 +32,9 @@ class CheckResult:
     passed: bool
     message: str
     seconds: float
+    #: the student's own helper the check was judged against (a passing caller that is right given a
+    #: wrong helper); set by a check with ``request.node.user_properties.append(("judged_with", name))``
+    judged_with: str = ""
 
 
 class GradingPlugin:
@@ -97,6 +100,7 @@ class GradingPlugin:
                 passed=passed,
                 message=message.splitlines()[0] if message else "",
                 seconds=time.perf_counter() - self._started.get(item.nodeid, time.perf_counter()),
+                judged_with=dict(item.user_properties).get("judged_with", "") if passed else "",
             )
             self.results.append(result)
             if self.progress:

@@ -12,9 +12,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from grader import course, fixtures
+from grader import course, fixtures, mismatch
 from grader.judge import Reference
 from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
 from grader.plugin import CheckResult, GradingPlugin
@@ -34,6 +35,8 @@ class Grade:
     notes: list[str] = field(default_factory=list)  # about the submission, shown to the student
     sandbox: list[str] = field(default_factory=list)  # about the grading machine, for staff
     error: str | None = None
+    #: a warning for the top of every output when the notebook looks like the other assignment's
+    wrong_assignment: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     #: api -> {"student": array or None, "reference": array}: one picture per image-producing name
     images: dict = field(default_factory=dict, repr=False)
@@ -54,17 +57,36 @@ class Grade:
 
 
 def resolve_assignment(path: str | Path, assignment: str | None) -> str:
+    """The assignment to grade ``path`` as: the one given, else the one the notebook shows (metadata,
+    file name, names defined); UnknownAssignment, naming what is wrong with the file, when it cannot tell."""
     if assignment:
         return course.get(assignment).name
+    name = Path(path).name
+    again = f"pass --assignment ({' or '.join(course.names())})"
     try:
-        guessed = infer_assignment(read_notebook(path), path)
-    except NotebookError:
-        guessed = None
+        nb = read_notebook(path)
+    except NotebookError as e:
+        # an unreadable file (empty, not JSON, a script) named after its assignment is still that
+        # assignment's submission: it is graded, scoring 0 with the reason
+        guessed = infer_assignment(nbformat.v4.new_notebook(), path)
+        if guessed is None:
+            raise course.UnknownAssignment(
+                f"cannot tell which assignment {name} is for: {e}; {again} to grade it anyway (it scores 0)") from None
+        return guessed
+    guessed = infer_assignment(nb, path)
     if guessed is None:
         raise course.UnknownAssignment(
-            f"cannot tell which assignment {Path(path).name} is for; pass --assignment "
-            f"({' or '.join(course.names())})")
+            f"cannot tell which assignment {name} is for: its metadata and file name do not say, and it defines "
+            f"none of the graded names; {again}")
     return guessed
+
+
+def wrong_assignment(path: str | Path, assignment: str) -> str | None:
+    """The warning when the notebook at ``path`` looks like another assignment's (None if unreadable)."""
+    try:
+        return mismatch.wrong_assignment(read_notebook(path), assignment)
+    except NotebookError:
+        return None
 
 
 def run_checks(assignment: str, submission: Submission, visible_only: bool, progress=None) -> list[CheckResult]:
@@ -127,7 +149,7 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
     path = Path(path)
     assignment = resolve_assignment(path, assignment)
     a = course.get(assignment)
-    result = Grade(notebook=str(path), assignment=assignment)
+    result = Grade(notebook=str(path), assignment=assignment, wrong_assignment=wrong_assignment(path, assignment))
     worker = None
     load_error = None
     try:

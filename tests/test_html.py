@@ -114,6 +114,49 @@ def test_report_for_a_notebook_that_did_not_load(tmp_path):
     assert "your notebook is not valid JSON" in page and "0 / 2" in page and "data:image" not in page
 
 
+def test_report_says_a_check_was_judged_against_the_students_own_wrong_helper(g):
+    # the corpus notebook reverses CFG: its sdedit is right given its own iterative_denoise_cfg, and passes
+    sdedit = next(c for c in g.checks if c.name == "test_sdedit_matches_reference")
+    assert sdedit.passed and sdedit.judged_with == "iterative_denoise_cfg"
+    assert not all(c.passed for c in g.checks if c.api == "iterative_denoise_cfg")
+    page = report_html.render_report(g)
+    row = re.search(r"<tr class=\"pass own\">.*?</tr>", page, re.S).group(0)
+    assert "test_sdedit_matches_reference" in row
+    assert "judged against the student&#x27;s own iterative_denoise_cfg, which is itself wrong" in row
+    start = page.index('id="img-sdedit"')
+    pair = page[start:page.find('<div class="pair', start)]  # the sdedit picture, up to the next one
+    assert re.search(r'<div class="own">Judged against the student&#x27;s own iterative_denoise_cfg, which is itself wrong',
+                     pair)
+    # with a helper that passes its checks, the page still says whose helper it was, but not that it is wrong
+    for i, c in enumerate(g.checks):
+        if c.api == "iterative_denoise_cfg":
+            g.checks[i] = dataclasses.replace(c, passed=True, message="")
+    page = report_html.render_report(g)
+    assert "judged against the student&#x27;s own iterative_denoise_cfg" in page and "itself wrong" not in page
+
+
+def test_a_name_not_implemented_yet_has_one_row():
+    from grader.plugin import CheckResult
+    from grader.runner import Grade
+    from grader.worker import _stub_message
+
+    stub = _stub_message("UnconditionalUNet")
+    raised = "train_denoiser is not implemented yet (it raised NotImplementedError)"
+    checks = [CheckResult(f"test_unet_{i}", f"unet check {i}", "UnconditionalUNet", 2.0, i == 0, False, stub, 0.1)
+              for i in range(3)]
+    checks += [CheckResult("test_add_noise", "add_noise adds noise", "add_noise", 3.0, True, False, "wrong scale", 0.1),
+               CheckResult("test_train_a", "trains", "train_denoiser", 1.0, True, False, raised, 0.1),
+               CheckResult("test_train_b", "learns", "train_denoiser", 4.0, False, False, raised, 0.1)]
+    page = report_html.render_report(Grade(notebook="erin.ipynb", assignment="proj5b", checks=checks))
+    assert page.count(stub) == 1 and page.count(raised) == 1
+    body = page[page.index("<tbody>"):page.index("</tbody>")]
+    assert body.count("<tr ") == 3
+    unet = re.search(r'<tr class="fail unimplemented">.*?</tr>', body, re.S).group(0)
+    assert "UnconditionalUNet" in unet and "3 checks" in unet and "0 / 6" in unet
+    assert all(f"unet check {i}" in unet for i in range(3))
+    assert body.index("UnconditionalUNet") < body.index("add_noise") < body.index("train_denoiser")
+
+
 # --------------------------------------------------------------------------- (b) the embedded PNGs
 
 

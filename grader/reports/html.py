@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+import re
 import struct
 import tempfile
 import zlib
@@ -158,6 +159,9 @@ th, td { border-bottom: 1px solid var(--line); padding: 6px 10px; text-align: le
 th { background: var(--head); font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 tr.fail td { background: #fff8f8; }
+tr.own td { background: var(--warn-bg); }
+.own { margin-top: 4px; color: #6b4e00; font-size: 12px; max-width: 640px; }
+tr.unimplemented ul { margin: 2px 0 0; padding-left: 18px; }
 code, .api { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 700; }
 .badge.pass { background: var(--ok-bg); color: var(--ok); }
@@ -238,7 +242,7 @@ def _figure(label: str, array, lo: float, hi: float, size: tuple[int, int] | Non
             f"<figcaption><b>{escape(label)}</b><br>{escape(_stats(array))}</figcaption></figure>")
 
 
-def _image_pair(api: str, pair: dict, passed: bool | None) -> str:
+def _image_pair(api: str, pair: dict, passed: bool | None, note: str = "") -> str:
     ref, student = pair.get("reference"), pair.get("student")
     lo, hi = value_range(ref) if ref is not None else value_range(student if student is not None else [])
     size = None
@@ -272,7 +276,76 @@ def _image_pair(api: str, pair: dict, passed: bool | None) -> str:
             f"<h3><span class=\"api\">{escape(api)}</span>{badge}</h3><div class=\"side\">"
             + _figure("student", student, lo, hi, size) + _figure("reference", ref, lo, hi, size)
             + f"</div><div class=\"small muted\" style=\"margin-top:6px\">{escape(scale_note)}"
-            + (f"; {escape(extra)}" if extra else "") + "</div></div>")
+            + (f"; {escape(extra)}" if extra else "") + "</div>"
+            + (f"<div class=\"own\">{escape(note[0].upper() + note[1:])}</div>" if note else "") + "</div>")
+
+
+#: The worker's messages for a graded name that is not written yet (still ``...``, or raising
+#: NotImplementedError); every check of such a name fails with the same sentence.
+NOT_IMPLEMENTED = re.compile(r"^(?P<name>[A-Za-z_]\w*) is (still `\.\.\.`|not implemented yet)")
+
+
+def not_implemented(check) -> str | None:
+    """The name a failed check blames as not written yet, else None."""
+    m = None if check.passed else NOT_IMPLEMENTED.match(str(check.message or ""))
+    return m.group("name") if m else None
+
+
+def table_rows(checks) -> list[tuple[str, list]]:
+    """The checks table, in check order: one row per check, except that all the checks failing because
+    one name is not written yet share one row, at its first check: [(name or "", [checks])]."""
+    rows: list[tuple[str, list]] = []
+    grouped: dict[str, list] = {}
+    for c in checks:
+        name = not_implemented(c)
+        if name is None:
+            rows.append(("", [c]))
+        elif name in grouped:
+            grouped[name].append(c)
+        else:
+            grouped[name] = [c]
+            rows.append((name, grouped[name]))
+    return rows
+
+
+def own_helper_note(check, checks) -> str:
+    """For a check judged against the student's own helper: says so, and whether that helper is wrong."""
+    helper = getattr(check, "judged_with", "")
+    if not helper:
+        return ""
+    failing = [c for c in checks if c.api == helper and not c.passed]
+    text = f"judged against the student's own {helper}"
+    if failing:
+        text += (f", which is itself wrong (it fails {len(failing)} of its own check{'s' if len(failing) > 1 else ''}), "
+                 f"so the output may differ from the reference")
+    return text
+
+
+def _check_row(c, images, checks) -> str:
+    api = escape(str(c.api))
+    api_cell = f"<a href=\"#img-{api}\" class=\"api\">{api}</a>" if c.api in images else f"<span class=\"api\">{api}</span>"
+    vis = "" if c.visible else " <span class=\"small muted\">(hidden)</span>"
+    own = own_helper_note(c, checks)
+    message = escape(str(c.message or "")) + (f"<div class=\"own\">{escape(own)}</div>" if own else "")
+    return (f"<tr class=\"{'pass' if c.passed else 'fail'}{' own' if own else ''}\"><td>{api_cell}</td>"
+            f"<td>{escape(str(c.title))}{vis}<div class=\"small muted\"><code>{escape(str(c.name))}</code></div></td>"
+            f"<td class=\"num\">{_fmt(c.points if c.passed else 0)} / {_fmt(c.points)}</td>"
+            f"<td><span class=\"badge {'pass' if c.passed else 'fail'}\">{'PASS' if c.passed else 'FAIL'}</span></td>"
+            f"<td class=\"msg\">{message}</td>"
+            f"<td class=\"num muted\">{float(c.seconds or 0):.2f} s</td></tr>")
+
+
+def _not_implemented_row(name: str, checks, images) -> str:
+    api = escape(name)
+    api_cell = f"<a href=\"#img-{api}\" class=\"api\">{api}</a>" if name in images else f"<span class=\"api\">{api}</span>"
+    titles = "".join(f"<li>{escape(str(c.title))}{'' if c.visible else ' (hidden)'}</li>" for c in checks)
+    return (f"<tr class=\"fail unimplemented\"><td>{api_cell}</td>"
+            f"<td>not implemented yet: {len(checks)} check{'s' if len(checks) > 1 else ''}"
+            f"<ul class=\"small muted\">{titles}</ul></td>"
+            f"<td class=\"num\">0 / {_fmt(sum(c.points for c in checks))}</td>"
+            f"<td><span class=\"badge fail\">FAIL</span></td>"
+            f"<td class=\"msg\">{escape(str(checks[0].message))}</td>"
+            f"<td class=\"num muted\">{sum(float(c.seconds or 0) for c in checks):.2f} s</td></tr>")
 
 
 def render_report(grade) -> str:
@@ -296,6 +369,8 @@ def render_report(grade) -> str:
            "<div class=\"card\"><div class=\"k\">Execution time</div><div class=\"v\">"
            + (f"{total_time:.1f} s" if total_time is not None else "—") + "</div></div>",
            "</div>"]
+    if getattr(grade, "wrong_assignment", None):
+        out.append(f"<div class=\"box error\"><b>Wrong assignment?</b> {escape(str(grade.wrong_assignment))}</div>")
     if grade.error:
         out.append(f"<div class=\"box error\"><b>Error:</b> {escape(str(grade.error))}</div>")
     if grade.notes:
@@ -306,17 +381,8 @@ def render_report(grade) -> str:
     if grade.checks:
         out.append("<table class=\"checks\"><thead><tr><th>API</th><th>Check</th><th class=\"num\">Points</th>"
                    "<th>Result</th><th>Message</th><th class=\"num\">Time</th></tr></thead><tbody>")
-        for c in grade.checks:
-            api = escape(str(c.api))
-            api_cell = f"<a href=\"#img-{api}\" class=\"api\">{api}</a>" if c.api in images else f"<span class=\"api\">{api}</span>"
-            vis = "" if c.visible else " <span class=\"small muted\">(hidden)</span>"
-            out.append(
-                f"<tr class=\"{'pass' if c.passed else 'fail'}\"><td>{api_cell}</td>"
-                f"<td>{escape(str(c.title))}{vis}<div class=\"small muted\"><code>{escape(str(c.name))}</code></div></td>"
-                f"<td class=\"num\">{_fmt(c.points if c.passed else 0)} / {_fmt(c.points)}</td>"
-                f"<td><span class=\"badge {'pass' if c.passed else 'fail'}\">{'PASS' if c.passed else 'FAIL'}</span></td>"
-                f"<td class=\"msg\">{escape(str(c.message or ''))}</td>"
-                f"<td class=\"num muted\">{float(c.seconds or 0):.2f} s</td></tr>")
+        for name, checks in table_rows(grade.checks):
+            out.append(_not_implemented_row(name, checks, images) if name else _check_row(checks[0], images, grade.checks))
         out.append("</tbody></table>")
     else:
         out.append("<p class=\"muted\">No checks ran.</p>")
@@ -326,8 +392,9 @@ def render_report(grade) -> str:
         for c in grade.checks:
             by_api[c.api] = by_api.get(c.api, True) and c.passed
         out.append("<h2>Images: student vs reference</h2><div class=\"images\">")
+        own = {c.api: own_helper_note(c, grade.checks) for c in grade.checks if own_helper_note(c, grade.checks)}
         for api, pair in images.items():
-            out.append(_image_pair(str(api), pair or {}, by_api.get(api)))
+            out.append(_image_pair(str(api), pair or {}, by_api.get(api), own.get(api, "")))
         out.append("</div>")
 
     if grade.sandbox or grade.timings:

@@ -25,8 +25,11 @@ def results_json(grade, hidden_visibility: str = HIDDEN_VISIBILITY) -> dict:
             "output": output or ("passed" if c.passed else "failed"),
             "visibility": "visible" if c.visible else hidden_visibility,
             "tags": [c.api],
+            "extra_data": {"check": c.name},  # which check, for short gradebook headers
         })
     lines = []
+    if getattr(grade, "wrong_assignment", None):
+        lines.append(f"Warning: {grade.wrong_assignment}.")
     if grade.error:
         lines.append(grade.error)
     lines.extend(f"note: {n}" for n in grade.notes)
@@ -45,10 +48,17 @@ def write_json_atomic(path: str | Path, data: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # readable like any file the TA writes, not mkstemp's 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _fmt(x: float) -> str:
@@ -58,6 +68,8 @@ def _fmt(x: float) -> str:
 def terminal_table(grade, show_hidden_messages: bool = True) -> str:
     """A plain-text summary: one line per check, then the total."""
     out = [f"{Path(grade.notebook).name}  ({grade.assignment})"]
+    if getattr(grade, "wrong_assignment", None):
+        out.append(f"  ! Warning: {grade.wrong_assignment}")
     if grade.error:
         out.append(f"  ! {grade.error}")
     for note in grade.notes:
@@ -81,10 +93,11 @@ def check_summary(grade) -> str:
     again = f"grader check {shlex.quote(name)}"
     checks = list(grade.checks)
     passed = sum(c.passed for c in checks)
+    warning = [f"  ! Warning: {grade.wrong_assignment}"] if getattr(grade, "wrong_assignment", None) else []
     if grade.error:  # nothing could run: one reason, not one line per check
-        return "\n".join([f"{name} ({grade.assignment}): could not be checked", f"  ! {grade.error}",
+        return "\n".join([f"{name} ({grade.assignment}): could not be checked", *warning, f"  ! {grade.error}",
                           f"Hint: save the notebook in Jupyter (File > Save), then run `{again}` again."])
-    out = [f"{name} ({grade.assignment}): {passed} of {len(checks)} visible checks pass"]
+    out = [f"{name} ({grade.assignment}): {passed} of {len(checks)} visible checks pass", *warning]
     for note in grade.notes:
         out.append(f"  note: {note}")
     width = max([len(c.api) for c in checks] + [4])
