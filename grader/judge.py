@@ -75,6 +75,16 @@ def max_diff(a, b) -> float:
     return float(np.nanmax(d)) if np.all(np.isfinite(d)) else float("inf")
 
 
+def call_index(calls: list[dict], key: int | str) -> int:
+    """The position of a probe's call: given as is, or by the ``name`` the probe gave it."""
+    if isinstance(key, int):
+        return key
+    for i, call in enumerate(calls):
+        if call.get("name") == key:
+            return i
+    raise KeyError(f"the probe has no call named {key!r}")
+
+
 class Reference:
     """Expected outputs of one assignment: reference and variants per probe."""
 
@@ -88,18 +98,27 @@ class Reference:
         prefix = f"{probe}|{variant}|"
         return {int(k[len(prefix):]): v for k, v in self.arrays.items() if k.startswith(prefix)}
 
+    def output(self, probe: str, call: int | str, variant: str = "reference") -> np.ndarray:
+        """One call's stored output, by name or position."""
+        return self.outputs(probe, variant)[call_index(self.probes[probe][1], call)]
+
     def variants_for(self, probe: str) -> list[Variant]:
         api = self.probes[probe][0]
         return [v for v in self.variants if v.api == api and self.outputs(probe, v.id)]
 
-    def expect_like(self, probe: str, got: dict[int, object], call: int) -> None:
+    def by_index(self, probe: str, outputs: dict) -> dict[int, object]:
+        calls = self.probes[probe][1]
+        return {call_index(calls, k): v for k, v in outputs.items()}
+
+    def expect_like(self, probe: str, got: dict, call: int | str) -> None:
         """Fail unless the output of ``call`` has the reference's type and shape and is finite."""
+        got, call = self.by_index(probe, got), call_index(self.probes[probe][1], call)
         problem = shape_problem(got.get(call), self.outputs(probe)[call], self.probes[probe][1][call]["func"],
                                 self.doubled_channels_hint)
         if problem:
             raise Fail(problem)
 
-    def judge(self, probe: str, got: dict[int, object], calls: list[int], *, atol: float = ATOL,
+    def judge(self, probe: str, got: dict, calls: list[int | str], *, atol: float = ATOL,
               alternatives: list[dict[int, object]] = ()) -> str:
         """Pass, returning what the outputs matched ("reference", an accepted variant's id, or
         "alternative"), or raise Fail naming the mistake.
@@ -107,6 +126,9 @@ class Reference:
         ``alternatives`` are further acceptable answers computed at grading time
         (e.g. the student's own parts composed), as {call index: value}.
         """
+        got = self.by_index(probe, got)
+        calls = [call_index(self.probes[probe][1], c) for c in calls]
+        alternatives = [self.by_index(probe, alt) for alt in alternatives]
         ref = self.outputs(probe)
         first = self.probes[probe][1][calls[0]]
         what = first.get("label", first["func"])

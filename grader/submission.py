@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from grader import protocol
-from grader.judge import Fail
+from grader.judge import Fail, call_index
 
 
 class Submission:
@@ -49,14 +49,16 @@ class Submission:
             self._answers[probe] = answer
         return self._answers[probe]
 
-    def outputs(self, probe: str, calls: list[int], optional: list[int] = ()) -> dict[int, object]:
-        """Decoded outputs of the given calls; a failed required call fails the check."""
+    def outputs(self, probe: str, calls: list, optional: list = ()) -> dict:
+        """Decoded outputs of the given calls (by name, or by position), keyed as asked; a failed
+        required call fails the check."""
         results = self.answers(probe)["results"]
-        out: dict[int, object] = {}
-        for i in list(calls) + list(optional):
-            answer = results[i]
+        listed = self.probes[probe][1]
+        out: dict = {}
+        for key in list(calls) + list(optional):
+            answer = results[call_index(listed, key)]
             if answer.get("ok"):
-                out[i] = protocol.decode(answer["value"])
-            elif i in calls:
+                out[key] = protocol.decode(answer["value"])
+            elif key in calls:
                 raise Fail(answer["message"])
         return out

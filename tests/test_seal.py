@@ -5,7 +5,6 @@ names is removed: the allowlisted root, the private namespaces, the closed grade
 refusal of extra answer frames, the per-probe cleanup, the worker's end taking its processes.
 """
 
-import json
 import os
 import textwrap
 from pathlib import Path
@@ -14,7 +13,12 @@ import pytest
 
 from grader import course
 from grader.fixtures import load_inputs
-from grader.isolation.spawn import IsolationUnavailable, Limits, WorkerProcess, isolation_mode
+from grader.isolation.spawn import (
+    IsolationUnavailable,
+    Limits,
+    WorkerProcess,
+    isolation_mode,
+)
 from grader.load import load_notebook
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,6 +7,8 @@ is the grader's forward process, used where a caller must not pay for a wrong ``
 probes produce the reference outputs at ``grader fixtures build``.
 """
 
+from grader.probing import call, probe, result
+
 TS = list(range(990, -1, -30))
 REF_FORWARD = "$support:reference_forward"
 
@@ -28,42 +30,45 @@ NOISE = {"$input": "noise"}
 REF = {"forward": REF_FORWARD}
 
 
-def call(func, *args, seed=0, rebind=None, **kwargs):
-    return {"func": func, "args": list(args), "kwargs": kwargs, "seed": seed, "rebind": rebind or {}, "quiet": True}
-
-
-def r(i):
-    return {"$result": i}
-
-
 PROBES = {
-    "forward": ("forward", [call("forward", IM, t, seed=10 + t) for t in (250, 500, 750)]
-                + [call("forward", IM2, 990, seed=11)]),
-    "blur_denoise": ("blur_denoise", [call(REF_FORWARD, IM, 500, seed=20),
-                                      call("blur_denoise", r(0), 5, 2.0),
-                                      call("blur_denoise", r(0), 9, 1.0)]),
-    "one_step_denoise": ("one_step_denoise", [call(REF_FORWARD, IM, 250, seed=30),
-                                              call("one_step_denoise", r(0), 250, PHOTO),
-                                              call(REF_FORWARD, IM2, 750, seed=31),
-                                              call("one_step_denoise", r(2), 750, ROCKET)]),
-    "strided_timesteps": ("strided_timesteps", [call("strided_timesteps")]),
-    "iterative_denoise": ("iterative_denoise", [call(REF_FORWARD, IM, TS[10], seed=40),
-                                                call("iterative_denoise", r(0), 10, PHOTO, TS, seed=40)]),
-    "iterative_denoise_cfg": ("iterative_denoise_cfg", [
-        call("iterative_denoise_cfg", NOISE, 0, ROCKET, NULL, TS, scale=3, seed=50),
-        call(REF_FORWARD, IM, TS[5], seed=51),
-        call("iterative_denoise_cfg", r(1), 5, PHOTO, NULL, TS, seed=51)]),
-    "sdedit": ("sdedit", [
-        call("sdedit", IM, 5, ROCKET, NULL, TS, scale=5, seed=60, rebind=REF),
-        call(REF_FORWARD, IM, TS[5], seed=60),
-        call("iterative_denoise_cfg", r(1), 5, ROCKET, NULL, TS, scale=5, seed=60),
-        call("sdedit", IM2, 20, PHOTO, NULL, TS, seed=61, rebind=REF),
-        call(REF_FORWARD, IM2, TS[20], seed=61),
-        call("iterative_denoise_cfg", r(4), 20, PHOTO, NULL, TS, seed=61)]),
-    "inpaint": ("inpaint", [call("inpaint", IM, {"$input": "mask"}, PHOTO, NULL, TS, scale=7, seed=70, rebind=REF),
-                            call("inpaint", IM, {"$input": "mask_2"}, ROCKET, NULL, TS, seed=71, rebind=REF)]),
-    "visual_anagrams": ("visual_anagrams", [
-        call("visual_anagrams", NOISE, 0, OLD_MAN, CAMPFIRE, NULL, TS, scale=7, seed=80)]),
-    "make_hybrids": ("make_hybrids", [
-        call("make_hybrids", NOISE, 0, SKULL, WATERFALL, NULL, TS, scale=7, seed=90)]),
+    "forward": probe("forward", *[call("forward", IM, t, seed=10 + t, name=f"t{t}") for t in (250, 500, 750)],
+                     call("forward", IM2, 990, seed=11, name="image2_t990")),
+    "blur_denoise": probe("blur_denoise",
+                          call(REF_FORWARD, IM, 500, seed=20, name="noised"),
+                          call("blur_denoise", result("noised"), 5, 2.0, name="kernel5_sigma2"),
+                          call("blur_denoise", result("noised"), 9, 1.0, name="kernel9_sigma1")),
+    "one_step_denoise": probe("one_step_denoise",
+                              call(REF_FORWARD, IM, 250, seed=30, name="noised_t250"),
+                              call("one_step_denoise", result("noised_t250"), 250, PHOTO, name="t250"),
+                              call(REF_FORWARD, IM2, 750, seed=31, name="noised_t750"),
+                              call("one_step_denoise", result("noised_t750"), 750, ROCKET, name="t750")),
+    "strided_timesteps": probe("strided_timesteps", call("strided_timesteps", name="value")),
+    "iterative_denoise": probe("iterative_denoise",
+                               call(REF_FORWARD, IM, TS[10], seed=40, name="noised"),
+                               call("iterative_denoise", result("noised"), 10, PHOTO, TS, seed=40, name="from10")),
+    "iterative_denoise_cfg": probe("iterative_denoise_cfg",
+                                   call("iterative_denoise_cfg", NOISE, 0, ROCKET, NULL, TS, scale=3, seed=50,
+                                        name="from_noise_scale3"),
+                                   call(REF_FORWARD, IM, TS[5], seed=51, name="noised"),
+                                   call("iterative_denoise_cfg", result("noised"), 5, PHOTO, NULL, TS, seed=51,
+                                        name="from5_default_scale")),
+    "sdedit": probe("sdedit",
+                    call("sdedit", IM, 5, ROCKET, NULL, TS, scale=5, seed=60, rebind=REF, name="rocket"),
+                    call(REF_FORWARD, IM, TS[5], seed=60, name="noised_rocket"),
+                    call("iterative_denoise_cfg", result("noised_rocket"), 5, ROCKET, NULL, TS, scale=5, seed=60,
+                         name="own_cfg_rocket"),
+                    call("sdedit", IM2, 20, PHOTO, NULL, TS, seed=61, rebind=REF, name="photo"),
+                    call(REF_FORWARD, IM2, TS[20], seed=61, name="noised_photo"),
+                    call("iterative_denoise_cfg", result("noised_photo"), 20, PHOTO, NULL, TS, seed=61,
+                         name="own_cfg_photo")),
+    "inpaint": probe("inpaint",
+                     call("inpaint", IM, {"$input": "mask"}, PHOTO, NULL, TS, scale=7, seed=70, rebind=REF, name="top"),
+                     call("inpaint", IM, {"$input": "mask_2"}, ROCKET, NULL, TS, seed=71, rebind=REF,
+                          name="right_half")),
+    "visual_anagrams": probe("visual_anagrams",
+                             call("visual_anagrams", NOISE, 0, OLD_MAN, CAMPFIRE, NULL, TS, scale=7, seed=80,
+                                  name="old_man_campfire")),
+    "make_hybrids": probe("make_hybrids",
+                          call("make_hybrids", NOISE, 0, SKULL, WATERFALL, NULL, TS, scale=7, seed=90,
+                               name="skull_waterfall")),
 }

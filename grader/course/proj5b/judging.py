@@ -14,7 +14,7 @@ import numpy as np
 
 from grader import protocol
 from grader.course.proj5b import probes as P
-from grader.judge import ATOL, Fail, as_array, max_diff
+from grader.judge import ATOL, Fail, as_array, call_index, max_diff
 
 # ---- reading a probe's results -----------------------------------------------------------------
 
@@ -63,8 +63,10 @@ def schedule(num_ts: int, beta1: float = 1e-4, beta2: float = 0.02) -> dict:
     return {"betas": betas, "alphas": alphas, "alpha_bars": np.cumprod(alphas)}
 
 
-def closest_variant(ref, probe: str, got: dict, calls: list[int], limit: float = 0.02):
+def closest_variant(ref, probe: str, got: dict, calls: list, limit: float = 0.02):
     """The catalogued mistake whose outputs the student's match best (within ``limit``), or None."""
+    got = ref.by_index(probe, got)
+    calls = [call_index(ref.probes[probe][1], c) for c in calls]
     best, best_err = None, float("inf")
     for v in ref.variants_for(probe):
         if v.accepted:
@@ -621,7 +623,8 @@ def steps_problem(name: str, t_calls, num_ts: int = 300, per_step: int = 1) -> s
 def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, hint=None):
     """Exact match (reference or accepted reading), else a catalogued mistake, else the landing fallback.
 
-    ``fallback``: (call index of this probe's samples, (fallback probe, call) with the 1-based denoiser).
+    ``fallback``: (the call of this probe's samples, (fallback probe, its call) with the 1-based denoiser),
+    each call by name.
     ``hint``: a diagnosis to prefer over the generic description of the difference.
     """
     try:
@@ -638,7 +641,7 @@ def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, h
     own, (other_probe, other_call) = fallback
     candidates = [got.get(own)]
     if not lands(candidates[0], labels):
-        value, message = results(sub, other_probe)[other_call]
+        value, message = results(sub, other_probe)[call_index(sub.probes[other_probe][1], other_call)]
         candidates.append(value if message is None else None)
     if any(s is not None and lands(s, labels) for s in candidates):
         return  # noise drawn in another order: the samples still land on digits (of the requested classes)

@@ -19,21 +19,15 @@ BLOCK_NAMES = ("Conv", "DownConv", "UpConv", "Flatten", "Unflatten", "ConvBlock"
 REBIND_ALL = {name: f"$support:Ref{name}" for name in BLOCK_NAMES}
 
 
-def call(func, *args, seed=0, rebind=None, label=None, no_grad=True, **kwargs):
-    c = {"func": func, "args": list(args), "kwargs": kwargs, "seed": seed, "rebind": rebind or {}, "quiet": True}
-    if label:
-        c["label"] = label
-    if not no_grad:
-        c["no_grad"] = False
-    return c
+from grader.probing import call
 
 
 def ns(name):
     return {"$ns": name}
 
 
-def stash(key, label):
-    return call("$standin:stash_get", key, label=label)
+def stash(key, label, name=None):
+    return call("$standin:stash_get", key, label=label, name=name)
 
 
 # ---- modules ------------------------------------------------------------------------------
@@ -95,7 +89,8 @@ PROBES = {name: module_probe(name) for name in MODULES}
 # ---- add_noise, ddpm_schedule ---------------------------------------------------------------
 
 PX = {"$input": "probe_x"}
-PROBES["add_noise"] = ("add_noise", [call("add_noise", PX, 0.5, seed=11), call("add_noise", PX, 0.2, seed=12)])
+PROBES["add_noise"] = ("add_noise", [call("add_noise", PX, 0.5, seed=11, name="sigma0.5"),
+                                      call("add_noise", PX, 0.2, seed=12, name="sigma0.2")])
 PROBES["ddpm_schedule"] = ("ddpm_schedule", [
     call("$standin:run_schedule", ns("ddpm_schedule"), 1e-4, 0.02, 300, label="ddpm_schedule"),
     call("$standin:run_schedule", ns("ddpm_schedule"), 1e-3, 0.05, 50, label="ddpm_schedule"),
@@ -138,30 +133,28 @@ CLASS_DROP = {0.2: tuple(range(_D0, _D0 + 5)), 0.5: tuple(range(_D0 + 5, _D0 + 1
 
 SAMPLE_KEYS = ("traj", "t_calls", "batch_calls", "dropped_calls")
 PROBES["ddpm_sample"] = ("ddpm_sample", [
-    call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample"),
-    *[stash(k, "ddpm_sample") for k in SAMPLE_KEYS[:3]],
+    call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
+    *[stash(k, "ddpm_sample", name=k) for k in SAMPLE_KEYS[:3]],
 ])
-# 0 samples, 1 traj, 2 t_calls, 3 batch_calls
 #: Asked for only when the exact comparison fails (noise drawn in another order): the 1-based denoiser's samples.
 PROBES["ddpm_sample_fallback"] = ("ddpm_sample", [
-    call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample"),
+    call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample", name="samples"),
 ])
 
 CLASS_LABELS = ([7, 3, 0, 9], [1, 5, 2, 8])
 PROBES["ddpm_sample_class"] = ("ddpm_sample_class", [
     call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[0], None, seed=51,
-         label="ddpm_sample_class"),
-    *[stash(k, "ddpm_sample_class") for k in SAMPLE_KEYS],
+         label="ddpm_sample_class", name="samples"),
+    *[stash(k, "ddpm_sample_class", name=k) for k in SAMPLE_KEYS],
     call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[1], 2.0, seed=52,
-         label="ddpm_sample_class"),
-    stash("traj", "ddpm_sample_class"),
+         label="ddpm_sample_class", name="samples_scale2"),
+    stash("traj", "ddpm_sample_class", name="traj_scale2"),
 ])
-# 0 samples (default scale 5), 1 traj, 2 t_calls, 3 batch_calls, 4 dropped_calls, 5 samples (scale 2), 6 traj
 PROBES["ddpm_sample_class_fallback"] = ("ddpm_sample_class", [
     call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[0], None, offset=-1, seed=51,
-         label="ddpm_sample_class"),
+         label="ddpm_sample_class", name="samples"),
     call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[1], 2.0, offset=-1, seed=52,
-         label="ddpm_sample_class"),
+         label="ddpm_sample_class", name="samples_scale2"),
 ])
 
 # ---- training ----------------------------------------------------------------------------------

@@ -11,14 +11,15 @@ from grader.judge import Fail
 @pytest.mark.points(2)
 def test_forward_runs(sub, ref):
     """forward(im, t) returns a finite (1, 3, 64, 64) image"""
-    ref.expect_like("forward", sub.outputs("forward", [0]), 0)
+    ref.expect_like("forward", sub.outputs("forward", ["t250"]), "t250")
 
 
 @pytest.mark.api("forward")
 @pytest.mark.points(8)
 def test_forward_matches_reference(sub, ref):
     """forward at t = 250, 500, 750 and 990 matches sqrt(abar) im + sqrt(1 - abar) eps"""
-    ref.judge("forward", sub.outputs("forward", [0, 1, 2, 3]), [0, 1, 2, 3])
+    calls = ["t250", "t500", "t750", "image2_t990"]
+    ref.judge("forward", sub.outputs("forward", calls), calls)
 
 
 @pytest.mark.visible
@@ -26,7 +27,8 @@ def test_forward_matches_reference(sub, ref):
 @pytest.mark.points(5)
 def test_blur_denoise(sub, ref):
     """blur_denoise applies a Gaussian blur with the given kernel size and sigma"""
-    ref.judge("blur_denoise", sub.outputs("blur_denoise", [1, 2]), [1, 2])
+    calls = ["kernel5_sigma2", "kernel9_sigma1"]
+    ref.judge("blur_denoise", sub.outputs("blur_denoise", calls), calls)
 
 
 @pytest.mark.visible
@@ -34,14 +36,15 @@ def test_blur_denoise(sub, ref):
 @pytest.mark.points(2)
 def test_one_step_denoise_runs(sub, ref):
     """one_step_denoise returns a finite (1, 3, 64, 64) image"""
-    ref.expect_like("one_step_denoise", sub.outputs("one_step_denoise", [1]), 1)
+    ref.expect_like("one_step_denoise", sub.outputs("one_step_denoise", ["t250"]), "t250")
 
 
 @pytest.mark.api("one_step_denoise")
 @pytest.mark.points(8)
 def test_one_step_denoise_matches_reference(sub, ref):
     """one_step_denoise recovers (x_t - sqrt(1 - abar) eps) / sqrt(abar) at t = 250 and 750"""
-    ref.judge("one_step_denoise", sub.outputs("one_step_denoise", [1, 3]), [1, 3])
+    calls = ["t250", "t750"]
+    ref.judge("one_step_denoise", sub.outputs("one_step_denoise", calls), calls)
 
 
 @pytest.mark.visible
@@ -49,7 +52,7 @@ def test_one_step_denoise_matches_reference(sub, ref):
 @pytest.mark.points(5)
 def test_strided_timesteps(sub):
     """strided_timesteps runs from 990 down to 0 in steps of 30"""
-    value = sub.outputs("strided_timesteps", [0])[0]
+    value = sub.outputs("strided_timesteps", ["value"])["value"]
     if value is None:
         raise Fail("strided_timesteps is None: it has not been set yet; expected a list of 34 integers, 990 down to 0")
     try:

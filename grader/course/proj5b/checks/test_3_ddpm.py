@@ -91,25 +91,25 @@ def test_ddpm_forward_loss(sub):
 @pytest.mark.points(1)
 def test_ddpm_sample_runs(sub, ref):
     """ddpm_sample returns finite samples of shape (num_samples, 1, 28, 28)"""
-    out = sub.outputs("ddpm_sample", [0])[0]
-    _fail_if(shape_problem(out, ref.outputs("ddpm_sample")[0], "ddpm_sample"))
+    out = sub.outputs("ddpm_sample", ["samples"])["samples"]
+    _fail_if(shape_problem(out, ref.output("ddpm_sample", "samples"), "ddpm_sample"))
 
 
 @pytest.mark.api("ddpm_sample")
 @pytest.mark.points(2)
 def test_ddpm_sample_steps(sub):
     """ddpm_sample calls the UNet at every one of the T steps with t normalised to [0, 1]"""
-    got = sub.outputs("ddpm_sample", [0, 2])
-    _fail_if(A.steps_problem("ddpm_sample", got[2]))
+    got = sub.outputs("ddpm_sample", ["samples", "t_calls"])
+    _fail_if(A.steps_problem("ddpm_sample", got["t_calls"]))
 
 
 @pytest.mark.api("ddpm_sample")
 @pytest.mark.points(6)
 def test_ddpm_sample_matches_reference(sub, ref):
     """ddpm_sample from pure noise matches the reference (same noise), lands on digits, adds no noise at the end"""
-    got = sub.outputs("ddpm_sample", [0, 1], optional=[2])
-    A.judge_sampler(sub, ref, "ddpm_sample", got, [0, 1], fallback=(0, ("ddpm_sample_fallback", 0)),
-                  t_calls=got.get(2))
+    got = sub.outputs("ddpm_sample", ["samples", "traj"], optional=["t_calls"])
+    A.judge_sampler(sub, ref, "ddpm_sample", got, ["samples", "traj"],
+                    fallback=("samples", ("ddpm_sample_fallback", "samples")), t_calls=got.get("t_calls"))
 
 
 # ---- train_time_conditioned --------------------------------------------------------------------
