@@ -32,6 +32,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from grader.reports.results import results_json, write_json_atomic
+from grader.isolation.spawn import IsolationUnavailable
 
 DONE = "results.json"
 #: OUTDIR/SUBMITTERS: student -> the Gradescope submitters (name, sid, email) behind it, for the gradebooks
@@ -387,6 +388,9 @@ def run_batch(root: Path, assignment: str | None, out: Path, jobs: int = 1, resu
             name = futures[fut]
             try:
                 done.append((name, fut.result()))
+            except IsolationUnavailable:  # the grader's fault, the same for every submission: stop
+                pool.shutdown(cancel_futures=True)
+                raise
             except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
                 data = {"score": 0, "max_score": 0, "output": f"grading failed: {e}", "tests": [],
                         "execution_time": 0, "visibility": "visible"}

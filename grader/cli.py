@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from grader import course
+from grader.isolation.spawn import IsolationUnavailable
 from grader.reports.results import VISIBILITIES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -226,6 +227,9 @@ def main(argv=None) -> int:
     except (course.UnknownAssignment, OperatorError) as e:
         print(f"grader: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except IsolationUnavailable as e:
+        print(f"grader: not graded: {e}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("grader: interrupted", file=sys.stderr)
         return 130

@@ -18,6 +18,12 @@ class Fail(AssertionError):
     """A failed check; its message is shown to the student as one line."""
 
 
+def fail_if(problem: str | None) -> None:
+    """Fail the check with ``problem`` when there is one."""
+    if problem:
+        raise Fail(problem)
+
+
 #: Default tolerance: outputs are computed in fp32 in the worker; orders of operations differ.
 ATOL = 2e-3
 
@@ -66,6 +72,19 @@ def shape_problem(value, expected: np.ndarray, what: str, doubled_channels_hint:
     return None
 
 
+def degenerate_problem(value, expected: np.ndarray, what: str) -> str | None:
+    """A one-line reason when ``value`` is constant where the reference's output varies: such output
+    does not depend on the input, and earns nothing."""
+    arr = as_array(value)
+    if arr is None or expected is None or arr.size < 2 or arr.shape != expected.shape:
+        return None
+    with np.errstate(invalid="ignore"):
+        if np.ptp(arr) == 0 and np.ptp(expected.astype(np.float64)) > 0:
+            return (f"{what} returned the same value ({float(arr.flat[0]):g}) everywhere; the reference's output "
+                    "varies with the input (is the input ignored, or the result a placeholder?)")
+    return None
+
+
 def max_diff(a, b) -> float:
     a, b = as_array(a), as_array(b)
     if a is None or b is None or a.shape != b.shape:
@@ -110,13 +129,20 @@ class Reference:
         calls = self.probes[probe][1]
         return {call_index(calls, k): v for k, v in outputs.items()}
 
-    def expect_like(self, probe: str, got: dict, call: int | str) -> None:
+    def expect_like(self, probe: str, got: dict, call: int | str, varies_with: int | str | None = None) -> None:
         """Fail unless the output of ``call`` has the reference's type and shape and is finite."""
         got, call = self.by_index(probe, got), call_index(self.probes[probe][1], call)
-        problem = shape_problem(got.get(call), self.outputs(probe)[call], self.probes[probe][1][call]["func"],
-                                self.doubled_channels_hint)
+        what = self.probes[probe][1][call]["func"]
+        expected = self.outputs(probe)[call]
+        problem = (shape_problem(got.get(call), expected, what, self.doubled_channels_hint)
+                   or degenerate_problem(got.get(call), expected, what))
         if problem:
             raise Fail(problem)
+        if varies_with is not None:  # where the reference's outputs for two inputs differ, the student's must too
+            other = call_index(self.probes[probe][1], varies_with)
+            ref = self.outputs(probe)
+            if other in got and max_diff(ref[call], ref[other]) > ATOL and max_diff(got[call], got[other]) == 0:
+                raise Fail(f"{what} returned the same output for two different inputs; it must depend on its input")
 
     def judge(self, probe: str, got: dict, calls: list[int | str], *, atol: float = ATOL,
               alternatives: list[dict[int, object]] = ()) -> str:
@@ -128,8 +154,10 @@ class Reference:
         """
         got = self.by_index(probe, got)
         calls = [call_index(self.probes[probe][1], c) for c in calls]
-        alternatives = [self.by_index(probe, alt) for alt in alternatives]
         ref = self.outputs(probe)
+        # an alternative answer (the student's own helper composed) counts only when it is not degenerate itself
+        alternatives = [alt for alt in (self.by_index(probe, a) for a in alternatives)
+                        if not any(degenerate_problem(v, ref.get(i), "") for i, v in alt.items() if i in ref)]
         first = self.probes[probe][1][calls[0]]
         what = first.get("label", first["func"])
         for i in calls:

@@ -19,7 +19,7 @@ from grader import course, fixtures, mismatch
 from grader.judge import Reference
 from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
 from grader.plugin import CheckResult, GradingPlugin
-from grader.isolation.spawn import Limits, WorkerError, WorkerProcess
+from grader.isolation.spawn import NOT_ISOLATED, IsolationUnavailable, Limits, WorkerError, WorkerProcess
 from grader.submission import Submission
 from grader.support import support_source
 
@@ -164,8 +164,13 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
         worker = WorkerProcess(a, [c.__dict__ for c in chunks], fixtures.load_inputs(assignment), limits)
         try:
             ready = worker.start()
+            if not worker.sandbox.isolated:  # said plainly to whoever reads the results
+                result.notes.insert(0, NOT_ISOLATED)
             result.notes.extend(ready.get("notes", []))
             result.sandbox.extend(worker.sandbox.notes)
+        except IsolationUnavailable:
+            worker.close()
+            raise  # the grader must not grade what it cannot seal
         except WorkerError as e:
             load_error = f"your notebook's definitions could not be loaded: {e}"
             worker.close()

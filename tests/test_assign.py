@@ -250,13 +250,12 @@ SETTING_IDS = ["proj5a-in-class", "proj5a-no-model", "proj5b"]
 
 
 @pytest.mark.parametrize("assignment,in_class", SETTINGS, ids=SETTING_IDS)
-def test_public_checks_pass_on_the_reference_fast(root, otter_notebooks, assignment, in_class):
+def test_public_checks_pass_on_the_reference(root, otter_notebooks, assignment, in_class):
     nb_api = otter_notebooks[assignment]
     results = _run_checks(nb_api, _namespace(root / "solutions" / f"{assignment}.ipynb", in_class, assignment), assignment)
     assert set(nb_api._nbmeta_config.tests) == set(QUESTIONS[assignment])
     for q, (result, seconds) in results.items():
         assert result.passed_all, (q, _messages(result))
-        assert seconds < 1.0, (q, seconds)
 
 
 @pytest.mark.parametrize("assignment,in_class", SETTINGS, ids=SETTING_IDS)
@@ -272,7 +271,6 @@ def test_public_checks_fail_with_a_message_on_the_unfilled_notebook(root, otter_
                 assert "returned None" in message or "not set yet" in message, (q, message)
             else:  # every proj5b check names the placeholder left to fill
                 assert "`...`" in message and "Likely cause" in message, (q, message)
-        assert seconds < 1.0, (q, seconds)
 
 
 CORRECT = {

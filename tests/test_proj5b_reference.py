@@ -9,6 +9,7 @@ import pytest
 from conftest import check_by_api
 
 from grader import course, fixtures, protocol
+from grader.judge import call_index
 from grader.judge import Fail, Reference
 from grader.runner import grade
 
@@ -50,6 +51,7 @@ class StoredAnswers:
 
     def __init__(self, ref, variant):
         self.ref, self.variant = ref, variant
+        self.probes = A.probes
 
     def answers(self, probe):
         n = len(A.probes[probe][1])
@@ -58,7 +60,7 @@ class StoredAnswers:
 
     def outputs(self, probe, calls, optional=()):
         res = self.answers(probe)["results"]
-        return {i: protocol.decode(res[i]["value"]) for i in list(calls) + list(optional)}
+        return {k: protocol.decode(res[call_index(A.probes[probe][1], k)]["value"]) for k in list(calls) + list(optional)}
 
 
 def _checks_of(api):

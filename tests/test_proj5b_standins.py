@@ -18,7 +18,7 @@ import torch
 from grader.fixtures import load_npz, save_npz
 from grader.course.proj5b.inputs import (BANK_PER_CLASS, NUM_CLASSES, TEST_PER_CLASS, TRAIN_PER_CLASS,
                                    build_inputs)
-from grader.course.proj5b import standins
+from grader.course.proj5b import standins, support
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "proj5b.ipynb"
@@ -196,8 +196,8 @@ def test_mnist_standin_is_installed_lazily(inputs):
 
 
 def test_analytic_denoiser_recovers_the_noise_of_a_stored_digit(inputs):
-    sched = standins.reference_schedule()
-    den = standins.make_denoiser(inputs)
+    sched = support.reference_schedule()
+    den = standins.make_denoiser(inputs, sched["alpha_bars"])
     x0 = torch.as_tensor(inputs["bank_images"][:4]).float() / 255
     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1))
     k = torch.tensor([0, 5, 20, 60])
@@ -208,23 +208,23 @@ def test_analytic_denoiser_recovers_the_noise_of_a_stored_digit(inputs):
         assert eps_hat.shape == x_t.shape and eps_hat.dtype == torch.float32
         torch.testing.assert_close(eps_hat, eps, atol=1e-3, rtol=0)
     # The 1-based reading: the same x_t reaches the network as (k + 1) / T.
-    den_1 = standins.make_denoiser(inputs, index_offset=-1)
+    den_1 = standins.make_denoiser(inputs, sched["alpha_bars"], index_offset=-1)
     torch.testing.assert_close(den_1(x_t, (k + 1) / 300), eps, atol=1e-3, rtol=0)
 
 
 @pytest.mark.parametrize("one_based", [False, True])
 def test_ddpm_sampling_with_the_analytic_denoiser_lands_on_a_digit(inputs, one_based):
-    sched = standins.reference_schedule(1e-4, 0.2, 50)  # a tiny schedule that still ends near pure noise
+    sched = support.reference_schedule(1e-4, 0.2, 50)  # a tiny schedule that still ends near pure noise
     assert float(sched["alpha_bars"][-1]) < 0.01
-    den = standins.make_denoiser(inputs, num_ts=50, beta2=0.2, index_offset=-1 if one_based else 0)
+    den = standins.make_denoiser(inputs, sched["alpha_bars"], num_ts=50, index_offset=-1 if one_based else 0)
     x = _sample(den, sched, 8, seed=3, one_based=one_based)
     mse, _ = _nearest(x, inputs["bank_images"], inputs["bank_labels"])
     assert float(mse.max()) < 0.01
 
 
 def test_class_denoiser_with_cfg_lands_on_the_requested_class(inputs):
-    sched = standins.reference_schedule(1e-4, 0.2, 50)
-    den = standins.make_denoiser(inputs, conditional=True, num_ts=50, beta2=0.2)
+    sched = support.reference_schedule(1e-4, 0.2, 50)
+    den = standins.make_denoiser(inputs, sched["alpha_bars"], conditional=True, num_ts=50)
     c = torch.arange(10)
     x = _sample(den, sched, 10, seed=4, c=c, scale=5.0)
     mse, labels = _nearest(x, inputs["bank_images"], inputs["bank_labels"])
@@ -233,7 +233,7 @@ def test_class_denoiser_with_cfg_lands_on_the_requested_class(inputs):
     # Dropped class (mask 0) and no mask at all: the posterior ranges over every digit.
     x_t = torch.as_tensor(inputs["probe_x"]) * 0.7 + 0.3
     t = torch.full((8,), 0.5)
-    uncond = standins.make_denoiser(inputs, num_ts=50, beta2=0.2)
+    uncond = standins.make_denoiser(inputs, sched["alpha_bars"], num_ts=50)
     torch.testing.assert_close(den(x_t, torch.zeros(8, dtype=torch.long), t, torch.zeros(8)), uncond(x_t, t))
     torch.testing.assert_close(den(x_t, torch.arange(8), t, torch.ones(8)), den(x_t, torch.arange(8), t))
     assert not torch.allclose(den(x_t, torch.arange(8), t), uncond(x_t, t))
@@ -242,14 +242,14 @@ def test_class_denoiser_with_cfg_lands_on_the_requested_class(inputs):
 def test_reference_samplers_land_on_digits(sol, inputs):
     sched = sol["ddpm_schedule"](1e-4, 0.02, 300)
     for key in ("betas", "alphas", "alpha_bars"):
-        torch.testing.assert_close(sched[key], standins.reference_schedule()[key])
-    den = standins.make_denoiser(inputs)
+        torch.testing.assert_close(sched[key], support.reference_schedule()[key])
+    den = standins.make_denoiser(inputs, sched["alpha_bars"])
     x = sol["ddpm_sample"](den, sched, (28, 28), 300, seed=0, num_samples=4)
     assert tuple(x.shape) == (4, 1, 28, 28)
     mse, _ = _nearest(x, inputs["bank_images"], inputs["bank_labels"])
     assert float(mse.max()) < 1e-4  # the reference indexing is the denoiser's default one
 
-    cden = standins.make_denoiser(inputs, conditional=True)
+    cden = standins.make_denoiser(inputs, sched["alpha_bars"], conditional=True)
     c = torch.tensor([7, 3, 0, 9])
     x = sol["ddpm_sample_class"](cden, sched, c, (28, 28), 300, guidance_scale=5.0, seed=0)
     mse, labels = _nearest(x, inputs["bank_images"], inputs["bank_labels"])

@@ -145,6 +145,14 @@ def register(folder: str | Path) -> Spec:
     return spec
 
 
+def unregister(name: str) -> None:
+    """Forget an assignment added with :func:`register` (tests)."""
+    spec = _REGISTRY.pop(name, None)
+    if spec is not None:
+        paths = [p for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p and p != str(spec.folder)]
+        os.environ[PATH_ENV] = os.pathsep.join(paths)
+
+
 def names() -> tuple[str, ...]:
     _discover()
     return tuple(_REGISTRY)

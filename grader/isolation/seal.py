@@ -15,7 +15,8 @@ server, or started directly). It
    and, in place of the grader's package folder, a folder holding only the worker-side modules
    named in the spec (no checks, catalogue, fixtures, solutions, tests or ``.git``). Private
    tmpfs mounts for ``/tmp``, ``/var/tmp``, ``/dev/shm``, ``/run`` and the scratch folder, a
-   minimal ``/dev`` and a fresh ``/proc`` of the new PID namespace;
+   read-only ``/dev`` with private ``/dev/shm`` and ``/dev/mqueue``, and a fresh ``/proc`` of the
+   new PID namespace;
 5. ``pivot_root`` into it and detaches the old root;
 6. drops privileges for good: as root, to a fresh unprivileged uid; in a user namespace, every
    capability; and ``no_new_privs`` in both cases.
@@ -49,8 +50,6 @@ PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 #: System folders bound read-only into the new root when present (/sys: numeric libraries read the
 #: CPU topology there, and pick the same kernels as outside, so outputs match the fixtures bit for bit).
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc", "/sys")
-#: Device nodes a Python process needs.
-DEVICES = ("null", "zero", "full", "random", "urandom")
 #: Private, writable and empty for each worker.
 PRIVATE_TMPFS = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 
@@ -157,16 +156,11 @@ def build_root(root: str, spec: dict) -> None:
             _bind_readonly(d, _mkdirs(root, d))
         elif os.path.islink(d):
             os.symlink(os.readlink(d), os.path.join(root, d.lstrip("/")))
-    for d in PRIVATE_TMPFS:
+    # /dev as the host has it (device nodes bound one by one cannot be opened in a user namespace),
+    # read-only; unprivileged users can open only its world-accessible nodes (null, zero, urandom ...)
+    _bind_readonly("/dev", _mkdirs(root, "/dev"))
+    for d in PRIVATE_TMPFS + (("/dev/mqueue",) if os.path.isdir("/dev/mqueue") else ()):
         _mount("tmpfs", _mkdirs(root, d, 0o1777), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
-    dev = os.path.join(root, "dev")
-    for name in DEVICES:
-        if os.path.exists(f"/dev/{name}"):
-            open(os.path.join(dev, name), "w").close()
-            _mount(f"/dev/{name}", os.path.join(dev, name), None, MS_BIND)
-    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
-        os.symlink(target, os.path.join(dev, link))
     for p in _interpreter_paths():  # after the tmpfs mounts: a venv under /tmp lands inside the private /tmp
         if not any(p == d or p.startswith(d + os.sep) for d in SYSTEM_DIRS):
             _bind_readonly(p, _mkdirs(root, p))

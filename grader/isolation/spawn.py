@@ -131,8 +131,6 @@ def confinement_spec(limits: Limits, workdir: str, cgroup: Cgroup | None, spec=N
     root = os.geteuid() == 0
     if cgroup is not None and cgroup.note:
         notes.append(cgroup.note)
-    if mode == "none":
-        notes.append(NOT_ISOLATED)
     uid = UID_BASE + secrets.randbelow(UID_SPAN) if root else None
     data = {
         "mode": mode,

@@ -135,59 +135,14 @@ def _shape(array) -> str:
 
 # --------------------------------------------------------------------------- shared page bits
 
-CSS = """
-:root { --ok: #1a7f37; --ok-bg: #e8f5ec; --bad: #c62828; --bad-bg: #fdecec; --warn-bg: #fff6dc;
-        --line: #d8dde3; --muted: #5f6b7a; --head: #f3f5f8; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Helvetica, Arial, sans-serif;
-       color: #1f2328; background: #fafbfc; margin: 0; padding: 24px 32px 48px; }
-h1 { font-size: 22px; margin: 0 0 4px; word-break: break-all; }
-h2 { font-size: 17px; margin: 28px 0 10px; }
-.sub { color: var(--muted); margin-bottom: 14px; word-break: break-all; }
-.cards { display: flex; gap: 14px; flex-wrap: wrap; margin: 10px 0 6px; }
-.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px; min-width: 140px; }
-.card .k { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.card .v { font-size: 22px; font-weight: 600; }
-.bar { height: 8px; background: var(--bad-bg); border-radius: 4px; overflow: hidden; margin-top: 6px; }
-.bar > div { height: 100%; background: var(--ok); }
-.box { border-radius: 6px; padding: 10px 14px; margin: 10px 0; border: 1px solid; white-space: pre-wrap; word-break: break-word; }
-.box.error { background: var(--bad-bg); border-color: #f1b5b5; color: #7a1212; }
-.box.note { background: var(--warn-bg); border-color: #efd98f; }
-.box ul { margin: 4px 0 0; padding-left: 20px; white-space: normal; }
-table { border-collapse: collapse; background: #fff; border: 1px solid var(--line); }
-th, td { border-bottom: 1px solid var(--line); padding: 6px 10px; text-align: left; vertical-align: top; }
-th { background: var(--head); font-weight: 600; white-space: nowrap; }
-td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-tr.fail td { background: #fff8f8; }
-tr.own td { background: var(--warn-bg); }
-.own { margin-top: 4px; color: #6b4e00; font-size: 12px; max-width: 640px; }
-tr.unimplemented ul { margin: 2px 0 0; padding-left: 18px; }
-code, .api { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; }
-.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 700; }
-.badge.pass { background: var(--ok-bg); color: var(--ok); }
-.badge.fail { background: var(--bad-bg); color: var(--bad); }
-.msg { color: #7a1212; word-break: break-word; max-width: 640px; }
-.muted { color: var(--muted); }
-.small { font-size: 12px; }
-details { margin-top: 10px; }
-summary { cursor: pointer; color: var(--muted); }
-"""
+def _template(name: str) -> str:
+    """A stylesheet or script shipped beside this module (package data, grader/reports/templates/)."""
+    return (Path(__file__).resolve().parent / "templates" / name).read_text()
 
-REPORT_CSS = CSS + """
-table.checks { width: 100%; }
-.images { display: flex; flex-wrap: wrap; gap: 16px; }
-.pair { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px 12px; }
-.pair.failed { border-color: #f1b5b5; }
-.pair h3 { font-size: 14px; margin: 0 0 8px; display: flex; gap: 8px; align-items: center; }
-.side { display: flex; gap: 12px; flex-wrap: wrap; }
-figure { margin: 0; }
-figcaption { font-size: 12px; color: var(--muted); margin-top: 3px; }
-figcaption b { color: #1f2328; }
-img.px { image-rendering: pixelated; image-rendering: crisp-edges; display: block;
-         border: 1px solid var(--line); background: #fff; }
-.none { display: flex; align-items: center; justify-content: center; border: 1px dashed #c9ced6;
-        color: var(--muted); background: repeating-linear-gradient(45deg, #fafafa, #fafafa 8px, #f1f2f4 8px, #f1f2f4 16px); }
-"""
+
+CSS = _template("base.css")
+
+REPORT_CSS = CSS + _template("report.css")
 
 
 def _fmt(x) -> str:
@@ -416,49 +371,9 @@ def write_report(grade, path: str | Path) -> Path:
 
 # --------------------------------------------------------------------------- batch index
 
-INDEX_CSS = CSS + """
-table.sortable th { cursor: pointer; user-select: none; position: relative; }
-table.sortable th:hover { background: #e6eaf0; }
-table.sortable th[aria-sort="ascending"]::after { content: " ▲"; font-size: 10px; }
-table.sortable th[aria-sort="descending"]::after { content: " ▼"; font-size: 10px; }
-th.check { vertical-align: bottom; padding: 6px 4px; }
-th.check span { writing-mode: vertical-rl; transform: rotate(180deg); display: inline-block;
-                max-height: 300px; overflow: hidden; text-overflow: ellipsis; font-weight: 500; font-size: 12px; }
-td.c { text-align: center; font-variant-numeric: tabular-nums; padding: 6px 4px; }
-td.c.pass { background: var(--ok-bg); color: var(--ok); }
-td.c.fail { background: var(--bad-bg); color: var(--bad); font-weight: 600; }
-td.c.missing { color: #aab; }
-.wrap { overflow-x: auto; max-width: 100%; }
-.row2 { display: flex; gap: 32px; flex-wrap: wrap; align-items: flex-start; }
-svg text { font: 11px sans-serif; fill: #444; }
-table.fails { max-width: 600px; }
-table.fails td.bar-cell { width: 130px; min-width: 130px; }
-.row2 > div { min-width: 0; }
-table.fails .bar { margin-top: 5px; background: #eef0f3; }
-table.fails .bar > div { background: var(--bad); }
-"""
+INDEX_CSS = CSS + _template("index.css")
 
-SORT_JS = """
-document.querySelectorAll('table.sortable').forEach(function (table) {
-  table.querySelectorAll('thead th').forEach(function (th, col) {
-    th.addEventListener('click', function () {
-      var asc = th.getAttribute('aria-sort') !== 'ascending';
-      table.querySelectorAll('thead th').forEach(function (h) { h.removeAttribute('aria-sort'); });
-      th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
-      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
-      function key(r) { var c = r.cells[col]; return c ? c.getAttribute('data-v') || '' : ''; }
-      rows.sort(function (a, b) {
-        var x = key(a), y = key(b);
-        if (x === '' || y === '') { return (x === '') - (y === ''); }
-        var nx = parseFloat(x), ny = parseFloat(y);
-        var d = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-        return asc ? d : -d;
-      });
-      rows.forEach(function (r) { body.appendChild(r); });
-    });
-  });
-});
-"""
+SORT_JS = _template("sort.js")
 
 
 TOP_FAILS = 10

@@ -212,6 +212,9 @@ class Worker:
             if name in self.stubs:
                 return {"ok": False, "kind": "not_implemented", "message": _stub_message(name)}
             fn = self.ns[name]
+            if _from_the_grader(fn):
+                return {"ok": False, "kind": "grader_object",
+                        "message": f"{name} is an object of the grader's own, not your code: it earns nothing"}
         try:
             args = [self._arg(a, results) for a in call.get("args", [])]
             kwargs = {k: self._arg(v, results) for k, v in (call.get("kwargs") or {}).items()}
@@ -379,6 +382,14 @@ class Worker:
                 protocol.send(self.fd, self.run_probe(msg))
             elif op == "stop":
                 return
+
+
+def _from_the_grader(value) -> bool:
+    """True for a function, class or instance defined in the grader's modules."""
+    module = getattr(value, "__module__", None)
+    if not isinstance(module, str):
+        module = getattr(type(value), "__module__", "")
+    return isinstance(module, str) and module.split(".")[0] == "grader"
 
 
 def _well_formed(answer, n_calls: int) -> bool:

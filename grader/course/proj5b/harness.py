@@ -20,7 +20,7 @@ Modules
     reference weights".
 
     ``module_trace`` records the layers a forward pass runs, in order, as rows
-    ``[op, in, out, kernel, stride, padding]`` (see ``OPS``); functional calls
+    ``[op, in, out, kernel, stride, padding]`` (codes in :mod:`grader.course.proj5b.opcodes`); functional calls
     (``F.gelu``, ``torch.cat``) count as well as modules.
 
 Functions
@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from grader.course.proj5b.opcodes import CODES
 from grader.worker import environment as runtime
 from grader.course.proj5b.standins import INPUTS, NUM_TS, ProbeClassUNet, ProbeUNet, make_denoiser
 
@@ -83,18 +84,6 @@ def reference_schedule(num_ts: int = NUM_TS) -> dict:
 # ---- what a forward pass runs --------------------------------------------------------------
 
 #: Row codes of a trace: [op, in, out, kernel, stride, padding].
-OPS = {
-    "conv2d": 1, "conv_transpose2d": 2, "batch_norm": 3, "gelu": 4, "avg_pool2d": 5, "linear": 6,
-    "cat": 7, "concat": 7, "concatenate": 7, "relu": 8, "relu_": 8, "silu": 9, "sigmoid": 10, "tanh": 11,
-    "leaky_relu": 12, "elu": 13, "adaptive_avg_pool2d": 14, "max_pool2d": 15, "layer_norm": 16,
-    "group_norm": 17, "instance_norm": 18, "dropout": 19, "dropout2d": 19, "softplus": 20, "mish": 21,
-}
-OP_NAMES = {1: "Conv2d", 2: "ConvTranspose2d", 3: "BatchNorm2d", 4: "GELU", 5: "AvgPool2d", 6: "Linear",
-            7: "cat", 8: "ReLU", 9: "SiLU", 10: "Sigmoid", 11: "Tanh", 12: "LeakyReLU", 13: "ELU",
-            14: "AdaptiveAvgPool2d", 15: "MaxPool2d", 16: "LayerNorm", 17: "GroupNorm", 18: "InstanceNorm",
-            19: "Dropout", 20: "Softplus", 21: "Mish"}
-
-
 def _arg(args, kwargs, i, key, default=None):
     if len(args) > i:
         return args[i]
@@ -129,7 +118,7 @@ class OpTracer(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        code = OPS.get(getattr(func, "__name__", ""))
+        code = CODES.get(getattr(func, "__name__", ""))
         if code is not None:
             try:
                 self._record(code, args, kwargs, out)

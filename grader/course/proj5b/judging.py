@@ -14,6 +14,8 @@ import numpy as np
 
 from grader import protocol
 from grader.course.proj5b import probes as P
+from grader.course.proj5b.opcodes import ACTIVATIONS, NORMS
+from grader.course.proj5b.opcodes import NAMES as OP
 from grader.judge import ATOL, Fail, as_array, call_index, max_diff
 
 # ---- reading a probe's results -----------------------------------------------------------------
@@ -79,14 +81,6 @@ def closest_variant(ref, probe: str, got: dict, calls: list, limit: float = 0.02
 
 
 # ---- modules -------------------------------------------------------------------------------------
-
-OP = {1: "Conv2d", 2: "ConvTranspose2d", 3: "BatchNorm2d", 4: "GELU", 5: "AvgPool2d", 6: "Linear", 7: "cat",
-      8: "ReLU", 9: "SiLU", 10: "Sigmoid", 11: "Tanh", 12: "LeakyReLU", 13: "ELU", 14: "AdaptiveAvgPool2d",
-      15: "MaxPool2d", 16: "LayerNorm", 17: "GroupNorm", 18: "InstanceNorm", 19: "Dropout", 20: "Softplus",
-      21: "Mish"}
-ACTIVATIONS = {4, 8, 9, 10, 11, 12, 13, 20, 21}
-NORMS = {3, 16, 17, 18}
-
 
 def op_text(row) -> str:
     code, a, b, k, s, p = (int(v) for v in row)

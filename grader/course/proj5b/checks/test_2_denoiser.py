@@ -9,7 +9,7 @@ import pytest
 
 from grader.course.proj5b import probes as P
 from grader.course.proj5b.judging import TrainRun
-from grader.judge import Fail
+from grader.judge import fail_if
 
 
 @pytest.mark.visible
@@ -25,17 +25,13 @@ def _run(sub):
     return TrainRun(sub, "train_denoiser", "denoiser")
 
 
-def _fail_if(problem):
-    if problem:
-        raise Fail(problem)
-
 
 @pytest.mark.visible
 @pytest.mark.api("train_denoiser")
 @pytest.mark.points(1)
 def test_train_denoiser_returns_losses(sub):
     """train_denoiser runs and returns one finite loss per iteration"""
-    _fail_if(_run(sub).runs_problem())
+    fail_if(_run(sub).runs_problem())
 
 
 @pytest.mark.api("train_denoiser")
@@ -43,11 +39,11 @@ def test_train_denoiser_returns_losses(sub):
 def test_train_denoiser_optimises(sub):
     """train_denoiser steps Adam with the given lr once per batch; the weights change and the loss falls"""
     run = _run(sub)
-    _fail_if(run.optimizer_problem(scheduled=False) or run.learns_problem())
+    fail_if(run.optimizer_problem(scheduled=False) or run.learns_problem())
 
 
 @pytest.mark.api("train_denoiser")
 @pytest.mark.points(2)
 def test_train_denoiser_targets_clean_image(sub):
     """train_denoiser noises each batch with sigma and minimises the L2 loss to the clean image"""
-    _fail_if(_run(sub).target_problem(P.TRAIN_SIGMA))
+    fail_if(_run(sub).target_problem(P.TRAIN_SIGMA))
