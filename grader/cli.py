@@ -76,7 +76,11 @@ def cmd_fixtures(args) -> int:
     names = [args.assignment] if args.assignment else [
         a for a in assignments.ASSIGNMENTS if (assignments.PACKAGE / "checks" / a / "probes.py").exists()]
     for name in names:
-        fixtures.build(name)
+        try:
+            fixtures.build(name)
+        except fixtures.NeedsCheckout as e:
+            print(e, file=sys.stderr)
+            return EXIT_USAGE
         print(f"fixtures/{name}: rebuilt")
     return EXIT_OK
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ROOT = Path(__file__).resolve().parent.parent
-HIDDEN = [ROOT / "grader" / "checks", ROOT / "grader" / "catalog", ROOT / "fixtures", ROOT / "solutions", ROOT / "tests"]
+HIDDEN = [ROOT / "grader" / "checks", ROOT / "grader" / "catalog", ROOT / "grader" / "_bundle", ROOT / "fixtures",
+          ROOT / "solutions", ROOT / "tests"]
 
 
 class Cgroup:

@@ -22,13 +22,31 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+#: A checkout's copy (``grader fixtures build`` writes it) and the copy bundled in a wheel (setup.py).
+CHECKOUT_FIXTURES = ROOT / "fixtures"
+BUNDLED_FIXTURES = PACKAGE / "_bundle" / "fixtures"
 SOLUTIONS = ROOT / "solutions"
+NEEDS_CHECKOUT = ("needs a checkout of the diffgrade repository (the reference notebooks in solutions/ "
+                  "are not part of an installed grader); run it from a clone")
+
+
+def in_checkout() -> bool:
+    """Whether this package runs from a clone of the repository (editable install or cwd)."""
+    return (ROOT / "pyproject.toml").is_file() and CHECKOUT_FIXTURES.is_dir()
+
+
+def fixtures_root() -> Path:
+    """Where the fixtures are: the checkout's fixtures/ from a clone, else the copy the wheel bundles."""
+    return CHECKOUT_FIXTURES if in_checkout() or not BUNDLED_FIXTURES.is_dir() else BUNDLED_FIXTURES
+
+
+FIXTURES = fixtures_root()
 
 
 def fixture_dir(assignment: str) -> Path:
-    return FIXTURES / assignment
+    return fixtures_root() / assignment
 
 
 def load_npz(path: Path) -> dict:
@@ -201,7 +219,13 @@ def build_expected(assignment: str, log=print) -> dict:
     return arrays
 
 
+class NeedsCheckout(RuntimeError):
+    pass
+
+
 def build(assignment: str, log=print) -> None:
-    """Regenerate fixtures/<assignment>/inputs.npz and expected.npz."""
+    """Regenerate fixtures/<assignment>/inputs.npz and expected.npz (from a checkout only)."""
+    if not (SOLUTIONS / f"{assignment}.ipynb").is_file():
+        raise NeedsCheckout(f"grader fixtures build {NEEDS_CHECKOUT}")
     save_npz(fixture_dir(assignment) / "inputs.npz", build_inputs(assignment))
     save_npz(fixture_dir(assignment) / "expected.npz", build_expected(assignment, log=log))
