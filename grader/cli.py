@@ -155,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         gradescope.add_parser(sub)
     except ImportError:
         pass
+    try:
+        from grader import kit
+
+        kit.add_parser(sub)
+    except ImportError:
+        pass
     return p
 
 

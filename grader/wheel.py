@@ -49,7 +49,7 @@ def build_wheel(out_dir: Path, source: Path = ROOT) -> Path:
         if importlib.util.find_spec("setuptools") is not None:
             cmd.insert(5, "--no-build-isolation")  # no download of setuptools when it is here
         proc = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = sorted(built.glob("diffgrade-*.whl"))
+        wheels = sorted(built.glob("*.whl"))
         if proc.returncode != 0 or len(wheels) != 1:
             raise WheelError(f"pip wheel failed: {(proc.stderr or proc.stdout).strip()[-1500:]}")
         target = out_dir / wheels[0].name

@@ -19,3 +19,26 @@ def world_readable_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     os.chmod(path, 0o755)
     return path
+
+
+SITECUSTOMIZE = '''\
+# Written by diffgrade's tests: this venv sees the system's packages (torch, ...) but not an
+# editable install of diffgrade there, so that every grader module comes from this venv.
+import sys
+
+def _editable_diffgrade(obj):
+    module = getattr(obj, "__module__", "") or ""
+    return module.startswith("__editable__") and "diffgrade" in module
+
+sys.meta_path[:] = [f for f in sys.meta_path if not _editable_diffgrade(f)]
+sys.path_hooks[:] = [h for h in sys.path_hooks if not _editable_diffgrade(h)]
+sys.path_importer_cache.clear()
+'''
+
+
+def hide_editable_installs(venv: Path) -> None:
+    """Make a --system-site-packages venv blind to an editable diffgrade in the system's packages
+    (this machine's is one): else a module missing from what the venv installed would be imported
+    from that checkout and a test would pass that should fail."""
+    for site in venv.glob("lib/python3*/site-packages"):
+        (site / "sitecustomize.py").write_text(SITECUSTOMIZE)

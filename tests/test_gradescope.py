@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from gradescope_results import validate
-from scratch import world_readable_dir
+from scratch import hide_editable_installs, world_readable_dir
 
 from grader.gradescope import IMAGES, build_zip, fill
 
@@ -64,6 +64,7 @@ def autograder(zip_path):
     proc = run_setup(root, DIFFGRADE_PYTHON=sys.executable, DIFFGRADE_VENV_OPTIONS="--system-site-packages",
                      TORCH_INDEX="")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    hide_editable_installs(root / "venv")
     yield root
     shutil.rmtree(base, ignore_errors=True)
 

@@ -7,7 +7,8 @@ grades a submission from an unpacked zip, with no checkout importable. For Ubunt
 
 The CPU-only torch index that setup.sh uses by default is not reachable from CI, so the test sets
 TORCH_INDEX to empty and torch comes from the configured index (a larger, CUDA build; the install
-downloads several GB: about a minute here). Skipped when no such interpreter is on this machine.
+downloads several GB: 2.5 minutes on this 2-core machine). Skipped when no such interpreter is on
+this machine.
 """
 
 import json

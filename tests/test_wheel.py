@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from scratch import world_readable_dir
+from scratch import hide_editable_installs, world_readable_dir
 
 from grader import fixtures
 from grader.wheel import build_wheel
@@ -32,6 +32,7 @@ def venv(wheel):
     base = world_readable_dir("wheel-venv-")
     env_dir = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(env_dir)], check=True)
+    hide_editable_installs(env_dir)
     subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
                     "--ignore-installed", str(wheel)], check=True)
     yield env_dir
