@@ -21,13 +21,15 @@ class build_py_with_fixtures(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return  # an editable install reads the checkout's fixtures/ directly
-        for folder in sorted((HERE / "fixtures").iterdir()):
-            for name in FIXTURE_FILES:
-                source = folder / name
-                if source.is_file():
-                    target = Path(self.build_lib) / "grader" / "_bundle" / "fixtures" / folder.name / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(source, target)
+        sources = [folder / name for folder in sorted((HERE / "fixtures").glob("*")) for name in FIXTURE_FILES]
+        if not any(source.is_file() for source in sources):
+            raise SystemExit("setup.py: no fixtures/<assignment>/inputs.npz to bundle; run `grader fixtures build` "
+                             "in the checkout first")
+        for source in sources:
+            if source.is_file():
+                target = Path(self.build_lib) / "grader" / "_bundle" / "fixtures" / source.parent.name / source.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
 
 
 setup(cmdclass={"build_py": build_py_with_fixtures})
