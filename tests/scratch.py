@@ -42,3 +42,14 @@ def hide_editable_installs(venv: Path) -> None:
     from that checkout and a test would pass that should fail."""
     for site in venv.glob("lib/python3*/site-packages"):
         (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+
+
+def remove_later(path: Path) -> None:
+    """Remove a large folder (a venv with torch: gigabytes) without waiting for the disk: rename it
+    at once, then delete it in a detached process."""
+    import subprocess
+
+    trash = path.with_name(f"trash-{path.name}")
+    path.rename(trash)
+    subprocess.Popen(["rm", "-rf", str(trash)], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

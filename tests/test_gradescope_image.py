@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 from gradescope_results import validate
-from scratch import world_readable_dir
+from scratch import remove_later, world_readable_dir
 from test_gradescope import run_autograder, run_setup, unpack
 
 from grader.gradescope import IMAGES, build_zip
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # minutes of downloads
 
 
 def find_python(version: str) -> str | None:
@@ -52,7 +52,7 @@ def installed_310(tmp_path_factory):
     proc = run_setup(root, DIFFGRADE_PYTHON=python, TORCH_INDEX="")
     assert proc.returncode == 0, proc.stderr[-3000:]
     yield root
-    shutil.rmtree(base, ignore_errors=True)
+    remove_later(base)
 
 
 def test_setup_installs_for_python_310(installed_310):
