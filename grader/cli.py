@@ -141,7 +141,11 @@ def cmd_fixtures(args) -> int:
 
     names = [args.assignment] if args.assignment else list(course.names())
     for name in names:
-        fixtures.build(name)
+        try:
+            fixtures.build(name)
+        except fixtures.NeedsCheckout as e:
+            print(e, file=sys.stderr)
+            return EXIT_USAGE
         print(f"fixtures/{name}: rebuilt")
     return EXIT_OK
 
@@ -214,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
         from grader import gradescope
 
         gradescope.add_parser(sub)
+    except ImportError:
+        pass
+    try:
+        from grader import kit
+
+        kit.add_parser(sub)
     except ImportError:
         pass
     return p

@@ -21,12 +21,23 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+#: The course data bundled in a wheel (setup.py copies fixtures/<a>/{inputs,expected}.npz there).
+BUNDLE = PACKAGE / "_bundle"
+NEEDS_CHECKOUT = ("needs a checkout of the diffgrade repository (the reference notebooks in solutions/ "
+                  "are not part of an installed grader); run it from a clone")
+
+
+def in_checkout() -> bool:
+    """Whether this package runs from a clone of the repository (editable install or cwd)."""
+    return (ROOT / "pyproject.toml").is_file() and (ROOT / "fixtures").is_dir()
 
 
 def data_root() -> Path:
-    """The folder holding the course's ``fixtures/``, ``solutions/`` and ``assignments/``."""
-    return ROOT
+    """The folder holding the course's ``fixtures/`` (and, in a checkout, ``solutions/`` and
+    ``assignments/``): the checkout itself, else the copy a wheel bundles."""
+    return ROOT if in_checkout() or not (BUNDLE / "fixtures").is_dir() else BUNDLE
 
 
 def fixture_dir(assignment: str) -> Path:
@@ -140,7 +151,15 @@ def build_expected(assignment: str, log=print) -> dict:
     return arrays
 
 
+class NeedsCheckout(RuntimeError):
+    pass
+
+
 def build(assignment: str, log=print) -> None:
-    """Regenerate fixtures/<assignment>/inputs.npz and expected.npz."""
+    """Regenerate fixtures/<assignment>/inputs.npz and expected.npz (from a checkout only)."""
+    from grader import course
+
+    if not course.get(assignment).solution.is_file():
+        raise NeedsCheckout(f"grader fixtures build {NEEDS_CHECKOUT}")
     save_npz(fixture_dir(assignment) / "inputs.npz", build_inputs(assignment))
     save_npz(fixture_dir(assignment) / "expected.npz", build_expected(assignment, log=log))

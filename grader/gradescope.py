@@ -1,99 +1,86 @@
 """Gradescope: build the autograder zip, and grade inside the container.
 
-``grader gradescope build --assignment A -o autograder.zip`` packs ``setup.sh``
-(installs pinned, CPU-only dependencies and this package), ``run_autograder``
-and the grader's source. Inside the container, ``run_autograder`` calls
-``grader gradescope run``, which grades the one notebook under
-``/autograder/submission`` and always writes ``/autograder/results/results.json``:
-a missing or extra notebook gives a results file with a clear message, never an
-empty one. The root is ``/autograder`` unless ``--root`` or
-``DIFFGRADE_AUTOGRADER_ROOT`` says otherwise (tests use a temporary root).
+``grader gradescope build --assignment A [--image ubuntu-22.04|ubuntu-24.04] -o autograder.zip``
+packs what grading needs and nothing else: ``setup.sh`` (makes a venv at /autograder/venv,
+installs CPU-only torch and the requirements, then the grader's wheel), ``run_autograder``,
+``requirements.txt`` and the grader's wheel (with its fixtures; no reference notebooks, tests
+or tools). Both scripts are filled from ``grader/templates/gradescope/``. The requirements are
+version ranges with markers per Python, which pip resolves in the image for the image's own
+Python, so the build needs no network and works on any machine.
+
+Inside the container, ``run_autograder`` calls ``grader gradescope run``, which grades the one
+notebook under ``/autograder/submission`` and always writes ``/autograder/results/results.json``:
+a missing or extra notebook gives a results file with a clear message, never an empty one. The
+root is ``/autograder`` unless ``--root`` or ``DIFFGRADE_AUTOGRADER_ROOT`` says otherwise (tests
+use a temporary root).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
+import tempfile
 import time
 import zipfile
-from importlib import metadata
 from pathlib import Path
 
 from grader import course
 from grader.reports.results import VISIBILITIES, results_json, write_json_atomic
 
-ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "gradescope"
 DEFAULT_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
-PINNED = ["torch", "torchvision", "numpy", "nbformat", "nbconvert", "pytest", "pytest-timeout", "diffusers",
-          "ipython", "tqdm"]
-#: What the autograder zip carries of this repository (fixtures' inputs and expected outputs included).
-PACKED = ["pyproject.toml", "README.md", "grader", "fixtures", "solutions"]
+#: Gradescope's base images and the Python each one ships.
+IMAGES = {"ubuntu-22.04": "3.10", "ubuntu-24.04": "3.12"}
+DEFAULT_IMAGE = "ubuntu-22.04"
 
 
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+def fill(template: str, values: dict) -> str:
+    """The template file's text with each ``@NAME@`` replaced; every name must be given."""
+    text = (TEMPLATES / template).read_text()
+
+    def value(match):
+        if match.group(1) not in values:
+            raise KeyError(f"{template}: no value for @{match.group(1)}@")
+        return str(values[match.group(1)])
+
+    return re.sub(r"@([A-Z_]+)@", value, text)
 
 
 def requirements() -> str:
-    lines = []
-    for name in PINNED:
-        v = _version(name)
-        if v:
-            v = v.split("+")[0]  # local tags (+cu130) are not on the CPU index: pin the release
-            lines.append(f"{name}=={v}")
-    return "\n".join(lines) + "\n"
-
-
-SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when the autograder image is built.
-set -euo pipefail
-cd /autograder/source
-apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv >/dev/null || true
-# CPU-only torch: the containers have no GPU; set TORCH_INDEX to use another wheel index.
-TORCH_INDEX="${{TORCH_INDEX:-{torch_index}}}"
-python3 -m pip install --quiet --upgrade pip
-python3 -m pip install --quiet --extra-index-url "$TORCH_INDEX" -r requirements.txt
-python3 -m pip install --quiet --no-deps -e .
-"""
-
-RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission; it must always leave results/results.json.
-ROOT="${{DIFFGRADE_AUTOGRADER_ROOT:-/autograder}}"
-cd "$ROOT/source"
-exec python3 -m grader gradescope run --assignment {assignment} --root "$ROOT" --hidden-visibility {hidden_visibility}
-"""
+    return (TEMPLATES / "requirements.txt").read_text()
 
 
 def build_zip(assignment: str, out: Path, torch_index: str = DEFAULT_TORCH_INDEX,
-              hidden_visibility: str = "after_published") -> Path:
+              hidden_visibility: str = "after_published", image: str = DEFAULT_IMAGE,
+              wheel: Path | None = None) -> Path:
+    """Write the autograder zip; ``wheel`` is the grader's wheel (built from this checkout if None)."""
     course.get(assignment)
+    if image not in IMAGES:
+        raise ValueError(f"unknown image {image!r}; choose one of {', '.join(IMAGES)}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        def add_text(name: str, text: str, executable: bool = False):
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, text)
+    with tempfile.TemporaryDirectory(prefix="diffgrade-gradescope-") as tmp:
+        if wheel is None:
+            from grader.wheel import build_wheel
 
-        add_text("setup.sh", SETUP_SH.format(torch_index=torch_index), executable=True)
-        add_text("run_autograder", RUN_AUTOGRADER.format(assignment=assignment, hidden_visibility=hidden_visibility), executable=True)
-        add_text("requirements.txt", requirements())
-        for entry in PACKED:
-            path = ROOT / entry
-            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-            for f in files:
-                if "__pycache__" in f.parts or f.suffix == ".pyc":
-                    continue
-                rel = f.relative_to(ROOT).as_posix()
-                info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
-                info.external_attr = (0o644 | stat.S_IFREG) << 16
+            wheel = build_wheel(Path(tmp))
+        wheel = Path(wheel)
+        setup = fill("setup.sh", {"IMAGE": image, "PYTHON_VERSION": IMAGES[image], "TORCH_INDEX": torch_index,
+                                  "WHEEL": wheel.name})
+        run_autograder = fill("run_autograder", {"ASSIGNMENT": assignment, "HIDDEN_VISIBILITY": hidden_visibility})
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            def add(name: str, data, executable: bool = False):
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, f.read_bytes())
+                zf.writestr(info, data)
+
+            add("setup.sh", setup, executable=True)
+            add("run_autograder", run_autograder, executable=True)
+            add("requirements.txt", requirements())
+            add(wheel.name, wheel.read_bytes())
     return out
 
 
@@ -139,9 +126,16 @@ def run(root: Path, assignment: str, hidden_visibility: str = "after_published")
 
 
 def cmd_build(args) -> int:
-    out = build_zip(args.assignment, Path(args.output), torch_index=args.torch_index,
-                    hidden_visibility=args.hidden_visibility)
-    print(f"{out}: setup.sh, run_autograder and the grader for {args.assignment} ({out.stat().st_size // 1024} KB)")
+    from grader.wheel import WheelError
+
+    try:
+        out = build_zip(args.assignment, Path(args.output), torch_index=args.torch_index,
+                        hidden_visibility=args.hidden_visibility, image=args.image)
+    except WheelError as e:
+        print(f"grader gradescope build: {e}", file=sys.stderr)
+        return 2
+    print(f"{out}: setup.sh, run_autograder, requirements.txt and the grader's wheel for {args.assignment}, "
+          f"for {args.image} (Python {IMAGES[args.image]}) ({out.stat().st_size // 1024} KB)")
     return 0
 
 
@@ -156,16 +150,17 @@ def cmd_run(args) -> int:
 def add_parser(sub) -> None:
     g = sub.add_parser("gradescope", help="build the Gradescope autograder, or grade inside it")
     gs = g.add_subparsers(dest="gradescope_command", required=True)
-    b = gs.add_parser("build", help="write autograder.zip (setup.sh + run_autograder + this grader)")
+    b = gs.add_parser("build", help="write autograder.zip (setup.sh, run_autograder, requirements and the grader's wheel)")
     b.add_argument("--assignment", required=True, choices=course.names())
     b.add_argument("-o", "--output", default="autograder.zip")
+    b.add_argument("--image", default=DEFAULT_IMAGE, choices=list(IMAGES),
+                   help=f"Gradescope base image (default {DEFAULT_IMAGE}, Python {IMAGES[DEFAULT_IMAGE]})")
     b.add_argument("--torch-index", default=DEFAULT_TORCH_INDEX, help="wheel index for CPU-only torch")
     b.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
                    help="when students see the hidden checks (default: after grades are published)")
     b.set_defaults(func=cmd_build)
     r = gs.add_parser("run", help="grade /autograder/submission into /autograder/results/results.json")
-    r.add_argument("--assignment", required=True, choices=course.names(),
-                   help="the assignment (run_autograder passes the one the zip was built for)")
+    r.add_argument("--assignment", choices=course.names(), default="proj5a")
     r.add_argument("--root", help="autograder root (default /autograder)")
     r.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES)
     r.set_defaults(func=cmd_run)

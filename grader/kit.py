@@ -1,0 +1,325 @@
+"""The student kit: a wheel that runs one assignment's visible checks (``grader check``) and
+holds nothing that grading keeps from students.
+
+``grader kit build --assignment proj5a -o DIR`` writes ``DIR/diffgrade_student_<a>-<v>-py3-none-any.whl``
+from a staged copy of the package in which
+
+* the checks modules keep only the checks marked ``@pytest.mark.visible``;
+* the probes are only those the visible checks ask for;
+* the catalogue keeps each reading's and mistake's message but not its edits (edits of the
+  reference solution);
+* the expected outputs are only those the visible checks compare with (the reference's and each
+  catalogued variant's output of those calls); of a call a visible check looks at for its shape
+  only, seeded noise of that shape. Which calls those are is recorded by running the visible
+  checks against the reference's own outputs, with no worker and no notebook;
+* the assignment's ``support.py`` (reference parts: the grader's ``forward``) is replaced by one
+  that replays the stored outputs the visible checks need;
+* the other assignment, the staff commands' modules (assign, batch, gradescope, wheel, kit) and
+  the templates are left out, and the reference notebooks never were in a wheel.
+
+proj5b has no kit yet: its visible checks run with the reference blocks and schedule of its
+``support.py`` (a UNet judged apart from its blocks, samplers given the schedule), answers that a
+kit must not ship.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from grader import course, fixtures
+from grader.wheel import SOURCES, WheelError, build_wheel
+
+#: Assignments whose worker side holds no reference implementation (see the module docstring).
+KIT_ASSIGNMENTS = ("proj5a",)
+#: Modules and folders of the package that only staff commands use.
+STAFF_ONLY = ["assign.py", "batch.py", "executors.py", "dask_executor.py", "gradescope.py", "wheel.py", "kit.py",
+              "templates"]
+
+
+class KitError(RuntimeError):
+    pass
+
+
+def is_visible(node: ast.FunctionDef) -> bool:
+    return any(ast.unparse(d).endswith("mark.visible") for d in node.decorator_list)
+
+
+def visible_only(source: str) -> str:
+    """A checks module's source without its hidden checks (test functions not marked visible)."""
+    tree = ast.parse(source)
+    tree.body = [n for n in tree.body
+                 if not (isinstance(n, ast.FunctionDef) and n.name.startswith("test_") and not is_visible(n))]
+    return ast.unparse(tree) + "\n"
+
+
+class _ReplaySubmission:
+    """Answers every probe with the reference's stored outputs, and records which calls are asked for."""
+
+    def __init__(self, probes: dict, expected: dict):
+        from grader.submission import Submission
+
+        self._inner = Submission(probes)
+        self.probes, self.expected = probes, expected
+        self.asked: set[tuple[str, int]] = set()
+        self.events: list[str] = []
+        self._inner.answers = self.answers  # Submission.outputs decodes what answers() returns
+
+    def answers(self, probe: str) -> dict:
+        from grader import protocol
+
+        results = []
+        for i in range(len(self.probes[probe][1])):
+            value = self.expected.get(f"{probe}|reference|{i}")
+            results.append({"ok": True, "value": protocol.encode(value)} if value is not None
+                           else {"ok": False, "message": "no stored output"})
+        return {"results": results}
+
+    def outputs(self, probe: str, calls, optional=()):
+        from grader.judge import call_index
+
+        self.asked.update((probe, call_index(self.probes[probe][1], i)) for i in list(calls) + list(optional))
+        return self._inner.outputs(probe, calls, optional)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def _recording_reference(expected: dict, variants: list, probes: dict):
+    """A Reference that records which probe calls the checks compare by value, and which by shape only."""
+    from grader.judge import Reference, call_index
+
+    class RecordingReference(Reference):
+        def __init__(self):
+            super().__init__(expected, variants, probes)
+            self.by_value: set[tuple[str, int]] = set()
+            self.by_shape: set[tuple[str, int]] = set()
+            self._inside = 0
+
+        def judge(self, probe, got, calls, **kwargs):
+            self.by_value.update((probe, call_index(probes[probe][1], i)) for i in calls)
+            self._inside += 1
+            try:
+                return super().judge(probe, got, calls, **kwargs)
+            finally:
+                self._inside -= 1
+
+        def expect_like(self, probe, got, call, varies_with=None):
+            self.by_shape.update((probe, call_index(probes[probe][1], c)) for c in (call, varies_with) if c is not None)
+            self._inside += 1
+            try:
+                return super().expect_like(probe, got, call, varies_with=varies_with)
+            finally:
+                self._inside -= 1
+
+        def outputs(self, probe, variant="reference"):
+            out = super().outputs(probe, variant)
+            if not self._inside:  # a check reading outputs itself: keep them all, by value
+                self.by_value.update((probe, i) for i in out)
+            return out
+
+    return RecordingReference()
+
+
+def visible_needs(assignment: str):
+    """Run the visible checks against the reference's own outputs (no worker, no notebook).
+
+    Returns the probes they ask for, the (probe, call) pairs they compare by value, those they
+    check by shape only, and the check results."""
+    import pytest
+
+    from grader.plugin import GradingPlugin
+
+    a = course.get(assignment)
+    expected = fixtures.load_expected(assignment)
+    sub = _ReplaySubmission(a.probes, expected)
+    ref = _recording_reference(expected, a.variants, a.probes)
+    plugin = GradingPlugin(sub, ref, visible_only=True)
+    from grader.runner import PYTEST_INI
+
+    pytest.main([str(a.checks_dir), "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:randomly",
+                 "-c", str(PYTEST_INI), "--rootdir", str(a.checks_dir), "-W", "ignore"],
+                plugins=[plugin])
+    failed = [r for r in plugin.results if not r.passed]
+    if not plugin.results or failed:
+        raise KitError(f"the visible checks of {assignment} do not pass on the reference's outputs: "
+                       f"{failed[0].name if failed else 'none ran'}")
+    return {p for p, _ in sub.asked}, ref.by_value, ref.by_shape - ref.by_value, plugin.results
+
+
+def kit_expected(expected: dict, by_value: set, by_shape: set) -> dict:
+    """The stored outputs the visible checks need: of each call compared by value, the reference's
+    and every variant's output; of each call checked by shape only, seeded noise of that shape and
+    dtype (it varies, as the reference's output does, so a constant output still fails)."""
+    import zlib
+
+    out = {}
+    for key, value in expected.items():
+        probe, variant, call = key.split("|")
+        if (probe, int(call)) in by_value:
+            out[key] = value
+        elif (probe, int(call)) in by_shape and variant == "reference":
+            noise = np.random.RandomState(zlib.crc32(key.encode())).standard_normal(value.shape)
+            out[key] = noise.astype(value.dtype) if value.dtype.kind == "f" else np.zeros_like(value)
+    return out
+
+
+KIT_STANDINS = '''
+
+#: Student kit: stored outputs of the grader's forward process on the fixture images, replayed by
+#: the kit's support.py (the real one is a graded answer, so it is left out).
+_KIT_FORWARD = {}
+_build_standins = build
+
+
+def build(inputs: dict) -> dict:
+    _KIT_FORWARD.update({k: v for k, v in inputs.items() if k.startswith("kit_forward|")})
+    return _build_standins(inputs)
+'''
+
+KIT_SUPPORT = '''"""Student kit: where a visible check compares by value, each grader forward call it needs is
+replayed from the kit's stored outputs; elsewhere seeded noise stands in (those checks look at
+shapes only). The grader's own forward process is a graded answer and is not in the kit."""
+
+import zlib
+
+import torch
+
+ANSWERS = {"reference_forward": "forward"}
+
+
+@KEY_FUNCTION@
+
+def reference_forward(im, t):
+    from grader.course.proj5a.standins import _KIT_FORWARD
+
+    im = torch.as_tensor(im).float()
+    stored = _KIT_FORWARD.get(kit_forward_key(im, t))
+    return torch.from_numpy(stored.copy()) if stored is not None else torch.randn_like(im)
+'''
+
+
+def kit_forward_key(im, t):
+    import zlib
+
+    return f"kit_forward|{int(t)}|{zlib.crc32(im.detach().cpu().float().contiguous().numpy().tobytes())}"
+
+
+def kit_support_source() -> str:
+    """The kit's support.py: a reference_forward that replays stored outputs (with its key function)."""
+    import inspect
+
+    return KIT_SUPPORT.replace("@KEY_FUNCTION@", inspect.getsource(kit_forward_key).rstrip() + "\n")
+
+
+def kit_forward_inputs(assignment: str, probes: list[str], by_value: set) -> dict:
+    """The stored outputs of the grader's forward calls that the by-value visible checks need."""
+    import torch
+
+    a = course.get(assignment)
+    inputs, expected = fixtures.load_inputs(assignment), fixtures.load_expected(assignment)
+    out = {}
+    for probe in probes:
+        if not any(p == probe for p, _ in by_value):
+            continue
+        for i, call in enumerate(a.probes[probe][1]):
+            if call["func"] == "$support:reference_forward":
+                image, t = call["args"][0], call["args"][1]
+                key = kit_forward_key(torch.from_numpy(inputs[image["$input"]]), t)
+                out[key] = expected[f"{probe}|reference|{i}"]
+    return out
+
+
+def _catalog_source(assignment: str, ids: set[str]) -> str:
+    variants = [v for v in course.get(assignment).variants if v.id in ids]
+    lines = [f'"""Readings and mistakes of {assignment} that the visible checks name (messages only)."""', "",
+             "from grader.catalogue import Variant", "", "VARIANTS = ["]
+    lines += [f"    Variant(api={v.api!r}, id={v.id!r}, message={v.message!r}, accepted={v.accepted!r}),"
+              for v in variants]
+    return "\n".join(lines + ["]", ""])
+
+
+def stage(assignment: str, tree: Path) -> dict:
+    """Write the kit's source tree under ``tree``; returns counts for the build message."""
+    if assignment not in KIT_ASSIGNMENTS:
+        raise KitError(f"no student kit for {assignment} yet: its visible checks need the reference blocks and "
+                       "schedule of its support.py; only " + ", ".join(KIT_ASSIGNMENTS) + " can have one")
+    if not fixtures.in_checkout():
+        raise KitError(f"grader kit build {fixtures.NEEDS_CHECKOUT}")
+    probes, by_value, by_shape, results = visible_needs(assignment)
+    root = fixtures.ROOT
+    for name in SOURCES:
+        if name in ("grader", "fixtures"):
+            continue
+        if (root / name).is_file():
+            shutil.copy2(root / name, tree / name)
+    shutil.copytree(root / "grader", tree / "grader",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_bundle"))
+    pkg = tree / "grader"
+    for name in STAFF_ONLY:
+        path = pkg / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    for other in course.names():
+        if other != assignment:
+            shutil.rmtree(pkg / "course" / other, ignore_errors=True)
+    folder = pkg / "course" / assignment
+    for f in sorted((folder / "checks").glob("test_*.py")):
+        f.write_text(visible_only(f.read_text()))
+    probes = sorted(probes)
+    with open(folder / "probes.py", "a") as f:
+        f.write(f"\n# Student kit: only the probes that the visible checks ask for.\n"
+                f"PROBES = {{name: PROBES[name] for name in {probes!r}}}\n")
+    kit_fixtures = tree / "fixtures" / assignment
+    kit_fixtures.mkdir(parents=True)
+    standins = folder / "standins.py"
+    standins.write_text(standins.read_text() + KIT_STANDINS)
+    (folder / "support.py").write_text(kit_support_source())
+    fixtures.save_npz(kit_fixtures / "inputs.npz",
+                      {**fixtures.load_inputs(assignment), **kit_forward_inputs(assignment, probes, by_value)})
+    expected = kit_expected(fixtures.load_expected(assignment), by_value, by_shape)
+    (folder / "catalogue.py").write_text(_catalog_source(assignment, {k.split("|")[1] for k in expected}))
+    fixtures.save_npz(kit_fixtures / "expected.npz", expected)
+    pyproject = tree / "pyproject.toml"
+    text = pyproject.read_text()
+    text = re.sub(r'(?m)^name = "diffgrade"$', f'name = "diffgrade-student-{assignment}"', text, count=1)
+    text = re.sub(r'(?m)^    "otter-grader",\n', "", text, count=1)  # only `grader assign` uses it
+    pyproject.write_text(text)
+    return {"checks": len(results), "probes": len(probes), "expected": len(expected),
+            "by_value": len([k for k in expected if (k.split("|")[0], int(k.split("|")[2])) in by_value])}
+
+
+def build_kit(assignment: str, out_dir: Path) -> tuple[Path, dict]:
+    with tempfile.TemporaryDirectory(prefix="diffgrade-kit-") as tmp:
+        tree = Path(tmp) / "src"
+        tree.mkdir()
+        counts = stage(assignment, tree)
+        return build_wheel(Path(out_dir), source=tree), counts
+
+
+def cmd_build(args) -> int:
+    import sys
+
+    try:
+        wheel, counts = build_kit(args.assignment, Path(args.output))
+    except (KitError, WheelError) as e:
+        print(f"grader kit build: {e}", file=sys.stderr)
+        return 2
+    print(f"{wheel}: the student kit for {args.assignment}: {counts['checks']} visible checks, "
+          f"{counts['probes']} probes, {counts['expected']} expected outputs ({counts['by_value']} compared by value, "
+          f"the rest shapes only). "
+          f"Students install it with: pip install {wheel.name}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    k = sub.add_parser("kit", help="build the student kit (a wheel running the visible checks only)")
+    ks = k.add_subparsers(dest="kit_command", required=True)
+    b = ks.add_parser("build", help="write the student kit wheel for one assignment")
+    b.add_argument("--assignment", required=True, choices=course.names())
+    b.add_argument("-o", "--output", default="dist", metavar="DIR", help="folder for the wheel (default dist/)")
+    b.set_defaults(func=cmd_build)
