@@ -9,8 +9,9 @@ imported once per process. Each submission's results are written atomically as
 soon as it is graded (``OUTDIR/<student>/results.json``, then ``report.html``);
 ``gradebook.csv`` and ``index.html`` are rewritten from those files, so a batch
 killed at any moment loses nothing, and ``--resume`` skips what is done. The
-executor is a local process pool; another ``concurrent.futures`` executor
-(e.g. Dask distributed's) can stand in for it.
+executor is a local process pool (default) or Dask workers (``--executor dask``,
+``--scheduler tcp://HOST:8786``); see :mod:`grader.executors`. Whichever grades, only
+this process writes OUTDIR.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from grader.report import results_json, write_json_atomic
+from grader.executors import ExecutorError, LocalPool, chosen, init_process
+from grader.report import write_json_atomic, write_text_atomic
 
 DONE = "results.json"
 
@@ -79,37 +81,6 @@ def unpack_zip(zpath: Path, dest: Path) -> Path:
     return dest
 
 
-_SERVER = None
-
-
-def _init_process(limits) -> None:
-    """Pool initializer: one fork server per grading process (torch imported once here)."""
-    import multiprocessing.util
-
-    from grader.sandbox import ForkServer
-
-    global _SERVER
-    _SERVER = ForkServer(limits)
-    _SERVER.__enter__()
-    multiprocessing.util.Finalize(None, _SERVER.__exit__, args=(None, None, None), exitpriority=10)
-
-
-def _grade_to_dir(notebook: str, assignment: str | None, outdir: str) -> dict:
-    from grader.runner import grade
-
-    result = grade(notebook, assignment)
-    data = results_json(result)
-    data["extra_data"] = {"notebook": notebook, "assignment": result.assignment}
-    try:
-        from grader.html import write_report
-
-        write_report(result, Path(outdir) / "report.html")
-    except Exception:  # noqa: BLE001 - a report that cannot render must not lose the grade
-        pass
-    write_json_atomic(Path(outdir) / DONE, data)
-    return data
-
-
 def _grade(notebook: str, assignment: str | None):
     from grader.runner import grade
 
@@ -120,7 +91,7 @@ def grade_many(notebooks, assignment: str | None = None, jobs: int = 1, limits=N
     """Grade notebooks in ``jobs`` processes, each with its own fork server (torch imported once
     per process); yield ``(notebook, Grade)`` as each finishes. For callers that want the Grade
     objects rather than files (tests, scripts)."""
-    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=_init_process, initargs=(limits,)) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=init_process, initargs=(limits,)) as pool:
         futures = {pool.submit(_grade, str(nb), assignment): nb for nb in notebooks}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
@@ -176,29 +147,30 @@ def submissions_of(root: Path, out: Path) -> tuple[Path, list[Path], list[str]]:
     return root, submissions, names
 
 
+def save(folder: Path, outcome: dict) -> dict:
+    """Write one graded submission: its report first, then results.json (what --resume looks for)."""
+    if outcome.get("html"):
+        write_text_atomic(folder / "report.html", outcome["html"])
+    write_json_atomic(folder / DONE, outcome["results"])
+    return outcome["results"]
+
+
 def run_batch(root: Path, assignment: str | None, out: Path, jobs: int = 1, resume: bool = False,
-              show_progress: bool = True, limits=None) -> list[tuple[str, dict]]:
+              show_progress: bool = True, limits=None, executor=None) -> list[tuple[str, dict]]:
+    """Grade a folder (or zip) into OUTDIR with ``executor`` (default: a local pool of ``jobs``)."""
     from tqdm import tqdm
 
+    executor = executor or LocalPool(jobs, limits)
     out.mkdir(parents=True, exist_ok=True)
     root, submissions, names = submissions_of(root, out)
-    todo = [(p, n) for p, n in zip(submissions, names) if not (resume and (out / n / DONE).exists())]
+    todo = [(n, p) for p, n in zip(submissions, names) if not (resume and (out / n / DONE).exists())]
     done: list[tuple[str, dict]] = []
     bar = tqdm(total=len(todo), desc="grading", unit="nb", disable=not show_progress, file=sys.stderr,
                initial=0, postfix={"skipped": len(submissions) - len(todo)} if resume else None)
-    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=_init_process, initargs=(limits,)) as pool:
-        futures = {pool.submit(_grade_to_dir, str(p), assignment, str(out / n)): n for p, n in todo}
-        for fut in as_completed(futures):
-            name = futures[fut]
-            try:
-                done.append((name, fut.result()))
-            except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
-                data = {"score": 0, "max_score": 0, "output": f"grading failed: {e}", "tests": [],
-                        "execution_time": 0, "visibility": "visible"}
-                write_json_atomic(out / name / DONE, data)
-                done.append((name, data))
-            write_gradebook(out, names)
-            bar.update(1)
+    for name, outcome in executor.grade(todo, assignment):
+        done.append((name, save(out / name, outcome)))
+        write_gradebook(out, names)
+        bar.update(1)
     bar.close()
     write_gradebook(out, names)
     write_index(out, names)
@@ -209,9 +181,10 @@ def cmd_batch(args) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
     try:
+        executor = chosen(args.executor, args.scheduler, args.jobs)
         run_batch(Path(args.dir), args.assignment, out, jobs=args.jobs, resume=args.resume,
-                  show_progress=not args.quiet)
-    except FileNotFoundError as e:
+                  show_progress=not args.quiet, executor=executor)
+    except (FileNotFoundError, ExecutorError) as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
     _, _, names = submissions_of(Path(args.dir), out)
@@ -223,6 +196,8 @@ def cmd_batch(args) -> int:
             data = json.loads(path.read_text())
             failed = sorted({t["tags"][0] for t in data["tests"] if t["status"] == "failed"})
             lost = f"   lost points in: {', '.join(failed)}" if failed else ""
+            if not data["tests"] and data.get("output", "").startswith("grading failed"):
+                lost = f"   {data['output'].splitlines()[0]}"
             print(f"{n:<{width}}  {data['score']:g}/{data['max_score']:g}{lost}")
     print(f"gradebook: {out / 'gradebook.csv'}   reports: {out / 'index.html'}  ({time.perf_counter() - t0:.0f} s)")
     return 0
@@ -235,7 +210,14 @@ def add_parser(sub) -> None:
     b.add_argument("dir")
     b.add_argument("--assignment", choices=assignments.ASSIGNMENTS)
     b.add_argument("--out", required=True)
-    b.add_argument("-j", "--jobs", type=int, default=1)
+    b.add_argument("-j", "--jobs", type=int, default=1,
+                   help="grading processes on this machine (local pool, or the workers of --executor dask)")
+    b.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local: a process pool on this machine (default); dask: Dask workers (a LocalCluster of "
+                        "-j processes, or the cluster at --scheduler). Needs pip install -e '.[dask]'")
+    b.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786 or tls://...); "
+                        "implies --executor dask")
     b.add_argument("--resume", action="store_true", help="skip submissions that already have results")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_batch)

@@ -1,0 +1,178 @@
+"""``grader batch`` on Dask workers: a LocalCluster on this machine, or a cluster elsewhere.
+
+Imported only when a batch asks for Dask (``--executor dask`` or ``--scheduler ADDRESS``);
+dask and distributed are the optional extra ``pip install -e ".[dask]"``.
+
+* **The driver** (the machine that runs ``grader batch``) reads each notebook and sends its
+  bytes with the task: workers need no shared file system. It gets back plain data
+  (results.json contents and the rendered report), and only the driver writes OUTDIR.
+  It keeps as many submissions in flight as the cluster has threads, so that when a worker
+  dies only the submission it was grading counts that death against itself.
+* **Each worker process** gets :class:`GraderWorker`, a worker plugin: it refuses to set up
+  when the worker's grader or fixtures differ from the driver's, and otherwise starts one warm
+  fork server (torch imported once per worker process), exactly as a local pool process has.
+  Every task checks the fingerprint again, so a worker that joined without the plugin cannot
+  grade either. A worker grades one submission at a time (start workers with ``--nthreads 1``).
+* **Faults.** When a worker dies mid-task (killed, out of memory), the scheduler runs the
+  task again on another worker. After ``distributed.scheduler.allowed-failures`` + 1 deaths
+  the task fails with ``KilledWorker``; the submission is recorded as "failed after N tries"
+  and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import dask
+from distributed import Client, LocalCluster, WorkerPlugin, as_completed
+from distributed.scheduler import KilledWorker
+
+from grader.executors import ExecutorError, GraderMismatch, describe, failed, fingerprint, grade_bytes
+
+PLUGIN = "diffgrade"
+LOCAL_TRIES = 3  # a LocalCluster we start runs a submission at most this many times
+
+
+# --------------------------------------------------------------------------- worker side
+
+_LOCK = threading.Lock()  # one submission at a time per worker process: one fork server
+_SERVER = None
+
+
+def _server(limits=None):
+    """This worker process's fork server, started on first use (then kept warm)."""
+    global _SERVER
+    with _LOCK:
+        if _SERVER is None:
+            from grader.sandbox import ForkServer
+
+            server = ForkServer(limits)
+            server.__enter__()
+            _SERVER = server
+        return _SERVER
+
+
+def _stop_server() -> None:
+    global _SERVER
+    with _LOCK:
+        if _SERVER is not None:
+            _SERVER.__exit__(None, None, None)
+            _SERVER = None
+
+
+def mismatch(where: str, theirs: dict, ours: dict) -> str:
+    return (f"worker {where} has {describe(theirs)} but the batch was started with {describe(ours)}: "
+            "install the same grader commit and fixtures on every worker, then restart it")
+
+
+class GraderWorker(WorkerPlugin):
+    """Set up each Dask worker process for grading: same grader as the driver, one warm fork server."""
+
+    name = PLUGIN
+    idempotent = False  # a new batch replaces an older batch's plugin (and its expectations)
+
+    def __init__(self, expected: dict, limits=None):
+        self.expected, self.limits = expected, limits
+
+    def setup(self, worker):
+        mine = fingerprint()
+        if mine != self.expected:
+            raise GraderMismatch(mismatch(worker.address, mine, self.expected))
+        # Warm the fork server without holding up the worker's event loop; a task that arrives
+        # first waits for it (see _server).
+        threading.Thread(target=_server, args=(self.limits,), name="diffgrade-forkserver", daemon=True).start()
+
+    def teardown(self, worker):
+        _stop_server()
+
+
+def grade_on_worker(filename: str, data: bytes, assignment: str | None, label: str, expected: dict,
+                    limits=None) -> dict:
+    """The task: check the grader matches, then grade the notebook's bytes with the warm fork server."""
+    mine = fingerprint()
+    if mine != expected:
+        try:
+            from distributed import get_worker
+
+            where = get_worker().address
+        except Exception:  # noqa: BLE001
+            where = "(unknown)"
+        raise GraderMismatch(mismatch(where, mine, expected))
+    _server(limits)
+    with _LOCK:
+        return grade_bytes(filename, data, assignment, label)
+
+
+# --------------------------------------------------------------------------- driver side
+
+
+def killed_message(tries: int) -> str:
+    return (f"grading failed after {tries} tries: the grading process died each time it graded this notebook "
+            "(it may exhaust the worker's memory or crash the interpreter). Nothing was recorded for it; "
+            "grade it alone with `grader grade NOTEBOOK` to see what happens, or by hand.")
+
+
+class DaskExecutor:
+    """Grade on Dask workers: at ``scheduler``, or on a LocalCluster of ``workers`` processes."""
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, workers: int = 1, limits=None):
+        self.scheduler, self.workers, self.limits = scheduler, max(1, workers), limits
+
+    def _connect(self):
+        if self.scheduler:
+            try:
+                return Client(self.scheduler, timeout="30s"), None
+            except (OSError, TimeoutError) as e:
+                raise ExecutorError(f"cannot reach the Dask scheduler at {self.scheduler}: {e}") from None
+        with dask.config.set({"distributed.scheduler.allowed-failures": LOCAL_TRIES - 1}):
+            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+        return Client(cluster), cluster
+
+    def grade(self, todo: list[tuple[str, Path]], assignment: str | None) -> Iterator[tuple[str, dict]]:
+        if not todo:
+            return
+        expected = fingerprint()
+        client, cluster = self._connect()
+        try:
+            client.register_plugin(GraderWorker(expected, self.limits), name=PLUGIN)
+            if not client.nthreads():
+                client.wait_for_workers(1)
+            pending = list(todo)
+            running: dict = {}
+            completed = as_completed()
+
+            def top_up():
+                room = max(1, sum(client.nthreads().values())) - len(running)
+                while pending and room > 0:
+                    name, path = pending.pop(0)
+                    fut = client.submit(grade_on_worker, path.name, path.read_bytes(), assignment, str(path),
+                                        expected, self.limits, key=f"grade-{uuid.uuid4().hex[:8]}-{name}",
+                                        pure=False, retries=0)
+                    running[fut] = name
+                    completed.add(fut)
+                    room -= 1
+
+            top_up()
+            for fut in completed:
+                name = running.pop(fut)
+                try:
+                    outcome = fut.result()
+                except KilledWorker as e:
+                    outcome = failed(killed_message(e.allowed_failures + 1))
+                except GraderMismatch:
+                    raise
+                except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
+                    outcome = failed(f"grading failed: {e}")
+                fut.release()
+                yield name, outcome
+                top_up()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
