@@ -140,7 +140,11 @@ class DaskExecutor:
         expected = fingerprint()
         client, cluster = self._connect()
         try:
-            client.register_plugin(GraderWorker(expected, self.limits), name=PLUGIN)
+            try:
+                client.register_plugin(GraderWorker(expected, self.limits), name=PLUGIN)
+            except GraderMismatch:
+                client.unregister_worker_plugin(PLUGIN)  # workers that join later need not refuse too
+                raise
             if not client.nthreads():
                 client.wait_for_workers(1)
             pending = list(todo)
