@@ -181,7 +181,8 @@ def cmd_batch(args) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
     try:
-        executor = chosen(args.executor, args.scheduler, args.jobs)
+        tls = {"ca_file": args.tls_ca_file, "cert": args.tls_cert, "key": args.tls_key}
+        executor = chosen(args.executor, args.scheduler, args.jobs, tls=tls)
         run_batch(Path(args.dir), args.assignment, out, jobs=args.jobs, resume=args.resume,
                   show_progress=not args.quiet, executor=executor)
     except (FileNotFoundError, ExecutorError) as e:
@@ -218,6 +219,9 @@ def add_parser(sub) -> None:
     b.add_argument("--scheduler", metavar="ADDRESS",
                    help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786 or tls://...); "
                         "implies --executor dask")
+    for flag, what in (("--tls-ca-file", "the CA certificate"), ("--tls-cert", "this machine's certificate"),
+                       ("--tls-key", "its private key")):
+        b.add_argument(flag, metavar="PEM", help=f"for a tls:// scheduler: {what} (PEM)")
     b.add_argument("--resume", action="store_true", help="skip submissions that already have results")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_batch)

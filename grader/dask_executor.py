@@ -115,19 +115,53 @@ def killed_message(tries: int) -> str:
             "grade it alone with `grader grade NOTEBOOK` to see what happens, or by hand.")
 
 
+def _worker_broken(e: Exception) -> bool:
+    """The cluster, not the submission, is at fault: another grader, or none it can import (the
+    scheduler, too, unpickles each task)."""
+    text = str(e)
+    return isinstance(e, (GraderMismatch, ImportError)) or "No module named" in text or "deserializ" in text
+
+
+def _refusal(e: Exception) -> ExecutorError:
+    if isinstance(e, ExecutorError):
+        return e
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(". ")
+    return ExecutorError(f"the Dask cluster cannot run this grader ({reason}): install the same grader commit and "
+                         "fixtures on the scheduler and every worker (pip install -e \".[dask]\" in a clone), "
+                         "then restart them")
+
+
 class DaskExecutor:
     """Grade on Dask workers: at ``scheduler``, or on a LocalCluster of ``workers`` processes."""
 
     name = "dask"
 
-    def __init__(self, scheduler: str | None = None, workers: int = 1, limits=None):
+    def __init__(self, scheduler: str | None = None, workers: int = 1, limits=None, tls: dict | None = None):
         self.scheduler, self.workers, self.limits = scheduler, max(1, workers), limits
+        self.tls = {k: v for k, v in (tls or {}).items() if v}
+
+    def _security(self):
+        """TLS from --tls-ca-file/--tls-cert/--tls-key, else Dask's own configuration (distributed.comm.tls)."""
+        if not self.tls:
+            return None
+        from distributed.security import Security
+
+        missing = [f"--tls-{k.replace('_', '-')}" for k in ("ca_file", "cert", "key") if k not in self.tls]
+        if missing:
+            raise ExecutorError(f"TLS needs --tls-ca-file, --tls-cert and --tls-key together (missing {', '.join(missing)})")
+        return Security(tls_ca_file=self.tls["ca_file"], tls_client_cert=self.tls["cert"],
+                        tls_client_key=self.tls["key"], require_encryption=True)
 
     def _connect(self):
         if self.scheduler:
             try:
-                return Client(self.scheduler, timeout="30s"), None
-            except (OSError, TimeoutError) as e:
+                return Client(self.scheduler, timeout="30s", security=self._security()), None
+            except TypeError as e:  # distributed's way of saying that tls:// came without certificates
+                if "TLS" not in str(e):
+                    raise
+                raise ExecutorError(f"the scheduler {self.scheduler} speaks TLS: pass --tls-ca-file, --tls-cert and "
+                                    "--tls-key (or set distributed.comm.tls in Dask's configuration)") from None
+            except (OSError, TimeoutError, ValueError) as e:
                 raise ExecutorError(f"cannot reach the Dask scheduler at {self.scheduler}: {e}") from None
         with dask.config.set({"distributed.scheduler.allowed-failures": LOCAL_TRIES - 1}):
             cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
@@ -142,9 +176,12 @@ class DaskExecutor:
         try:
             try:
                 client.register_plugin(GraderWorker(expected, self.limits), name=PLUGIN)
-            except GraderMismatch:
-                client.unregister_worker_plugin(PLUGIN)  # workers that join later need not refuse too
-                raise
+            except Exception as e:
+                try:
+                    client.unregister_worker_plugin(PLUGIN)  # workers that join later need not refuse too
+                except Exception:  # noqa: BLE001 - not set up anywhere: nothing to take back
+                    pass
+                raise _refusal(e) from None
             if not client.nthreads():
                 client.wait_for_workers(1)
             pending = list(todo)
@@ -169,9 +206,9 @@ class DaskExecutor:
                     outcome = fut.result()
                 except KilledWorker as e:
                     outcome = failed(killed_message(e.allowed_failures + 1))
-                except GraderMismatch:
-                    raise
                 except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
+                    if _worker_broken(e):  # ... but a worker without our grader would fail them all
+                        raise _refusal(e) from None
                     outcome = failed(f"grading failed: {e}")
                 fut.release()
                 yield name, outcome
