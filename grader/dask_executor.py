@@ -21,16 +21,24 @@ dask and distributed are the optional extra ``pip install -e ".[dask]"``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 from distributed.scheduler import KilledWorker
 
-from grader.executors import ExecutorError, GraderMismatch, describe, failed, fingerprint, grade_bytes
+from grader.executors import (
+    ExecutorError,
+    GraderMismatch,
+    describe,
+    failed,
+    fingerprint,
+    grade_bytes,
+)
 
 PLUGIN = "diffgrade"
 LOCAL_TRIES = 3  # a LocalCluster we start runs a submission at most this many times
@@ -40,17 +48,22 @@ LOCAL_TRIES = 3  # a LocalCluster we start runs a submission at most this many t
 
 _LOCK = threading.Lock()  # one submission at a time per worker process: one fork server
 _SERVER = None
+_NO_SERVER = False  # it would not start here: grade with a fresh worker per submission instead
 
 
 def _server(limits=None):
     """This worker process's fork server, started on first use (then kept warm)."""
-    global _SERVER
+    global _SERVER, _NO_SERVER
     with _LOCK:
-        if _SERVER is None:
-            from grader.sandbox import ForkServer
+        if _SERVER is None and not _NO_SERVER:
+            from grader.sandbox import ForkServer, WorkerError
 
             server = ForkServer(limits)
-            server.__enter__()
+            try:
+                server.__enter__()
+            except WorkerError:  # slower, not wrong: grader.sandbox starts workers directly
+                _NO_SERVER = True
+                return None
             _SERVER = server
         return _SERVER
 
@@ -176,23 +189,27 @@ class DaskExecutor:
         try:
             try:
                 client.register_plugin(GraderWorker(expected, self.limits), name=PLUGIN)
-            except Exception as e:
-                try:
+            except Exception as e:  # noqa: BLE001 - whatever the workers raised, the batch stops in one line
+                with contextlib.suppress(Exception):  # not set up anywhere: nothing to take back
                     client.unregister_worker_plugin(PLUGIN)  # workers that join later need not refuse too
-                except Exception:  # noqa: BLE001 - not set up anywhere: nothing to take back
-                    pass
                 raise _refusal(e) from None
             if not client.nthreads():
                 client.wait_for_workers(1)
             pending = list(todo)
             running: dict = {}
+            unreadable: list[tuple[str, dict]] = []
             completed = as_completed()
 
             def top_up():
                 room = max(1, sum(client.nthreads().values())) - len(running)
                 while pending and room > 0:
                     name, path = pending.pop(0)
-                    fut = client.submit(grade_on_worker, path.name, path.read_bytes(), assignment, str(path),
+                    try:
+                        data = path.read_bytes()
+                    except OSError as e:
+                        unreadable.append((name, failed(f"grading failed: cannot read {path.name}: {e.strerror}")))
+                        continue
+                    fut = client.submit(grade_on_worker, path.name, data, assignment, str(path),
                                         expected, self.limits, key=f"grade-{uuid.uuid4().hex[:8]}-{name}",
                                         pure=False, retries=0)
                     running[fut] = name
@@ -200,6 +217,8 @@ class DaskExecutor:
                     room -= 1
 
             top_up()
+            while unreadable:
+                yield unreadable.pop(0)
             for fut in completed:
                 name = running.pop(fut)
                 try:
@@ -213,6 +232,8 @@ class DaskExecutor:
                 fut.release()
                 yield name, outcome
                 top_up()
+                while unreadable:
+                    yield unreadable.pop(0)
         finally:
             client.close()
             if cluster is not None:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_DASK = 'pip install -e ".[dask]"  (or: pip install dask distributed)'

@@ -16,13 +16,13 @@ import pytest
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
-from distributed import Client, LocalCluster, WorkerPlugin  # noqa: E402
+from distributed import Client, LocalCluster, WorkerPlugin
 
-import grader.batch  # noqa: E402
-import grader.dask_executor  # noqa: E402
-from grader.batch import run_batch  # noqa: E402
-from grader.cli import main  # noqa: E402
-from grader.dask_executor import DaskExecutor  # noqa: E402
+import grader.batch
+import grader.dask_executor
+from grader.batch import run_batch
+from grader.cli import main
+from grader.dask_executor import DaskExecutor
 
 SAMPLES = "samples/proj5a"
 
