@@ -16,12 +16,16 @@ dask and distributed are the optional extra ``pip install -e ".[dask]"``.
 * **Faults.** When a worker dies mid-task (killed, out of memory), the scheduler runs the
   task again on another worker. After ``distributed.scheduler.allowed-failures`` + 1 deaths
   the task fails with ``KilledWorker``; the submission is recorded as "failed after N tries"
-  and the batch goes on.
+  and the batch goes on. One difference from the local pool: grading runs in a worker thread, so
+  pytest-timeout's 300 s backstop per check (never reached while the probes' own limits hold)
+  would end the worker process rather than fail one check.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -52,12 +56,16 @@ _NO_SERVER = False  # it would not start here: grade with a fresh worker per sub
 
 
 def _server(limits=None):
-    """This worker process's fork server, started on first use (then kept warm)."""
+    """This worker process's fork server, started on first use and kept warm across batches
+    (replaced only when a batch asks for other limits). It exits with the worker process."""
     global _SERVER, _NO_SERVER
-    with _LOCK:
-        if _SERVER is None and not _NO_SERVER:
-            from grader.sandbox import ForkServer, WorkerError
+    from grader.sandbox import ForkServer, Limits, WorkerError
 
+    with _LOCK:
+        if _SERVER is not None and _SERVER.limits != (limits or Limits()):
+            _SERVER.__exit__(None, None, None)
+            _SERVER = None
+        if _SERVER is None and not _NO_SERVER:
             server = ForkServer(limits)
             try:
                 server.__enter__()
@@ -65,6 +73,7 @@ def _server(limits=None):
                 _NO_SERVER = True
                 return None
             _SERVER = server
+            atexit.register(_stop_server)
         return _SERVER
 
 
@@ -98,8 +107,8 @@ class GraderWorker(WorkerPlugin):
         # first waits for it (see _server).
         threading.Thread(target=_server, args=(self.limits,), name="diffgrade-forkserver", daemon=True).start()
 
-    def teardown(self, worker):
-        _stop_server()
+    # No teardown: the next batch's plugin replaces this one and keeps the warm fork server; the
+    # server ends with the worker process (at exit, or when its control socket closes).
 
 
 def grade_on_worker(filename: str, data: bytes, assignment: str | None, label: str, expected: dict,
@@ -124,7 +133,7 @@ def grade_on_worker(filename: str, data: bytes, assignment: str | None, label: s
 
 def killed_message(tries: int) -> str:
     return (f"grading failed after {tries} tries: the grading process died each time it graded this notebook "
-            "(it may exhaust the worker's memory or crash the interpreter). Nothing was recorded for it; "
+            "(it may exhaust the worker's memory or crash the interpreter), so it has no score; "
             "grade it alone with `grader grade NOTEBOOK` to see what happens, or by hand.")
 
 
@@ -194,6 +203,7 @@ class DaskExecutor:
                     client.unregister_worker_plugin(PLUGIN)  # workers that join later need not refuse too
                 raise _refusal(e) from None
             if not client.nthreads():
+                print(f"grader: waiting for a worker to join {self.scheduler}", file=sys.stderr)
                 client.wait_for_workers(1)
             pending = list(todo)
             running: dict = {}
