@@ -11,16 +11,14 @@ soon as it is graded (``OUTDIR/<student>/results.json``, then ``report.html``);
 both assignments) and ``index.html`` are rewritten from those files, so a batch
 killed at any moment loses nothing, and ``--resume`` skips what is done: graded
 for the same assignment by the same grader version against the same fixtures
-(both recorded in each results.json). The
-executor is a local process pool; another ``concurrent.futures`` executor
-(e.g. Dask distributed's) can stand in for it.
+(both recorded in each results.json). The executor is a local process pool
+(default) or Dask workers (``--executor dask``, ``--scheduler tcp://HOST:8786``); see
+:mod:`grader.executors`. Whichever grades, only this process writes OUTDIR.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
-import hashlib
 import json
 import re
 import shutil
@@ -31,8 +29,9 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from grader.reports.results import results_json, write_json_atomic
-from grader.isolation.spawn import IsolationUnavailable
+from grader.executors import ExecutorError, LocalPool, chosen, init_process  # noqa: F401
+from grader.provenance import provenance
+from grader.reports.results import write_json_atomic, write_text_atomic
 
 DONE = "results.json"
 #: OUTDIR/SUBMITTERS: student -> the Gradescope submitters (name, sid, email) behind it, for the gradebooks
@@ -136,36 +135,6 @@ def unpack_zip(zpath: Path, dest: Path) -> Path:
     return dest
 
 
-@functools.cache
-def fixture_fingerprint(assignment: str) -> str:
-    """sha256 over the assignment's fixture files (names and bytes): which seeded inputs and expected
-    outputs a result was graded against."""
-    from grader import fixtures
-
-    h = hashlib.sha256()
-    for path in sorted(fixtures.fixture_dir(assignment).glob("*.npz")):
-        h.update(path.name.encode() + b"\0")
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-def grader_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("diffgrade")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def provenance(assignment: str | None) -> dict:
-    """What a result was graded with, stored in its results.json (extra_data) so --resume can tell."""
-    return {"grader_version": grader_version(),
-            "fixtures_sha256": fixture_fingerprint(assignment) if assignment else None}
-
-
 def expected_assignment(notebook: Path, assignment: str | None) -> str | None:
     """The assignment ``notebook`` would be graded as now (None when that cannot be told)."""
     if assignment:
@@ -194,37 +163,6 @@ def needs_grading(results: Path, notebook: Path, assignment: str | None) -> bool
     return any(extra.get(k) != v for k, v in now.items())
 
 
-_SERVER = None
-
-
-def _init_process(limits) -> None:
-    """Pool initializer: one fork server per grading process (torch imported once here)."""
-    import multiprocessing.util
-
-    from grader.isolation.spawn import ForkServer
-
-    global _SERVER
-    _SERVER = ForkServer(limits)
-    _SERVER.__enter__()
-    multiprocessing.util.Finalize(None, _SERVER.__exit__, args=(None, None, None), exitpriority=10)
-
-
-def _grade_to_dir(notebook: str, assignment: str | None, outdir: str) -> dict:
-    from grader.runner import grade
-
-    result = grade(notebook, assignment)
-    data = results_json(result)
-    data["extra_data"] = {"notebook": notebook, "assignment": result.assignment, **provenance(result.assignment)}
-    try:
-        from grader.reports.html import write_report
-
-        write_report(result, Path(outdir) / "report.html")
-    except Exception:  # noqa: BLE001 - a report that cannot render must not lose the grade
-        pass
-    write_json_atomic(Path(outdir) / DONE, data)
-    return data
-
-
 def _grade(notebook: str, assignment: str | None):
     from grader.runner import grade
 
@@ -235,7 +173,7 @@ def grade_many(notebooks, assignment: str | None = None, jobs: int = 1, limits=N
     """Grade notebooks in ``jobs`` processes, each with its own fork server (torch imported once
     per process); yield ``(notebook, Grade)`` as each finishes. For callers that want the Grade
     objects rather than files (tests, scripts)."""
-    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=_init_process, initargs=(limits,)) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=init_process, initargs=(limits,)) as pool:
         futures = {pool.submit(_grade, str(nb), assignment): nb for nb in notebooks}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
@@ -367,37 +305,35 @@ def write_submitters(out: Path, root: Path, submissions: list[Path], names: list
     write_json_atomic(out / SUBMITTERS, people)
 
 
+def save(folder: Path, outcome: dict) -> dict:
+    """Write one graded submission: its report first, then results.json (what --resume looks for)."""
+    if outcome.get("html"):
+        write_text_atomic(folder / "report.html", outcome["html"])
+    write_json_atomic(folder / DONE, outcome["results"])
+    return outcome["results"]
+
+
 def run_batch(root: Path, assignment: str | None, out: Path, jobs: int = 1, resume: bool = False,
-              show_progress: bool = True, limits=None) -> list[tuple[str, dict]]:
+              show_progress: bool = True, limits=None, executor=None) -> list[tuple[str, dict]]:
+    """Grade a folder (or zip) into OUTDIR with ``executor`` (default: a local pool of ``jobs``)."""
     from tqdm import tqdm
 
+    executor = executor or LocalPool(jobs, limits)
     out.mkdir(parents=True, exist_ok=True)
     source = root
     root, submissions, names = submissions_of(root, out)
     if not submissions:
         raise BatchInputError(f"no notebooks (.ipynb) found in {source}; nothing was graded")
     write_submitters(out, root, submissions, names)
-    todo = [(p, n) for p, n in zip(submissions, names)
+    todo = [(n, p) for p, n in zip(submissions, names)
             if not (resume and (out / n / DONE).exists() and not needs_grading(out / n / DONE, p, assignment))]
     done: list[tuple[str, dict]] = []
     bar = tqdm(total=len(todo), desc="grading", unit="nb", disable=not show_progress, file=sys.stderr,
                initial=0, postfix={"skipped": len(submissions) - len(todo)} if resume else None)
-    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=_init_process, initargs=(limits,)) as pool:
-        futures = {pool.submit(_grade_to_dir, str(p), assignment, str(out / n)): n for p, n in todo}
-        for fut in as_completed(futures):
-            name = futures[fut]
-            try:
-                done.append((name, fut.result()))
-            except IsolationUnavailable:  # the grader's fault, the same for every submission: stop
-                pool.shutdown(cancel_futures=True)
-                raise
-            except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
-                data = {"score": 0, "max_score": 0, "output": f"grading failed: {e}", "tests": [],
-                        "execution_time": 0, "visibility": "visible"}
-                write_json_atomic(out / name / DONE, data)
-                done.append((name, data))
-            write_gradebook(out, names)
-            bar.update(1)
+    for name, outcome in executor.grade(todo, assignment):
+        done.append((name, save(out / name, outcome)))
+        write_gradebook(out, names)
+        bar.update(1)
     bar.close()
     write_gradebook(out, names)
     write_index(out, names)
@@ -408,9 +344,11 @@ def cmd_batch(args) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
     try:
+        tls = {"ca_file": args.tls_ca_file, "cert": args.tls_cert, "key": args.tls_key}
+        executor = chosen(args.executor, args.scheduler, args.jobs, tls=tls)
         run_batch(Path(args.dir), args.assignment, out, jobs=args.jobs, resume=args.resume,
-                  show_progress=not args.quiet)
-    except (FileNotFoundError, BatchInputError, zipfile.BadZipFile) as e:
+                  show_progress=not args.quiet, executor=executor)
+    except (FileNotFoundError, BatchInputError, zipfile.BadZipFile, ExecutorError) as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
     names = list(_read_submitters(out))  # every submission of this run, in order (written by run_batch)
@@ -436,7 +374,18 @@ def add_parser(sub) -> None:
     b.add_argument("dir")
     b.add_argument("--assignment", choices=course.names())
     b.add_argument("--out", required=True)
-    b.add_argument("-j", "--jobs", type=int, default=1)
-    b.add_argument("--resume", action="store_true", help="skip submissions already graded for the same assignment by this grader version and fixtures")
+    b.add_argument("-j", "--jobs", type=int, default=1,
+                   help="grading processes on this machine (local pool, or the workers of --executor dask)")
+    b.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local: a process pool on this machine (default); dask: Dask workers (a LocalCluster of "
+                        "-j processes, or the cluster at --scheduler). Needs pip install -e '.[dask]'")
+    b.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786 or tls://...); "
+                        "implies --executor dask")
+    for flag, what in (("--tls-ca-file", "the CA certificate"), ("--tls-cert", "this machine's certificate"),
+                       ("--tls-key", "its private key")):
+        b.add_argument(flag, metavar="PEM", help=f"for a tls:// scheduler: {what} (PEM)")
+    b.add_argument("--resume", action="store_true",
+                   help="skip submissions already graded for the same assignment by this grader version and fixtures")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_batch)

@@ -12,10 +12,8 @@ this machine.
 """
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 

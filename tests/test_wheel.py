@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 from scratch import hide_editable_installs, world_readable_dir

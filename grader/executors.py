@@ -1,0 +1,153 @@
+"""Where ``grader batch`` grades: the seam between the batch (files, gradebook) and the machines.
+
+An executor takes the batch's jobs, ``(student name, notebook path)`` pairs, and yields
+``(student name, outcome)`` as each submission finishes, in any order. An outcome is plain
+data: ``{"results": <results.json data>, "html": <report.html text, or None>}``. The
+executor never writes into OUTDIR; the batch does, atomically, so ``--resume`` and the
+kill-and-resume guarantee hold whichever executor graded.
+
+* :class:`LocalPool` (the default): a process pool on this machine, one warm fork server
+  per grading process (torch imported once per process). No dependency beyond the grader's.
+* ``grader.dask_executor.DaskExecutor``: Dask workers, on this machine (a ``LocalCluster``)
+  or on others (``--scheduler tcp://HOST:8786``). Needs the optional extra
+  ``pip install -e ".[dask]"``; see :func:`dask_executor`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from grader.isolation.spawn import IsolationUnavailable
+
+INSTALL_DASK = 'pip install -e ".[dask]"  (or: pip install dask distributed)'
+
+
+class ExecutorError(Exception):
+    """The batch cannot run on the chosen executor; carries a one-line reason for the TA."""
+
+
+class MissingDask(ExecutorError):
+    pass
+
+
+class GraderMismatch(ExecutorError):
+    """A worker has a different grader or fixture set than the machine that started the batch."""
+
+
+# --------------------------------------------------------------------------- one job, anywhere
+
+
+def outcome_of(grade, label: str) -> dict:
+    """A finished Grade as plain data: results.json contents and the rendered report."""
+    from grader.provenance import provenance
+    from grader.reports.results import results_json
+
+    grade.notebook = label  # the driver's path, whatever file the grading machine read
+    data = results_json(grade)
+    data["extra_data"] = {"notebook": label, "assignment": grade.assignment, **provenance(grade.assignment)}
+    try:
+        from grader.reports.html import render_report
+
+        html = render_report(grade)
+    except Exception:  # noqa: BLE001 - a report that cannot render must not lose the grade
+        html = None
+    return {"results": data, "html": html}
+
+
+def failed(message: str) -> dict:
+    """The outcome of a submission that could not be graded at all (score 0, the reason as output)."""
+    return {"results": {"score": 0, "max_score": 0, "output": message, "tests": [], "execution_time": 0,
+                        "visibility": "visible"}, "html": None}
+
+
+def grade_path(notebook: str, assignment: str | None) -> dict:
+    """Grade a notebook this machine can read (a pool process, with its fork server)."""
+    from grader.runner import grade
+
+    return outcome_of(grade(notebook, assignment), notebook)
+
+
+def grade_bytes(filename: str, data: bytes, assignment: str | None, label: str) -> dict:
+    """Grade a notebook sent as bytes (no shared file system): written under its own name into a
+    private temporary folder, graded, removed."""
+    from grader.runner import grade
+
+    with tempfile.TemporaryDirectory(prefix="diffgrade-submission-") as tmp:
+        path = Path(tmp) / (Path(filename).name or "submission.ipynb")
+        path.write_bytes(data)
+        return outcome_of(grade(path, assignment), label)
+
+
+# --------------------------------------------------------------------------- same grader everywhere
+
+
+from grader.provenance import fingerprint  # noqa: E402,F401 - re-exported: what workers compare
+
+
+def describe(fp: dict) -> str:
+    return f"diffgrade {fp.get('version')} (code {fp.get('code')}, fixtures {fp.get('fixtures')})"
+
+
+# --------------------------------------------------------------------------- the local pool
+
+_SERVER = None
+
+
+def init_process(limits) -> None:
+    """Pool initializer: one fork server per grading process (torch imported once here)."""
+    import multiprocessing.util
+
+    from grader.isolation.spawn import ForkServer
+
+    global _SERVER
+    _SERVER = ForkServer(limits)
+    _SERVER.__enter__()
+    multiprocessing.util.Finalize(None, _SERVER.__exit__, args=(None, None, None), exitpriority=10)
+
+
+class LocalPool:
+    """``jobs`` grading processes on this machine, each with its own fork server."""
+
+    name = "local"
+
+    def __init__(self, jobs: int = 1, limits=None):
+        self.jobs, self.limits = max(1, jobs), limits
+
+    def grade(self, todo: list[tuple[str, Path]], assignment: str | None) -> Iterator[tuple[str, dict]]:
+        if not todo:
+            return
+        with ProcessPoolExecutor(max_workers=self.jobs, initializer=init_process, initargs=(self.limits,)) as pool:
+            futures = {pool.submit(grade_path, str(p), assignment): n for n, p in todo}
+            for fut in as_completed(futures):
+                try:
+                    outcome = fut.result()
+                except IsolationUnavailable:  # the grader's fault, the same for every submission: stop
+                    pool.shutdown(cancel_futures=True)
+                    raise
+                except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
+                    outcome = failed(f"grading failed: {e}")
+                yield futures[fut], outcome
+
+
+def dask_executor(scheduler: str | None = None, workers: int = 1, limits=None, tls: dict | None = None):
+    """A Dask executor: on ``scheduler`` (an address such as tcp://HOST:8786), or a LocalCluster of
+    ``workers`` processes. Raises MissingDask, with what to install, when dask is absent."""
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        raise MissingDask(f"grading on Dask needs dask and distributed, which are not installed: {INSTALL_DASK}") from None
+    from grader.dask_executor import DaskExecutor
+
+    return DaskExecutor(scheduler=scheduler, workers=workers, limits=limits, tls=tls)
+
+
+def chosen(executor: str = "local", scheduler: str | None = None, jobs: int = 1, limits=None,
+           tls: dict | None = None):
+    """The executor the command line asked for: ``--scheduler`` implies Dask."""
+    if scheduler or executor == "dask":
+        return dask_executor(scheduler, jobs, limits, tls)
+    return LocalPool(jobs, limits)
