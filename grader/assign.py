@@ -14,8 +14,8 @@ kept to what a student needs (kernel, ``diffgrade.assignment``, otter's tests). 
 refuses to return a notebook that still contains a solution line or a hidden test.
 Otter's autograder output is not used: our grader is the hidden grader.
 
-Every notebook in ``solutions/`` is such a master: ``solutions/proj5a.ipynb`` is edited by
-hand, ``solutions/proj5b.ipynb`` is written by ``tools/author_proj5b_solution.py``.
+Every notebook in ``solutions/`` is such a master, edited as a notebook: the one copy of the
+reference solution.
 """
 
 from __future__ import annotations

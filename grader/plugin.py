@@ -105,3 +105,22 @@ class GradingPlugin:
             self.results.append(result)
             if self.progress:
                 self.progress.step(result)
+
+
+def points_by_api(checks_dir) -> dict[str, float]:
+    """Graded name -> the sum of its checks' points, read from the markers of ``checks_dir/test_*.py``
+    (where points are declared, once): what an assignment's master must give each question."""
+    import importlib.util
+    from pathlib import Path
+
+    totals: dict[str, float] = {}
+    for path in sorted(Path(checks_dir).glob("test_*.py")):
+        spec = importlib.util.spec_from_file_location(f"_points_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for name, fn in vars(module).items():
+            marks = {m.name: m for m in getattr(fn, "pytestmark", [])} if name.startswith("test_") else {}
+            if "api" in marks and "points" in marks:
+                api = marks["api"].args[0]
+                totals[api] = totals.get(api, 0.0) + float(marks["points"].args[0])
+    return totals

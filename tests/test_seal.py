@@ -96,9 +96,10 @@ def test_proc_shows_only_the_workers_own_processes():
         def attack(grader_pid):
             pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
             readable = []
-            for target in ("root", "cwd", "environ"):
+            for target in ("root", "cwd", "fd", "environ", "mem"):
+                path = f"/proc/{grader_pid}/{target}"
                 try:
-                    os.listdir(f"/proc/{grader_pid}/{target}") if target != "environ" else open(f"/proc/{grader_pid}/environ").read()
+                    os.listdir(path) if target in ("root", "cwd", "fd") else open(path, "rb").read(16)
                     readable.append(target)
                 except OSError:
                     pass
