@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from nbtools import write_notebook
 
-from grader import batch, cli
+from grader import batch, cli, executors, provenance
 from grader.batch import gradescope_names, run_batch, student_name
 from grader.plugin import CheckResult
 
@@ -121,8 +121,8 @@ def fake_grading(monkeypatch):
         return grader.runner.Grade(notebook=str(notebook), assignment=assignment, checks=checks)
 
     monkeypatch.setattr(grader.runner, "grade", grade)
-    monkeypatch.setattr(batch, "ProcessPoolExecutor", ThreadPoolExecutor)
-    monkeypatch.setattr(batch, "_init_process", lambda limits: None)
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", ThreadPoolExecutor)
+    monkeypatch.setattr(executors, "init_process", lambda limits: None)
     return graded
 
 
@@ -190,8 +190,8 @@ def test_resume_regrades_failed_foreign_and_outdated_results(tmp_path, fake_grad
     out = tmp_path / "out"
     run_batch(subs, "proj5a", out, show_progress=False)
     first = json.loads((out / "ok" / "results.json").read_text())
-    assert first["extra_data"]["grader_version"] == batch.grader_version()
-    assert first["extra_data"]["fixtures_sha256"] == batch.fixture_fingerprint("proj5a")
+    assert first["extra_data"]["grader_version"] == provenance.grader_version()
+    assert first["extra_data"]["fixtures_sha256"] == provenance.fixture_fingerprint("proj5a")
     assert len(first["extra_data"]["fixtures_sha256"]) == 64
 
     def edit(name, change):

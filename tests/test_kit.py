@@ -15,6 +15,7 @@ import pytest
 from scratch import hide_editable_installs, world_readable_dir
 
 from grader import course
+from grader.judge import call_index
 from grader.assign import solution_lines
 from grader.kit import KitError, build_kit, is_visible
 
@@ -36,6 +37,15 @@ def _texts(files):
     return {n: b.decode() for n, b in files.items() if not n.endswith(".npz")}
 
 
+def _value(function: ast.FunctionDef, node: ast.AST):
+    """A literal, or the literal assigned to that name earlier in the function (``calls = [...]``)."""
+    if isinstance(node, ast.Name):
+        for stmt in ast.walk(function):
+            if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == node.id for t in stmt.targets):
+                return ast.literal_eval(stmt.value)
+    return ast.literal_eval(node)
+
+
 def _checks(sources: dict) -> dict:
     """test function name -> (visible, [(probe, calls) it judges by value])"""
     out = {}
@@ -45,8 +55,8 @@ def _checks(sources: dict) -> dict:
                 judged = []
                 for call in ast.walk(node):
                     if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "judge":
-                        probe, calls = call.args[0], call.args[2]
-                        judged.append((ast.literal_eval(probe), ast.literal_eval(calls)))
+                        probe, calls = call.args[0], _value(node, call.args[2])
+                        judged.append((ast.literal_eval(probe), calls))
                 out[node.name] = (is_visible(node), judged)
     return out
 
@@ -58,12 +68,12 @@ def _full_checks():
 
 def test_no_hidden_check(kit):
     _, files = kit
-    kit_checks = _checks({n: t for n, t in _texts(files).items() if re.match(rf"grader/checks/{A}/test_.*\.py$", n)})
+    kit_checks = _checks({n: t for n, t in _texts(files).items() if re.match(rf"grader/course/{A}/checks/test_.*\.py$", n)})
     full = _full_checks()
     assert kit_checks and all(visible for visible, _ in kit_checks.values())
     assert set(kit_checks) == {name for name, (visible, _) in full.items() if visible}
     assert len(full) > len(kit_checks)  # there were hidden checks to leave out
-    assert not [n for n in files if re.match(r"grader/(checks|catalog|standins)/.*proj5b", n)]
+    assert not [n for n in files if re.match(r"grader/course/proj5b/", n)]
 
 
 def test_no_solution_line(kit, root):
@@ -91,18 +101,20 @@ def test_no_hidden_expected_output(kit, root):
     with np.load(io.BytesIO(files[f"grader/_bundle/fixtures/{A}/expected.npz"])) as kit_npz:
         shipped = {k: kit_npz[k] for k in kit_npz.files}
     visible_judged, hidden_judged = set(), set()
+    probes = course.get(A).probes
     for visible, judged in _full_checks().values():
         for probe, calls in judged:
-            (visible_judged if visible else hidden_judged).update((probe, i) for i in calls)
+            (visible_judged if visible else hidden_judged).update(
+                (probe, call_index(probes[probe][1], c)) for c in calls)
     assert hidden_judged - visible_judged  # outputs that only hidden checks compare
-    with_values = {k for k, v in shipped.items() if np.any(v)}
-    for key in with_values:
+    for key, value in shipped.items():
         probe, _, call = key.split("|")
-        assert (probe, int(call)) in visible_judged, f"{key} is compared by no visible check"
-        assert np.array_equal(shipped[key], full[key])
-    for key, value in shipped.items():  # the rest are shapes only
-        assert key in with_values or (value.shape == full[key].shape and not np.any(value))
-    assert "forward|reference|1" not in shipped and not np.any(shipped["forward|reference|0"])
+        assert value.shape == full[key].shape
+        if (probe, int(call)) in visible_judged:
+            assert np.array_equal(value, full[key])
+        else:  # looked at for its shape only: seeded noise, not the reference's output
+            assert not np.allclose(value, full[key]), f"{key} ships the reference's output"
+    assert not np.allclose(shipped["forward|reference|0"], full["forward|reference|0"])
     assert len(shipped) < len(full)
 
 
