@@ -32,8 +32,11 @@ def nobody_can_run_the_grader():
 
 
 def test_the_attacks_fail_for_an_ordinary_user_too(nobody_can_run_the_grader):
-    run = _as_nobody(f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider tests/test_seal.py", 1200)
+    # the attacks whose protection differs for an ordinary user (the user namespace's view and cleanup)
+    chosen = "sees_none or reference_code or proc_shows or forged or nothing_passes or conftest"
+    run = _as_nobody(f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider tests/test_seal.py -k '{chosen}'",
+                     1200)
     tail = (run.stdout + run.stderr)[-3000:]
     assert run.returncode == 0, tail
     passed = re.search(r"(\d+) passed", tail)
-    assert passed and int(passed.group(1)) >= 8, tail  # all but the two root-only tests
+    assert passed and int(passed.group(1)) == 6, tail
