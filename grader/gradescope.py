@@ -160,7 +160,8 @@ def add_parser(sub) -> None:
                    help="when students see the hidden checks (default: after grades are published)")
     b.set_defaults(func=cmd_build)
     r = gs.add_parser("run", help="grade /autograder/submission into /autograder/results/results.json")
-    r.add_argument("--assignment", choices=course.names(), default="proj5a")
+    r.add_argument("--assignment", required=True, choices=course.names(),
+                   help="the assignment (run_autograder passes the one the zip was built for)")
     r.add_argument("--root", help="autograder root (default /autograder)")
     r.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES)
     r.set_defaults(func=cmd_run)

@@ -17,9 +17,9 @@ from a staged copy of the package in which
 * the other assignment, the staff commands' modules (assign, batch, gradescope, wheel, kit) and
   the templates are left out, and the reference notebooks never were in a wheel.
 
-proj5b has no kit yet: its visible checks run with the reference blocks and schedule of its
-``support.py`` (a UNet judged apart from its blocks, samplers given the schedule), answers that a
-kit must not ship.
+Only an assignment whose spec says ``student_kit=True`` has a kit: its support parts must be
+functions the kit can replay. proj5b has none yet: its visible checks run with the reference
+blocks and schedule of its ``support.py``, answers that a kit must not ship.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ import numpy as np
 from grader import course, fixtures
 from grader.wheel import SOURCES, WheelError, build_wheel
 
-#: Assignments whose worker side holds no reference implementation (see the module docstring).
-KIT_ASSIGNMENTS = ("proj5a",)
 #: Modules and folders of the package that only staff commands use.
 STAFF_ONLY = ["assign.py", "batch.py", "executors.py", "dask_executor.py", "gradescope.py", "wheel.py", "kit.py",
               "templates"]
@@ -169,58 +167,77 @@ def kit_expected(expected: dict, by_value: set, by_shape: set) -> dict:
     return out
 
 
-KIT_STANDINS = '''
+KIT_STANDINS = """
 
-#: Student kit: stored outputs of the grader's forward process on the fixture images, replayed by
-#: the kit's support.py (the real one is a graded answer, so it is left out).
-_KIT_FORWARD = {}
+#: Student kit: stored outputs of the grader's support functions (reference parts, which are graded
+#: answers and so are left out), replayed by the kit's support.py.
+_KIT_STORED = {}
 _build_standins = build
 
 
 def build(inputs: dict) -> dict:
-    _KIT_FORWARD.update({k: v for k, v in inputs.items() if k.startswith("kit_forward|")})
+    _KIT_STORED.update({k: v for k, v in inputs.items() if k.startswith("kit|")})
     return _build_standins(inputs)
-'''
+"""
 
-KIT_SUPPORT = '''"""Student kit: where a visible check compares by value, each grader forward call it needs is
-replayed from the kit's stored outputs; elsewhere seeded noise stands in (those checks look at
-shapes only). The grader's own forward process is a graded answer and is not in the kit."""
+KIT_SUPPORT = """\"\"\"Student kit: the assignment's reference parts are graded answers and are not in the kit. Where a
+visible check compares by value, each call of them it needs is replayed from stored outputs;
+elsewhere seeded noise of the input's shape stands in (those checks look at shapes only).\"\"\"
 
 import zlib
 
 import torch
 
-ANSWERS = {"reference_forward": "forward"}
+ANSWERS = @ANSWERS@
 
 
 @KEY_FUNCTION@
 
-def reference_forward(im, t):
-    from grader.course.proj5a.standins import _KIT_FORWARD
+def _replay(name, args):
+    from @STANDINS@ import _KIT_STORED
 
-    im = torch.as_tensor(im).float()
-    stored = _KIT_FORWARD.get(kit_forward_key(im, t))
-    return torch.from_numpy(stored.copy()) if stored is not None else torch.randn_like(im)
-'''
+    stored = _KIT_STORED.get(kit_key(name, args))
+    if stored is not None:
+        return torch.from_numpy(stored.copy())
+    first = next(torch.as_tensor(a) for a in args if hasattr(a, "shape"))
+    return torch.randn_like(first.float())
+"""
 
 
-def kit_forward_key(im, t):
+def kit_key(name, args) -> str:
     import zlib
 
-    return f"kit_forward|{int(t)}|{zlib.crc32(im.detach().cpu().float().contiguous().numpy().tobytes())}"
+    def part(a):
+        if hasattr(a, "shape"):
+            import numpy
+
+            array = a.detach().cpu().float().contiguous().numpy() if hasattr(a, "detach") else numpy.asarray(a, "f4")
+            return str(zlib.crc32(array.tobytes()))
+        return repr(int(a) if float(a).is_integer() else float(a))
+
+    return "kit|" + name + "|" + "|".join(part(a) for a in args)
 
 
-def kit_support_source() -> str:
-    """The kit's support.py: a reference_forward that replays stored outputs (with its key function)."""
+def kit_support_source(spec) -> str:
+    """The kit's support.py: each support function replays stored outputs (with the key function)."""
+    import ast as ast_
     import inspect
 
-    return KIT_SUPPORT.replace("@KEY_FUNCTION@", inspect.getsource(kit_forward_key).rstrip() + "\n")
+    from grader.support import _parts
+
+    _, defs = _parts(str(spec.folder / "support.py"))
+    answers = {name: api for name, (_, api) in defs.items()}
+    functions = [name for name, (text, _) in defs.items() if text.lstrip().startswith("def ")]
+    body = KIT_SUPPORT.replace("@KEY_FUNCTION@", inspect.getsource(kit_key).rstrip() + "\n")
+    body = body.replace("@STANDINS@", spec.standins_module).replace("@ANSWERS@", repr(answers))
+    for name in functions:
+        body += f"\n\ndef {name}(*args):\n    return _replay({name!r}, args)\n"
+    ast_.parse(body)
+    return body
 
 
-def kit_forward_inputs(assignment: str, probes: list[str], by_value: set) -> dict:
-    """The stored outputs of the grader's forward calls that the by-value visible checks need."""
-    import torch
-
+def kit_support_inputs(assignment: str, probes: list[str], by_value: set) -> dict:
+    """The stored outputs of the support calls (``$support:NAME``) that the by-value visible checks need."""
     a = course.get(assignment)
     inputs, expected = fixtures.load_inputs(assignment), fixtures.load_expected(assignment)
     out = {}
@@ -228,10 +245,9 @@ def kit_forward_inputs(assignment: str, probes: list[str], by_value: set) -> dic
         if not any(p == probe for p, _ in by_value):
             continue
         for i, call in enumerate(a.probes[probe][1]):
-            if call["func"] == "$support:reference_forward":
-                image, t = call["args"][0], call["args"][1]
-                key = kit_forward_key(torch.from_numpy(inputs[image["$input"]]), t)
-                out[key] = expected[f"{probe}|reference|{i}"]
+            if call["func"].startswith("$support:"):
+                args = [inputs[x["$input"]] if isinstance(x, dict) else x for x in call["args"]]
+                out[kit_key(call["func"].split(":", 1)[1], args)] = expected[f"{probe}|reference|{i}"]
     return out
 
 
@@ -246,9 +262,10 @@ def _catalog_source(assignment: str, ids: set[str]) -> str:
 
 def stage(assignment: str, tree: Path) -> dict:
     """Write the kit's source tree under ``tree``; returns counts for the build message."""
-    if assignment not in KIT_ASSIGNMENTS:
-        raise KitError(f"no student kit for {assignment} yet: its visible checks need the reference blocks and "
-                       "schedule of its support.py; only " + ", ".join(KIT_ASSIGNMENTS) + " can have one")
+    if not course.get(assignment).student_kit:
+        kits = [s.name for s in course.all_specs() if s.student_kit]
+        raise KitError(f"no student kit for {assignment} yet: its visible checks need reference parts of its "
+                       f"support.py that a kit cannot replay; only {', '.join(kits) or 'none'} can have one")
     if not fixtures.in_checkout():
         raise KitError(f"grader kit build {fixtures.NEEDS_CHECKOUT}")
     probes, by_value, by_shape, results = visible_needs(assignment)
@@ -278,9 +295,9 @@ def stage(assignment: str, tree: Path) -> dict:
     kit_fixtures.mkdir(parents=True)
     standins = folder / "standins.py"
     standins.write_text(standins.read_text() + KIT_STANDINS)
-    (folder / "support.py").write_text(kit_support_source())
+    (folder / "support.py").write_text(kit_support_source(course.get(assignment)))
     fixtures.save_npz(kit_fixtures / "inputs.npz",
-                      {**fixtures.load_inputs(assignment), **kit_forward_inputs(assignment, probes, by_value)})
+                      {**fixtures.load_inputs(assignment), **kit_support_inputs(assignment, probes, by_value)})
     expected = kit_expected(fixtures.load_expected(assignment), by_value, by_shape)
     (folder / "catalogue.py").write_text(_catalog_source(assignment, {k.split("|")[1] for k in expected}))
     fixtures.save_npz(kit_fixtures / "expected.npz", expected)

@@ -51,6 +51,8 @@ class Spec:
     doubled_channels_hint: str | None = None
     #: Worker-side modules besides ``standins`` (relative names), searched for ``$standin:NAME``.
     worker_modules: tuple = ()
+    #: Whether ``grader kit build`` may build a student kit (its support parts are replayable functions).
+    student_kit: bool = False
     #: Filled in by the registry.
     package: str = ""
     folder: Path = field(default=Path("."), compare=False)
