@@ -344,3 +344,27 @@ def test_grader_check_prints_a_header_one_line_per_check_and_a_hint():
     assert len(lines) == 4 and lines[3].startswith("Hint: start with blur_denoise") and "grader check 'my proj5a.ipynb'" in lines[3]
     broken = check_summary(NS(notebook="a.ipynb", assignment="proj5a", error="a.ipynb is empty", notes=[], checks=checks))
     assert broken.splitlines()[1] == "  ! a.ipynb is empty" and len(broken.splitlines()) == 3
+
+
+@pytest.mark.parametrize("name", sorted(QUESTIONS))
+def test_the_notebook_checks_work_renamed_and_export_without_latex(root, tmp_path, monkeypatch, name):
+    """A student saves `proj5a (1).ipynb` next to another notebook: the first cell still finds the checks
+    stored in this notebook, a check runs, and grader.export() makes a zip without LaTeX."""
+    import shutil
+    import zipfile
+
+    shutil.copy(root / "assignments" / f"{name}.ipynb", tmp_path / f"{name} (1).ipynb")
+    shutil.copy(root / "samples" / "proj5a" / "alice.ipynb", tmp_path / "scratch.ipynb")
+    init = next(c for c in nbformat.read(str(tmp_path / f"{name} (1).ipynb"), as_version=4).cells
+                if c.cell_type == "code" and "start_checks" in c.source)
+    assert "pip install -q otter-grader" in init.source
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec("\n".join(line for line in init.source.splitlines() if not line.startswith("%")), ns)
+    grader = ns["grader"]
+    assert grader._notebook == f"{name} (1).ipynb"
+    question = QUESTIONS[name][0]
+    assert question in str(grader.check(question, global_env={}))
+    grader.export(display_link=False)
+    (archive,) = tmp_path.glob("*.zip")
+    assert zipfile.ZipFile(archive).testzip() is None and f"{name} (1).ipynb" in zipfile.ZipFile(archive).namelist()
