@@ -229,6 +229,14 @@ class Chunk:
     kind: str  # "import" | "def" | "stmt"
     name: str = ""  # the name a "def" chunk defines
     stub: bool = False  # a definition still holding only placeholders (see is_stub)
+    where: str = ""  # the cell as Jupyter shows it: 'the cell starting "def forward(im, t):"'
+    line: int = 1  # the cell line the source starts on (messages give the student's line numbers)
+
+
+def cell_label(source: str) -> str:
+    """A cell as a student finds it in Jupyter (which numbers no cells): by its first line."""
+    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    return f'the cell starting "{first if len(first) <= 48 else first[:45] + "..."}"'
 
 
 def _provided(assignment: str | None) -> set:
@@ -258,12 +266,12 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
             tree = ast.parse(code)
         except SyntaxError as e:
             info.notes.append(
-                f"cell {index + 1} has a syntax error on its line {e.lineno}: {e.msg}; "
+                f"{cell_label(cell.source)} has a syntax error on its line {e.lineno}: {e.msg}; "
                 "its definitions were skipped"
             )
             continue
         except (RecursionError, MemoryError, ValueError) as e:  # a parser bomb costs its cell only
-            info.notes.append(f"cell {index + 1} could not be parsed ({type(e).__name__}: it is nested too deeply "
+            info.notes.append(f"{cell_label(cell.source)} could not be parsed ({type(e).__name__}: it is nested too deeply "
                               "or too large); its definitions were skipped")
             continue
         for node in tree.body:
@@ -276,7 +284,8 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
                 seg = "\n".join("@" + ast.get_source_segment(code, d) for d in node.decorator_list) + "\n" + seg
             kind = "import" if isinstance(node, (ast.Import, ast.ImportFrom)) else (
                 "def" if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else "stmt")
-            chunks.append(Chunk(cell=index + 1, source=seg, kind=kind, name=getattr(node, "name", "") if kind == "def" else "",
+            first_line = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            chunks.append(Chunk(cell=index + 1, where=cell_label(cell.source), line=first_line, source=seg, kind=kind, name=getattr(node, "name", "") if kind == "def" else "",
                                 stub=kind == "def" and is_stub(node)))
             if kind == "def":
                 info.defined.append(node.name)

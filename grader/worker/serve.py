@@ -75,11 +75,11 @@ def _one_line(exc: BaseException, limit: int = 240) -> str:
 
 
 def _student_location(tb) -> str:
-    """'(cell 7, line 3)' for the innermost frame that is student code."""
+    """' (the cell starting "def forward(im, t):", line 3)' for the innermost frame of student code."""
     where = ""
     for frame, lineno in traceback.walk_tb(tb):
         name = frame.f_code.co_filename
-        if name.startswith("<cell "):
+        if name.startswith(("<cell ", "<the cell ")):
             where = f" ({name[1:-1]}, line {lineno})"
     return where
 
@@ -144,7 +144,8 @@ class Worker:
         return {"ready": True, "notes": self.notes, "defined": defined}
 
     def _exec_chunk(self, chunk: dict, limit: float) -> None:
-        source, cell, kind = chunk["source"], chunk["cell"], chunk["kind"]
+        source, kind = chunk["source"], chunk["kind"]
+        cell = chunk.get("where") or f"cell {chunk['cell']}"
 
         def on_alarm(signum, frame):
             raise _ChunkTimeout()
@@ -154,18 +155,18 @@ class Worker:
         saved_out, saved_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = CappedText()
         try:
-            code = compile(source, f"<cell {cell}>", "exec")
+            code = compile("\n" * (chunk.get("line", 1) - 1) + source, f"<{cell}>", "exec")
             exec(code, self.ns)
             if kind == "def":  # the last successful definition of a name decides
                 (self.stubs.add if chunk.get("stub") else self.stubs.discard)(chunk.get("name", ""))
         except _ChunkTimeout:
-            self.notes.append(f"cell {cell}: a top-level statement took over {limit:g} s and was skipped")
+            self.notes.append(f"{cell}: a top-level statement took over {limit:g} s and was skipped")
         except ImportError as e:
             missing = getattr(e, "name", None) or str(e)
-            self.notes.append(f"cell {cell}: import of {missing} is not available in the grader (skipped)")
+            self.notes.append(f"{cell}: import of {missing} is not available in the grader (skipped)")
         except BaseException as e:  # noqa: BLE001 - student code may raise anything
             what = "definition" if kind == "def" else "statement"
-            self.notes.append(f"cell {cell}: a top-level {what} failed and was skipped: {_one_line(e)}")
+            self.notes.append(f"{cell}: a top-level {what} failed and was skipped: {_one_line(e)}")
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
