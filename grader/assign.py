@@ -175,8 +175,8 @@ import otter
 
 
 def start_checks(assignment="@ASSIGNMENT@"):
-    \"\"\"otter's checks for this notebook, found by its metadata whatever the file is called; their
-    export() makes a zip of the notebook without needing LaTeX.\"\"\"
+    \"\"\"otter's checks for this notebook, found by its metadata whatever the file is called; a failed
+    check opens with its own sentence; export() makes a zip of the notebook without needing LaTeX.\"\"\"
     import glob, json, os
 
     found = "@ASSIGNMENT@.ipynb"
@@ -187,6 +187,13 @@ def start_checks(assignment="@ASSIGNMENT@"):
                     found = path
         except (OSError, ValueError, KeyError, AttributeError):
             continue
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    def message(self, error, context=0):  # the check's own sentence first, not otter's line and source
+        text = str(error).strip("'")
+        return text if isinstance(error, AssertionError) and text else f"{type(error).__name__}: {text}"
+
+    ExceptionTestFile._generate_error_message = message
     notebook = otter.Notebook(found)
     export = notebook.export
     notebook.export = lambda *args, pdf=False, **kwargs: export(*args, pdf=pdf, **kwargs)
