@@ -25,6 +25,7 @@ blocks and schedule of its ``support.py``, answers that a kit must not ship.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 import tempfile
@@ -296,6 +297,9 @@ def stage(assignment: str, tree: Path) -> dict:
     standins = folder / "standins.py"
     standins.write_text(standins.read_text() + KIT_STANDINS)
     (folder / "support.py").write_text(kit_support_source(course.get(assignment)))
+    from grader import notebook_checks  # the notebook's public checks, so `grader check` gives one verdict
+
+    (folder / notebook_checks.KIT_FILE).write_text(json.dumps(notebook_checks.public_checks(course.get(assignment))))
     fixtures.save_npz(kit_fixtures / "inputs.npz",
                       {**fixtures.load_inputs(assignment), **kit_support_inputs(assignment, probes, by_value)})
     expected = kit_expected(fixtures.load_expected(assignment), by_value, by_shape)

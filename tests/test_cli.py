@@ -203,3 +203,21 @@ def test_check_says_a_part_b_notebook_was_graded_as_part_a(tmp_path, capsys):
     first, second = out.splitlines()[:2]
     assert first.startswith("homework.ipynb (proj5a):")
     assert "looks like proj5b (its metadata says so) but was graded as proj5a" in second
+
+
+def test_check_runs_the_notebooks_own_checks_too(tmp_path):
+    """One verdict: a forward without square roots passes the visible shape check, and `grader check`
+    also fails it with the notebook's own sentence."""
+    import nbformat
+
+    from grader.runner import grade
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import torch\n\ndef forward(im, t):\n    abar = alphas_cumprod[t]\n"
+                                          "    return abar * im + (1 - abar) * torch.randn_like(im)\n")]
+    path = tmp_path / "proj5a.ipynb"
+    nbformat.write(nb, str(path))
+    checks = [c for c in grade(path, "proj5a", visible_only=True).checks if c.api == "forward"]
+    assert [c.passed for c in checks] == [True, False]
+    assert "missing square roots" in checks[1].message and checks[1].points == 0
+    assert not [c for c in grade(path, "proj5a").checks if c.name.startswith("notebook_check")]

@@ -84,7 +84,8 @@ def test_no_solution_line(kit, root):
     assert [line for line in solutions if line in kit_lines and line not in GENERIC] == []
     # The catalogue's edits are pieces of the reference solution: none may travel (unless the
     # student notebook shows them too, like the provided add_variance's signature).
-    public = "\n".join(c.source for c in nbformat.read(root / "assignments" / f"{A}.ipynb", as_version=4).cells)
+    student = nbformat.read(root / "assignments" / f"{A}.ipynb", as_version=4)  # what students have anyway:
+    public = "\n".join([c.source for c in student.cells] + list(student.metadata["otter"]["tests"].values()))
     edits = {s for v in course.get(A).variants for _, old, new in v.edits for s in (old, new)
              if len(s) > 12 and s not in public}
     text = "\n".join(_texts(files).values())

@@ -258,6 +258,8 @@ class Worker:
     def _special(self, name: str):
         if name.startswith("$support:"):  # a reference part sent with this probe
             return self.runtime.SUPPORT[name.split(":", 1)[1]]
+        if name == "$notebook_check":  # the student notebook's own public check (grader check only)
+            return self._notebook_check
         if name.startswith("$standin:"):  # a helper of the assignment's worker-side modules
             attr = name.split(":", 1)[1]
             for module in self.modules:
@@ -267,6 +269,20 @@ class Worker:
         if name in self.ns:
             return self.ns[name]
         raise KeyError(name)
+
+    def _notebook_check(self, source: str) -> str:
+        """Run one of the notebook's public (otter) checks on the student's definitions, as the
+        notebook does; "" when it passes, else its own message."""
+        namespace: dict = {}
+        exec(compile(source, "<notebook check>", "exec"), namespace)
+        for case in [v for v in namespace.values() if hasattr(v, "call_func") and hasattr(v, "test_func")]:
+            try:
+                case.call_func(self.ns)
+            except AssertionError as e:
+                return str(e).strip("'") or "the check failed"
+            except Exception as e:  # noqa: BLE001 - whatever the student's code raised
+                return f"{type(e).__name__}: {e}"
+        return ""
 
     def run_probe(self, msg: dict) -> dict:
         """Fork, run the probe's calls in the child, return its answer (or why it has none)."""

@@ -1,0 +1,72 @@
+"""The notebook's own checks in ``grader check``: one verdict for students.
+
+The student notebook (``assignments/<a>.ipynb``) carries public checks (otter's, run by
+``grader.check("forward")`` in Jupyter). ``grader check`` runs them too, in the sealed worker on
+the student's definitions, beside the visible hidden checks, so a mistake the notebook catches is
+caught here with the same sentence. They are worth no points and are not run by ``grader grade``.
+"""
+
+from __future__ import annotations
+
+import nbformat
+
+from grader.plugin import CheckResult
+
+
+#: Where an installed student kit keeps the public checks (it ships no notebooks).
+KIT_FILE = "public_checks.json"
+
+
+def public_checks(spec) -> dict[str, str]:
+    """Question -> the source of its public check: from the assignment's student notebook, else from
+    the copy a student kit carries; {} when neither is there."""
+    import json
+
+    try:
+        nb = nbformat.read(str(spec.student_notebook), as_version=4)
+        tests = nb.metadata.get("otter", {}).get("tests", {})
+    except (OSError, ValueError):
+        try:
+            tests = json.loads((spec.folder / KIT_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+    return {q: src for q, src in tests.items() if isinstance(src, str)}
+
+
+def run(spec, submission, visible: list[CheckResult]) -> list[CheckResult]:
+    """``visible`` with the notebook's checks added, each after its name's visible checks. A name
+    whose visible checks already fail is not checked again (the first failure is the one to fix)."""
+    import time
+
+    from grader.judge import Fail
+    from grader.probing import call
+
+    failing = {r.api for r in visible if not r.passed}
+    results = []
+    for question, source in public_checks(spec).items():
+        if question in failing:
+            continue
+        probe = f"notebook:{question}"
+        submission.probes[probe] = (question, [call("$notebook_check", source, label=question, no_grad=False)])
+        t0 = time.perf_counter()
+        try:
+            answer = submission.answers(probe)["results"][0]
+            message = (answer.get("message") or "") if not answer.get("ok") else _text(answer["value"])
+        except Fail as e:
+            message = str(e)
+        results.append(CheckResult(name=f"notebook_check_{question}", title=f"the notebook's check of {question}",
+                                   api=question, points=0.0, visible=True, passed=not message,
+                                   message=message.splitlines()[0] if message else "",
+                                   seconds=time.perf_counter() - t0))
+    merged = list(visible)
+    for result in results:
+        last = max((i for i, r in enumerate(merged) if r.api == result.api), default=len(merged) - 1)
+        merged.insert(last + 1, result)
+    return merged
+
+
+def _text(value) -> str:
+    from grader import protocol
+
+    decoded = protocol.decode(value)
+    return decoded if isinstance(decoded, str) else ""
