@@ -156,3 +156,16 @@ def test_wrong_guidance_is_named():
     steps, draws = _sampler_record(_ddpm, guidance=3.0)  # the update guides with 3 where 5 was asked for
     msg = J.sampler_step_problem("ddpm_sample_class", steps, draws, guidance=5.0)
     assert msg and "guided noise estimate is 3 eps_c -2 eps_u" in msg
+
+
+def test_adam_replay_steps_whole_tensors_like_pytorch():
+    """An element whose gradient is 0 at first still counts the steps of its tensor (bias correction)."""
+    grads = RNG.normal(size=(6, 20))
+    grads[0, :5] = 0  # e.g. the weights of classes absent from the first batch
+    p0, lrs = RNG.normal(size=20), [1e-2] * 6
+    want = _torch_steps({"lr": 1e-2}, grads, p0, lrs)
+    rec = _record(grads, want, p0)
+    rec["step_live"], rec["step_sizes"] = np.ones((6, 1)), np.array([20])
+    assert np.allclose(J.adam_replay(p0[None], grads, lrs, live=rec["step_live"], sizes=rec["step_sizes"]), want,
+                       atol=1e-12)
+    assert J.adam_step_problem("train", rec, lrs, nb=4) is None
