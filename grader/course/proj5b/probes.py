@@ -26,8 +26,8 @@ def ns(name):
     return {"$ns": name}
 
 
-def stash(key, label, name=None):
-    return call("$standin:stash_get", key, label=label, name=name)
+def stash(key, label, name=None, stored=True):
+    return call("$standin:stash_get", key, label=label, name=name, stored=stored)
 
 
 # ---- modules ------------------------------------------------------------------------------
@@ -132,13 +132,13 @@ CLASS_DROP = {0.2: tuple(range(_D0, _D0 + 5)), 0.5: tuple(range(_D0 + 5, _D0 + 1
 # ---- samplers ---------------------------------------------------------------------------------
 
 SAMPLE_KEYS = ("traj", "t_calls", "batch_calls", "dropped_calls")
-#: What the sampler-step check reads (labelled apart from the graded name, so the catalogue's variants
-#: do not store them: only the student's own are judged, grading side, in judging.sampler_step_problem).
+#: What the sampler-step check reads: only the submission's own records are judged (grading side, in
+#: judging.sampler_step_problem), so the fixtures keep none of them.
 STEP_STASH = ("steps", "draws")
 
 
 def _step_stash(api, suffix=""):
-    return [stash(k, f"{api} (its update steps)", name=k + suffix) for k in STEP_STASH]
+    return [stash(k, f"{api} (its update steps)", name=k + suffix, stored=False) for k in STEP_STASH]
 
 
 PROBES["ddpm_sample"] = ("ddpm_sample", [
