@@ -169,3 +169,10 @@ def test_adam_replay_steps_whole_tensors_like_pytorch():
     assert np.allclose(J.adam_replay(p0[None], grads, lrs, live=rec["step_live"], sizes=rec["step_sizes"]), want,
                        atol=1e-12)
     assert J.adam_step_problem("train", rec, lrs, nb=4) is None
+
+
+def test_the_one_based_reading_of_t_is_accepted():
+    """t runs T..1 and alpha_bars[t - 1] is used: the records then carry t = (k + 1) / T for step index k."""
+    steps, draws = _sampler_record(_ddpm)
+    steps[:, 4] += 1 / 300  # the same updates, reported one step later
+    assert J.sampler_step_problem("ddpm_sample", steps, draws) is None

@@ -2,7 +2,9 @@
 
 train_denoiser trains a tiny grader-side recording net (not the student's UNet)
 with the reference add_noise bound in place of the student's, on a fixed
-unshuffled loader of fixture digits, for 3 epochs with lr = 1e-2 and sigma = 0.3.
+unshuffled loader of fixture digits, for 3 epochs with lr = 1e-2 and sigma = 0.3. Its
+first optimizer steps are recorded (parameters, gradients, settings) and replayed
+grading side: Adam with the default settings, on each batch's fresh gradients.
 """
 
 import pytest

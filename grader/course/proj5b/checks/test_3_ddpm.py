@@ -5,7 +5,10 @@ and T = 50 to catch a hard-coded 300); what the UNet receives is checked for
 consistency: t normalised, x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps for that t
 (0- or 1-based), the loss against that eps. ddpm_sample runs with the analytic
 MNIST denoiser: it must match the reference under the same keyed noise (or an
-accepted reading), or at least land on stored digits.
+accepted reading), or else take exact DDPM steps (checked on recorded early, middle,
+late and last steps against the grader's own noise draws) and land on stored digits.
+The training loops' optimizer steps are replayed grading side: Adam with the default
+settings, on the gradients of each batch's backward().
 """
 
 import numpy as np
