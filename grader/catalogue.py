@@ -20,6 +20,33 @@ class Variant:
     message: str  # what the student reads when their output matches this variant
     edits: tuple = field(default_factory=tuple)  # ((function, old, new), ...)
     accepted: bool = False  # an allowed reading of the spec rather than a mistake
+    parts: tuple = ()  # for a pair of mistakes: the ids of the two single mistakes it combines
+
+
+#: Says that a message names two mistakes at once (see :func:`pairs`).
+PAIR_PREFIX = "two mistakes together: "
+
+
+def pairs(variants: list[Variant]) -> list[Variant]:
+    """Every pair of known mistakes of the same graded name, as one variant that makes both edits.
+
+    A submission that matches no single mistake may still match two of them made together; the
+    fixture builder runs each pair whose edits apply one after the other (and keeps those whose
+    outputs differ from the reference and from either mistake alone), and the judge names both.
+    """
+    out = []
+    mistakes = [v for v in variants if not v.accepted and not v.parts]
+    for i, a in enumerate(mistakes):
+        for b in mistakes[i + 1:]:
+            if a.api == b.api:
+                out.append(Variant(a.api, f"{a.id}+{b.id}", f"{PAIR_PREFIX}{a.message}; and {b.message}",
+                                   a.edits + b.edits, parts=(a.id, b.id)))
+    return out
+
+
+def with_pairs(variants: list[Variant]) -> list[Variant]:
+    """The catalogue followed by its pairs of mistakes (singles first: a single mistake is named first)."""
+    return list(variants) + pairs(variants)
 
 
 def apply_edits(chunks: list[dict], variant: Variant) -> str:

@@ -121,7 +121,8 @@ def build_expected(assignment: str, log=print) -> dict:
             for i, res in enumerate(answer["results"]):
                 if not res.get("ok"):
                     raise RuntimeError(f"reference fails probe {probe} call {i}: {res.get('message')}")
-                arrays[f"{probe}|reference|{i}"] = _as_stored(protocol.decode(res["value"]))
+                if calls[i].get("stored", True):
+                    arrays[f"{probe}|reference|{i}"] = _as_stored(protocol.decode(res["value"]))
         log(f"{assignment}: reference outputs for {len(a.probes)} probes")
         for variant in a.variants:
             prelude = apply_edits(chunk_dicts, variant)
@@ -133,7 +134,7 @@ def build_expected(assignment: str, log=print) -> dict:
                 calls = a.probes[probe][1]
                 answer = worker.probe(calls, timeout=120, prelude=prelude, support=support_source(a, variant.api))
                 for i, res in enumerate(answer["results"]):
-                    if variant.api not in (calls[i]["func"], calls[i].get("label")):
+                    if variant.api not in (calls[i]["func"], calls[i].get("label")) or not calls[i].get("stored", True):
                         continue
                     if not res.get("ok"):  # a mistake may crash (the check then reports the error itself)
                         if variant.accepted:
@@ -148,11 +149,66 @@ def build_expected(assignment: str, log=print) -> dict:
                 raise RuntimeError(f"mistake {variant.api}/{variant.id} gives the reference's outputs: no probe can tell them apart")
             note = f" (no output, it raises, on {', '.join(crashed)})" if crashed else ""
             log(f"  {variant.api:22s} {'reading' if variant.accepted else 'mistake'} {variant.id:28s} max diff {differs:.3g}{note}")
+        kept = _build_pairs(a, worker, chunk_dicts, arrays)
+        log(f"{assignment}: {kept} pairs of mistakes kept (outputs unlike the reference and either mistake alone)")
     return arrays
 
 
 class NeedsCheckout(RuntimeError):
     pass
+
+
+#: Pairs of mistakes are stored in float16 where that loses less than this (absolute): half the checks'
+#: tolerance, far below the 0.02 within which a mistake is named.
+PAIR_PRECISION = 1e-3
+
+
+def _compact(value: np.ndarray) -> np.ndarray:
+    """float16 when that rounds every value by at most PAIR_PRECISION (values below 4), else as is."""
+    if value.dtype.kind == "f" and value.size and np.all(np.isfinite(value)) and np.abs(value).max() < 4:
+        half = value.astype(np.float16)
+        if np.abs(half.astype(np.float64) - value).max() <= PAIR_PRECISION:
+            return half
+    return value
+
+
+def _build_pairs(a, worker, chunk_dicts, arrays) -> int:
+    """Run every pair of mistakes of one graded name; keep the outputs of those that tell themselves apart.
+
+    A pair is kept when, on some judged call, its output differs from the reference's and from each of
+    its two mistakes' by at least :data:`MIN_MISTAKE_GAP`; a pair whose edits do not apply together (the
+    second rewrites what the first removed), or that raises, is left out.
+    """
+    from grader import protocol
+    from grader.catalogue import apply_edits, pairs
+    from grader.judge import max_diff
+    from grader.support import support_source
+
+    kept = 0
+    for pair in pairs(a.variants):
+        try:
+            prelude = apply_edits(chunk_dicts, pair)
+        except ValueError:
+            continue
+        found: dict[str, np.ndarray] = {}
+        distinct = False
+        for probe, (api, calls) in a.probes.items():
+            if api != pair.api:
+                continue
+            answer = worker.probe(calls, timeout=120, prelude=prelude, support=support_source(a, pair.api))
+            for i, res in enumerate(answer["results"]):
+                if pair.api not in (calls[i]["func"], calls[i].get("label")) or not res.get("ok") \
+                        or not calls[i].get("stored", True):
+                    continue
+                value = _as_stored(protocol.decode(res["value"]))
+                found[f"{probe}|{pair.id}|{i}"] = _compact(value)
+                others = [arrays.get(f"{probe}|{v}|{i}") for v in ("reference",) + pair.parts]
+                if all(o is not None and max_diff(value, o) >= MIN_MISTAKE_GAP for o in others):
+                    distinct = True
+        if distinct:
+            arrays.update(found)
+            kept += 1
+    return kept
 
 
 def build(assignment: str, log=print) -> None:

@@ -169,38 +169,80 @@ class Reference:
         for label, outs in candidates:
             if all(i in outs and max_diff(got[i], outs[i]) <= atol for i in calls):
                 return label
-        # Not accepted: which known mistake does it match?
-        best, best_err = None, float("inf")
-        for v in self.variants_for(probe):
-            if v.accepted:
-                continue
-            outs = self.outputs(probe, v.id)
-            err = max(max_diff(got[i], outs[i]) if i in outs else float("inf") for i in calls)
-            if err < best_err:
-                best, best_err = v, err
-        if best is not None and best_err <= max(10 * atol, 0.02):
+        # Not accepted: which known mistake does it match? One alone first, then two together.
+        best = self.closest_mistake(probe, got, calls, limit=max(10 * atol, 0.02))
+        if best is not None:
             off = max(max_diff(got[i], ref[i]) for i in calls)
+            if best.parts:
+                raise Fail(f"{what}: output differs from the reference by up to {off:.3g} and matches "
+                           f"{best.message}")
             raise Fail(f"{what}: output differs from the reference by up to {off:.3g} and matches a common mistake: "
                        f"{best.message}")
         worst = max(calls, key=lambda i: max_diff(got[i], ref[i]))
         raise Fail(f"{what}: {describe(got[worst], ref[worst])}")
 
+    def closest_mistake(self, probe: str, got: dict, calls: list[int], limit: float) -> Variant | None:
+        """The known mistake whose outputs ``got`` matches best within ``limit`` on every call (by index);
+        a single mistake if one matches, else a pair of mistakes made together, else None."""
+        for singles in (True, False):
+            best, best_err = None, float("inf")
+            for v in self.variants_for(probe):
+                if v.accepted or bool(v.parts) == singles:
+                    continue
+                outs = self.outputs(probe, v.id)
+                err = max(max_diff(got[i], outs[i]) if i in outs and i in got else float("inf") for i in calls)
+                if err < best_err:
+                    best, best_err = v, err
+            if best is not None and best_err <= limit:
+                return best
+        return None
+
 
 def describe(value, expected: np.ndarray) -> str:
-    """How an output differs from the reference: by how much, the two ranges, and a likely cause."""
+    """How an output differs from the reference: by how much, the two ranges, and a likely cause.
+
+    A cause is given only when the measurements show it (a scaled or negated copy of the reference,
+    a constant shift, a constant output); otherwise the message says the grader does not know.
+    """
     arr = as_array(value).astype(np.float64)
     exp = expected.astype(np.float64)
     d = np.abs(arr - exp)
     text = (f"output differs from the reference by up to {d.max():.3g} (mean {d.mean():.3g}); "
             f"your values span [{arr.min():.3g}, {arr.max():.3g}], the reference's [{exp.min():.3g}, {exp.max():.3g}]")
-    cause = "none of the common mistakes the grader knows; compare each term with the assignment's equations"
-    if exp.std() > 0 and arr.std() > 0:
-        corr = float(np.corrcoef(arr.ravel(), exp.ravel())[0, 1])
-        ratio = arr.std() / exp.std()
-        if corr < -0.5:
-            cause = "it is anti-correlated with the reference (a sign flipped?)"
-        elif ratio > 1.5 or ratio < 1 / 1.5:
-            cause = f"your values vary {ratio:.2g} times as much as the reference's (a missing or extra scale factor?)"
-    elif arr.std() == 0 and exp.std() > 0:
-        cause = "your output is constant (the input is ignored, or everything is multiplied by zero?)"
-    return f"{text}; likely cause: {cause}"
+    return f"{text}; likely cause: {likely_cause(arr, exp)}"
+
+
+#: A fitted explanation must leave less than this fraction of the difference unexplained (RMS).
+EXPLAINED = 0.2
+UNKNOWN_CAUSE = "none of the common mistakes the grader knows; compare each term with the assignment's equations"
+
+
+def likely_cause(arr: np.ndarray, exp: np.ndarray) -> str:
+    """A cause the numbers support, or :data:`UNKNOWN_CAUSE`.
+
+    * a scale factor: ``arr`` is ``s * exp`` (least-squares ``s``) up to a small residual;
+      "sign flipped" when ``s`` is close to -1;
+    * a constant shift: ``arr - exp`` is nearly the same everywhere;
+    * a constant output where the reference varies.
+    """
+    a, e = arr.ravel(), exp.ravel()
+    diff = a - e
+    rms_diff = float(np.sqrt(np.mean(diff ** 2)))
+    if rms_diff == 0:
+        return UNKNOWN_CAUSE
+    if a.std() == 0 and e.std() > 0:
+        return "your output is constant (the input is ignored, or everything is multiplied by zero?)"
+    ee = float(e @ e)
+    if ee > 0:
+        s = float(a @ e) / ee
+        resid = float(np.sqrt(np.mean((a - s * e) ** 2)))
+        if resid <= EXPLAINED * rms_diff:
+            if abs(s + 1) <= 0.05:
+                return "it is the reference with the sign flipped (a sign error?)"
+            if s > 0:
+                return f"it is the reference multiplied by {s:.3g} (a missing or extra scale factor?)"
+            return f"it is the reference multiplied by {s:.3g} (a flipped sign and a scale factor?)"
+    shift = float(diff.mean())
+    if float(np.sqrt(np.mean((diff - shift) ** 2))) <= EXPLAINED * rms_diff:
+        return f"it is the reference shifted by {shift:.3g} everywhere (an added or missing constant term?)"
+    return UNKNOWN_CAUSE

@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from grader import course, fixtures, mismatch
+from grader.catalogue import with_pairs
 from grader.judge import Reference
 from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
 from grader.plugin import CheckResult, GradingPlugin
@@ -91,7 +92,7 @@ def wrong_assignment(path: str | Path, assignment: str) -> str | None:
 
 def run_checks(assignment: str, submission: Submission, visible_only: bool, progress=None) -> list[CheckResult]:
     a = course.get(assignment)
-    reference = Reference(fixtures.load_expected(assignment), a.variants, a.probes,
+    reference = Reference(fixtures.load_expected(assignment), with_pairs(a.variants), a.probes,
                           doubled_channels_hint=a.doubled_channels_hint)
     plugin = GradingPlugin(submission, reference, visible_only=visible_only, progress=progress)
     args = [

@@ -84,7 +84,7 @@ def test_committed_fixtures_match_a_rebuild():
     inputs = fixtures.build_inputs("proj5a")
     stored = fixtures.load_inputs("proj5a")
     assert set(inputs) == set(stored) and all(np.array_equal(inputs[k], stored[k]) for k in inputs)
-    size = sum(p.stat().st_size for p in fixtures.fixture_dir("proj5a").parent.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in fixtures.fixture_dir("proj5a").rglob("*") if p.is_file())
     assert size < 10 * 1024 * 1024
 
 

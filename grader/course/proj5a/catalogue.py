@@ -4,6 +4,11 @@ from grader.catalogue import Variant
 
 CFG_LINE = "eps_u + scale * (eps_c - eps_u), var_c"
 STEP = "image = add_variance(predicted_variance, t, ddpm_step(image, x0, t, t_prev))"
+NO_VARIANCE = "never calls add_variance: each step needs the predicted variance noise added (the update is deterministic)"
+VARIANCE_PREV_T = ("add_variance is called with t' (the next timestep); it takes the current t, the step's own "
+                   "timestep, like the UNet call")
+VARIANCE_CLAMPED = ("the predicted variance is clamped before add_variance: pass the UNet's variance channels "
+                    "(out[:, 3:]) unchanged")
 
 VARIANTS = [
     # ---- forward --------------------------------------------------------------------------
@@ -43,7 +48,7 @@ VARIANTS = [
               "eps, predicted_variance = get_eps(image, t_prev, prompt_embeds)"),
              ("iterative_denoise", "add_variance(predicted_variance, t, ", "add_variance(predicted_variance, t_prev, "))),
     Variant("iterative_denoise", "missing-add-variance",
-            "never calls add_variance: each step needs the predicted variance noise added",
+            NO_VARIANCE,
             (("iterative_denoise", "image = add_variance(predicted_variance, t, ddpm_step(image, x0, t, t_prev))",
               "image = ddpm_step(image, x0, t, t_prev)"),)),
     Variant("iterative_denoise", "abar-for-alpha",
@@ -53,6 +58,10 @@ VARIANTS = [
             "the x0 and x_t coefficients of the DDPM step are swapped",
             (("ddpm_step", "return (abar_prev.sqrt() * beta / (1 - abar_t)) * x0 + (alpha.sqrt() * (1 - abar_prev) / (1 - abar_t)) * x_t",
               "return (abar_prev.sqrt() * beta / (1 - abar_t)) * x_t + (alpha.sqrt() * (1 - abar_prev) / (1 - abar_t)) * x0"),)),
+    Variant("iterative_denoise", "add-variance-prev-t", VARIANCE_PREV_T,
+            (("iterative_denoise", "add_variance(predicted_variance, t, ", "add_variance(predicted_variance, t_prev, "),)),
+    Variant("iterative_denoise", "variance-clamped", VARIANCE_CLAMPED,
+            (("iterative_denoise", "add_variance(predicted_variance, t, ", "add_variance(predicted_variance.clamp(0, 1), t, "),)),
     # ---- iterative_denoise_cfg --------------------------------------------------------------
     Variant("iterative_denoise_cfg", "cfg-reversed",
             "CFG is reversed: it should be eps_u + scale * (eps_c - eps_u)",
@@ -68,12 +77,17 @@ VARIANTS = [
             (("cfg_eps", "eps_u, _ = get_eps(x, t, uncond_prompt_embeds)",
               "eps_u, var_c = get_eps(x, t, uncond_prompt_embeds)"),)),
     Variant("iterative_denoise_cfg", "missing-add-variance",
-            "never calls add_variance: each step needs the predicted variance noise added",
+            NO_VARIANCE,
             (("iterative_denoise_cfg", STEP, "image = ddpm_step(image, x0, t, t_prev)"),)),
     Variant("iterative_denoise_cfg", "off-by-one-timesteps",
             "calls the UNet and add_variance at the next timestep (t') instead of the current t (off-by-one)",
             (("iterative_denoise_cfg", "cfg_eps(image, t, ", "cfg_eps(image, t_prev, "),
              ("iterative_denoise_cfg", "add_variance(predicted_variance, t, ", "add_variance(predicted_variance, t_prev, "))),
+    Variant("iterative_denoise_cfg", "add-variance-prev-t", VARIANCE_PREV_T,
+            (("iterative_denoise_cfg", "add_variance(predicted_variance, t, ", "add_variance(predicted_variance, t_prev, "),)),
+    Variant("iterative_denoise_cfg", "variance-clamped", VARIANCE_CLAMPED,
+            (("iterative_denoise_cfg", "add_variance(predicted_variance, t, ",
+              "add_variance(predicted_variance.clamp(0, 1), t, "),)),
     # ---- sdedit -----------------------------------------------------------------------------
     Variant("sdedit", "index-as-timestep",
             "noises the image to t = i_start instead of t = timesteps[i_start]",
@@ -94,6 +108,13 @@ VARIANTS = [
     Variant("inpaint", "clean-paste",
             "pastes the clean original: it must be noised to the current timestep with forward()",
             (("inpaint", "forward(original_image, t_prev)", "original_image"),)),
+    # Different from the accepted reading above: there the original is re-noised to t *before* the step, which
+    # then takes the whole image to t'; here the step has already taken the image to t' when the original,
+    # noised to t, is pasted in: the two regions end each step at different noise levels.
+    Variant("inpaint", "renoise-to-t-after-step",
+            "after each step the original is re-noised to the current t, but the image is then at t': "
+            "paste forward(original_image, t') (the next timestep), or re-noise to t before the step",
+            (("inpaint", "forward(original_image, t_prev)", "forward(original_image, t)"),)),
     # ---- visual_anagrams --------------------------------------------------------------------
     Variant("visual_anagrams", "variance-prompt-2", "accepted: the variance of prompt 2 flipped back",
             (("visual_anagrams", "eps_2, _ = cfg_eps", "eps_2, var_2 = cfg_eps"),
@@ -113,6 +134,17 @@ VARIANTS = [
     Variant("visual_anagrams", "input-not-flipped",
             "the second prompt sees the image right side up: flip x before the second UNet call",
             (("visual_anagrams", "cfg_eps(torch.flip(x, dims=[-2]), t,", "cfg_eps(x, t,"),)),
+    Variant("visual_anagrams", "missing-add-variance", NO_VARIANCE,
+            (("visual_anagrams", "x = add_variance(var_1, t, ddpm_step(x, x0, t, t_prev))", "x = ddpm_step(x, x0, t, t_prev)"),)),
+    Variant("visual_anagrams", "unequal-weights",
+            "the two estimates are weighted unequally (operator precedence?): average them with equal weights, "
+            "(eps_1 + flip(eps_2)) / 2",
+            (("visual_anagrams", "eps = (eps_1 + torch.flip(eps_2, dims=[-2])) / 2",
+              "eps = eps_1 + torch.flip(eps_2, dims=[-2]) / 2"),)),
+    Variant("visual_anagrams", "summed-not-averaged",
+            "the two estimates are added, not averaged: divide their sum by 2",
+            (("visual_anagrams", "eps = (eps_1 + torch.flip(eps_2, dims=[-2])) / 2",
+              "eps = eps_1 + torch.flip(eps_2, dims=[-2])"),)),
     # ---- make_hybrids -----------------------------------------------------------------------
     Variant("make_hybrids", "variance-prompt-2", "accepted: the variance of prompt 2",
             (("make_hybrids", "eps_2, _ = cfg_eps", "eps_2, var_2 = cfg_eps"),
@@ -129,4 +161,14 @@ VARIANTS = [
     Variant("make_hybrids", "highpass-not-subtracted",
             "the high-pass is not the estimate minus its blur",
             (("make_hybrids", "high = eps_2 - TF.gaussian_blur(eps_2, kernel_size=33, sigma=2)", "high = eps_2"),)),
+    Variant("make_hybrids", "missing-add-variance", NO_VARIANCE,
+            (("make_hybrids", "x = add_variance(var_1, t, ddpm_step(x, x0, t, t_prev))", "x = ddpm_step(x, x0, t, t_prev)"),)),
+    Variant("make_hybrids", "unequal-weights",
+            "the two estimates are weighted unequally: the noise estimate is lowpass(eps_1) + highpass(eps_2), "
+            "both with weight 1",
+            (("make_hybrids", "eps = low + high", "eps = low + 0.5 * high"),)),
+    Variant("make_hybrids", "averaged",
+            "the low- and high-pass estimates are averaged; the noise estimate is their sum, lowpass(eps_1) + "
+            "highpass(eps_2)",
+            (("make_hybrids", "eps = low + high", "eps = (low + high) / 2"),)),
 ]

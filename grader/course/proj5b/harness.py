@@ -424,34 +424,129 @@ class _Recorder(nn.Module):
         super().__init__()
         self.inner = inner
         self.records: list[tuple[float, int, torch.Tensor, float]] = []
+        self.calls: list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]] = []  # t, x, out, dropped rows
 
-    def _keep(self, x, t, mask=None, c=None):
+    def _keep(self, x, t, mask=None, c=None, out=None):
         x = torch.as_tensor(x)
         t = torch.as_tensor(t).detach().double().reshape(-1)
-        dropped = 0.0
-        if mask is not None:
-            dropped = float((torch.as_tensor(mask).detach().reshape(-1) == 0).double().mean())
-        elif c is not None:
-            c = torch.as_tensor(c).detach()
-            if c.dim() == 2 and c.shape[1] > 1:
-                dropped = float((c.abs().sum(1) == 0).double().mean())
-        self.records.append((float(t[0]) if t.numel() else float("nan"), int(x.shape[0]),
-                             x.detach().float().cpu()[: self.n].clone(), dropped))
+        n = int(x.shape[0])
+        rows = _dropped_rows(c, mask, n)
+        dropped = float(rows.double().mean()) if (mask is not None or c is not None) else 0.0
+        t0 = float(t[0]) if t.numel() else float("nan")
+        self.records.append((t0, n, x.detach().float().cpu()[: self.n].clone(), dropped))
+        if out is not None:
+            with torch._C.DisableTorchFunction():
+                self.calls.append((t0, x.detach().double().cpu().clone(),
+                                   torch.as_tensor(out).detach().double().cpu().clone(), rows))
+
+
+def _dropped_rows(c, mask, n: int) -> torch.Tensor:
+    """(n,) bool: the rows of a class-conditioned call whose class is dropped (mask 0 or an all-zero one-hot)."""
+    rows = torch.zeros(n, dtype=torch.bool)
+    if c is not None:
+        c = torch.as_tensor(c).detach().cpu()
+        if c.dim() == 2 and c.shape[0] == n and c.shape[1] > 1:
+            rows |= c.abs().sum(1) == 0
+    if mask is not None:
+        m = torch.as_tensor(mask).detach().cpu().reshape(-1)
+        if m.numel() == 1 and n > 1:
+            m = m.expand(n)
+        if m.numel() == n:
+            rows |= m == 0
+    return rows
 
 
 class _RecordingDenoiser(_Recorder):
     def forward(self, x, t):
-        self._keep(x, t)
-        return self.inner(x, t)
+        out = self.inner(x, t)
+        self._keep(x, t, out=out)
+        return out
 
 
 class _RecordingClassDenoiser(_Recorder):
     def forward(self, x, c, t, mask=None):
-        self._keep(x, t, mask, c)
-        return self.inner(x, c, t, mask)
+        out = self.inner(x, c, t, mask)
+        self._keep(x, t, mask, c, out=out)
+        return out
 
 
-def _stash_sampling(rec: _Recorder, num_ts: int) -> None:
+#: Which denoising steps (by position, from the first) the sampler-step check sees, counted from the end
+#: where negative: early, middle and late steps, and the last two.
+STEP_POSITIONS = (0, 150, -30, -2, -1)
+
+
+def _sampler_steps(rec: _Recorder, final) -> torch.Tensor:
+    """(len(STEP_POSITIONS), 5, n, 784) float32: per chosen step, [x_t, eps_c, eps_u, x_next, t] (eps_u NaN
+    when no call of that step dropped the class; the t row holds t in every entry).
+
+    A step is a run of consecutive UNet calls with the same t; x_next is the input of the next step
+    (the sampler's result after the last step). From these the grading side checks the update's
+    coefficients: x_next - (a x_t + b eps) must be noise of the right size, uncorrelated with x_t
+    and eps.
+    """
+    n = rec.n
+    steps: list[list] = []
+    for call in rec.calls:
+        if steps and steps[-1][0][0] == call[0]:
+            steps[-1].append(call)
+        else:
+            steps.append([call])
+    out = torch.full((len(STEP_POSITIONS), 5, n, 784), float("nan"))
+    if not steps:
+        return out
+    final = torch.as_tensor(final).detach().double().cpu().reshape(-1, 784) if final is not None else None
+    for j, pos in enumerate(STEP_POSITIONS):
+        k = pos if pos >= 0 else len(steps) + pos
+        if not 0 <= k < len(steps):
+            continue
+        group = steps[k]
+        xs = torch.cat([g[1].reshape(g[1].shape[0], -1) for g in group])
+        outs = torch.cat([g[2].reshape(g[2].shape[0], -1) for g in group])
+        dropped = torch.cat([g[3] for g in group])
+        if xs.shape[1] != 784 or outs.shape[1] != 784:
+            continue
+        cond, uncond = outs[~dropped], outs[dropped]
+        if len(xs) < n or len(cond) < n:
+            continue
+        out[j, 0] = xs[:n].float()
+        out[j, 1] = cond[:n].float()
+        if len(uncond) >= n:
+            out[j, 2] = uncond[:n].float()
+        if k + 1 < len(steps):
+            nxt = steps[k + 1][0][1].reshape(steps[k + 1][0][1].shape[0], -1)
+        else:
+            nxt = final
+        if nxt is not None and nxt.shape[0] >= n and nxt.shape[1] == 784:
+            out[j, 3] = nxt[:n].float()
+        out[j, 4] = float(group[0][0])
+    return out
+
+
+#: Keyed noise draws kept per chosen step: those numbered position - 1 .. position + DRAW_WINDOW - 2.
+DRAW_WINDOW = 5
+
+
+def _nearby_draws(n: int, num_steps: int) -> torch.Tensor:
+    """(len(STEP_POSITIONS), DRAW_WINDOW, n, 784): the keyed draws of shape (n, 1, 28, 28) that a sampler
+    drawing one per step (after its x_T) would have used near each chosen step (NaN beyond those drawn).
+
+    They are what the grader handed out in this very call, not a reference answer: the grading side
+    finds which of them, if any, a step added as its noise, and so checks the step's other terms exactly
+    whatever order the noise was drawn in.
+    """
+    shape = (n, 1, 28, 28)
+    count = runtime.NOISE.counts.get(shape, 0)
+    out = torch.full((len(STEP_POSITIONS), DRAW_WINDOW, n, 784), float("nan"))
+    for j, pos in enumerate(STEP_POSITIONS):
+        k = pos if pos >= 0 else num_steps + pos
+        for w in range(DRAW_WINDOW):
+            i = k - 1 + w
+            if 0 <= i < count:
+                out[j, w] = runtime.NOISE.at(("draw", i), shape).reshape(n, 784)
+    return out
+
+
+def _stash_sampling(rec: _Recorder, num_ts: int, final=None) -> None:
     ts = np.array([r[0] for r in rec.records], dtype=np.float64)
     n = rec.n
     traj = torch.full((len(TRAJ_STEPS), n, 1, 28, 28), float("nan"))
@@ -461,11 +556,27 @@ def _stash_sampling(rec: _Recorder, num_ts: int) -> None:
             x = rec.records[int(hits[0])][2]
             if x.shape[0] == n and tuple(x.shape[1:]) == (1, 28, 28):
                 traj[j] = x
+    try:
+        steps = _sampler_steps(rec, final)
+    except Exception:  # noqa: BLE001 - a diagnosis aid: an odd call pattern leaves it empty (NaN)
+        steps = torch.full((len(STEP_POSITIONS), 5, n, 784), float("nan"))
+    draws = _nearby_draws(n, len({r[0] for r in rec.records}))
     _STASH.clear()
     _STASH.update({
         "t_calls": torch.as_tensor(ts), "batch_calls": torch.tensor([r[1] for r in rec.records]),
         "dropped_calls": torch.tensor([r[3] for r in rec.records], dtype=torch.float64), "traj": traj,
+        "steps": steps, "draws": draws,
     })
+
+
+def _as_samples(out):
+    """The samples a sampler returned, for the step record (its first element if it returned a tuple)."""
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], (torch.Tensor, np.ndarray)):
+        out = out[0]
+    try:
+        return torch.as_tensor(np.asarray(out) if isinstance(out, np.ndarray) else out)
+    except Exception:  # noqa: BLE001 - not a tensor: the last step is then left unchecked
+        return None
 
 
 def run_sample(fn, n=4, num_ts=300, offset=0, seed=0):
@@ -475,7 +586,7 @@ def run_sample(fn, n=4, num_ts=300, offset=0, seed=0):
     rec.n = n
     _STASH.clear()
     out = fn(rec, reference_schedule(num_ts), (28, 28), num_ts, seed=seed, num_samples=n)
-    _stash_sampling(rec, num_ts)
+    _stash_sampling(rec, num_ts, _as_samples(out))
     return out
 
 
@@ -491,7 +602,7 @@ def run_sample_class(fn, labels, guidance_scale=None, num_ts=300, offset=0, seed
         kwargs["guidance_scale"] = guidance_scale
     _STASH.clear()
     out = fn(rec, reference_schedule(num_ts), c, (28, 28), num_ts, **kwargs)
-    _stash_sampling(rec, num_ts)
+    _stash_sampling(rec, num_ts, _as_samples(out))
     return out
 
 
@@ -545,6 +656,89 @@ class _TinyClassNet(_TinyNet):
 
 
 TRAIN_DIGITS, TRAIN_BATCH = 128, 32
+#: Optimizer steps whose parameters, gradients and settings are recorded (the first ones).
+STEPS_RECORDED = 6
+
+
+def _flat(tensors) -> torch.Tensor:
+    return torch.cat([t.detach().double().reshape(-1) for t in tensors])
+
+
+class _StepRecorder:
+    """What each of the first optimizer steps on the net does, as plain data for the grading side.
+
+    Per step: the parameters before and after ``optimizer.step()``, the gradients it steps with
+    (``p.grad``, 0 where None; ``step_live``: which parameters had a .grad), the fresh gradients of the ``backward()`` calls since the previous
+    step (from hooks on the parameters, before they are accumulated into ``.grad``), and the
+    optimizer's settings ``[beta1, beta2, weight_decay, eps, amsgrad, maximize]`` (NaN where the
+    optimizer has none); ``step_sizes``: each parameter's number of elements. The grading side replays
+    Adam on these and compares.
+    """
+
+    def __init__(self, net: nn.Module, limit: int = STEPS_RECORDED):
+        from torch.optim.optimizer import (
+            register_optimizer_step_post_hook,
+            register_optimizer_step_pre_hook,
+        )
+
+        self.params = [p for p in net.parameters()]
+        self.limit = limit
+        self.fresh = [torch.zeros_like(p, dtype=torch.float64) for p in self.params]
+        self.rows: dict[str, list] = {"step_before": [], "step_after": [], "step_grad": [], "step_fresh": [],
+                                      "step_hyper": [], "step_live": []}
+        self.sizes = np.array([p.numel() for p in self.params], dtype=np.int64)
+        self.handles = [p.register_hook(self._grad_hook(i)) for i, p in enumerate(self.params)]
+        self.handles.append(register_optimizer_step_pre_hook(self._pre))
+        self.handles.append(register_optimizer_step_post_hook(self._post))
+        self.pending = False
+
+    def _grad_hook(self, i):
+        def hook(grad):
+            with torch._C.DisableTorchFunction():
+                self.fresh[i] += grad.detach().double()
+        return hook
+
+    def _mine(self, optimizer) -> bool:
+        ids = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        return any(id(p) in ids for p in self.params)
+
+    def _pre(self, optimizer, args, kwargs):
+        if len(self.rows["step_before"]) >= self.limit or not self._mine(optimizer):
+            return
+        with torch._C.DisableTorchFunction():
+            group = optimizer.param_groups[0]
+            betas = group.get("betas", (float("nan"), float("nan")))
+            self.rows["step_hyper"].append(torch.tensor([
+                float(betas[0]), float(betas[1]), float(group.get("weight_decay", float("nan"))),
+                float(group.get("eps", float("nan"))), float(bool(group.get("amsgrad", False))),
+                float(bool(group.get("maximize", False)))], dtype=torch.float64))
+            self.rows["step_before"].append(_flat(self.params))
+            self.rows["step_grad"].append(_flat([p.grad if p.grad is not None else torch.zeros_like(p)
+                                                 for p in self.params]))
+            self.rows["step_fresh"].append(_flat(self.fresh))
+            self.rows["step_live"].append(torch.tensor([float(p.grad is not None) for p in self.params],
+                                                       dtype=torch.float64))
+            for f in self.fresh:
+                f.zero_()
+        self.pending = True
+
+    def _post(self, optimizer, args, kwargs):
+        if self.pending:
+            with torch._C.DisableTorchFunction():
+                self.rows["step_after"].append(_flat(self.params))
+            self.pending = False
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+    def data(self) -> dict:
+        """The records as float64 numpy arrays (tensors would be sent as float32)."""
+        n = len(self.rows["step_after"])
+        with torch._C.DisableTorchFunction():
+            out = {k: (torch.stack(v[:n]).numpy() if n else np.zeros((0, 0))) for k, v in self.rows.items()}
+        out["step_sizes"] = self.sizes
+        return out
 
 
 def _loss_list(value):
@@ -594,6 +788,7 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
                       int(bool(ids & params))))
 
     handle = register_optimizer_step_pre_hook(hook)
+    step = _StepRecorder(net)
     _STASH.clear()
     try:
         if kind == "denoiser":
@@ -605,6 +800,7 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
                         num_epochs=num_epochs, lr=lr)
     finally:
         handle.remove()
+        step.remove()
     changed = max(float((p.detach() - b).abs().max()) for p, b in zip(net.parameters(), before))
     fwd = [r for r in net.records if r["grad"]]
     nb = len(loader)
@@ -614,6 +810,7 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
         "adam": torch.tensor([s[1] for s in steps]), "covers": torch.tensor([s[2] for s in steps]),
         "changed": torch.tensor(changed), "n_fwd": torch.tensor(len(fwd)), "n_batches": torch.tensor(nb),
         "ret_none": torch.tensor(int(losses is None)),
+        **step.data(),
     })
     if keep and all(r["x"].shape == keep[0]["x"].shape for r in keep):
         _STASH["fwd_x"] = torch.stack([r["x"] for r in keep])

@@ -16,7 +16,7 @@ from grader import protocol
 from grader.course.proj5b import probes as P
 from grader.course.proj5b.opcodes import ACTIVATIONS, NORMS
 from grader.course.proj5b.opcodes import NAMES as OP
-from grader.judge import ATOL, Fail, as_array, call_index, max_diff
+from grader.judge import ATOL, Fail, as_array, call_index
 
 # ---- reading a probe's results -----------------------------------------------------------------
 
@@ -66,18 +66,11 @@ def schedule(num_ts: int, beta1: float = 1e-4, beta2: float = 0.02) -> dict:
 
 
 def closest_variant(ref, probe: str, got: dict, calls: list, limit: float = 0.02):
-    """The catalogued mistake whose outputs the student's match best (within ``limit``), or None."""
+    """The catalogued mistake whose outputs the student's match best (within ``limit``): a single one, else
+    a pair made together; or None."""
     got = ref.by_index(probe, got)
     calls = [call_index(ref.probes[probe][1], c) for c in calls]
-    best, best_err = None, float("inf")
-    for v in ref.variants_for(probe):
-        if v.accepted:
-            continue
-        outs = ref.outputs(probe, v.id)
-        err = max((max_diff(got[i], outs[i]) if i in outs and i in got else float("inf")) for i in calls)
-        if err < best_err:
-            best, best_err = v, err
-    return best if best_err <= limit else None
+    return ref.closest_mistake(probe, got, calls, limit)
 
 
 # ---- modules -------------------------------------------------------------------------------------
@@ -274,8 +267,12 @@ class ModuleView:
             if got.shape != exp.shape:
                 args, shape, _, _ = P.MODULES[self.name]
                 d = f" with D = {4 if off == P.OUT_D4 else args[-1]}" if self.name in P.UNETS else ""
+                cause = ""
+                if got.ndim < exp.ndim and got.size == exp.size:
+                    cause = (f"; likely cause: size-1 dimensions were dropped (flatten(), view(N, -1) or squeeze()): "
+                             f"keep the shape {tuple(exp.shape)}")
                 return (f"{self.name}{d} returned shape {tuple(got.shape)} for an input of shape {tuple(shape)}; "
-                        f"expected {tuple(exp.shape)}")
+                        f"expected {tuple(exp.shape)}{cause}")
         return None
 
     def check_runs(self) -> None:
@@ -333,6 +330,9 @@ class ModuleView:
             diffs.append(d)
         if not any(self.ran(g) for g in self.groups):
             raise Fail(self.first_error())
+        shapes = [self.shape_problem(g) for g in self.groups if self.ran(g)]
+        if shapes and all(shapes):  # no output of the right shape to compare: say so, not "differs by inf"
+            raise Fail(shapes[0])
         # a catalogued wiring mistake?
         for v in self.reference.variants_for(self.probe):
             if v.accepted:
@@ -614,7 +614,154 @@ def steps_problem(name: str, t_calls, num_ts: int = 300, per_step: int = 1) -> s
     return None
 
 
-def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, hint=None):
+# ---- one update step of a sampler ---------------------------------------------------------------------
+
+
+def _lsq(y: np.ndarray, cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares coefficients of y on the columns (no intercept) and their standard errors."""
+    X = np.stack([c.ravel() for c in cols], axis=1)
+    coef, *_ = np.linalg.lstsq(X, y.ravel(), rcond=None)
+    resid = y.ravel() - X @ coef
+    dof = max(1, X.shape[0] - X.shape[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = np.linalg.pinv(X.T @ X) * float(resid @ resid) / dof
+    return coef, np.sqrt(np.clip(np.diag(cov), 0, None))
+
+
+class _Step:
+    """One recorded update x_t -> x_next of a sampler, under one reading of its timestep index."""
+
+    def __init__(self, row: np.ndarray, draws: np.ndarray, k: int, sched: dict, guidance):
+        self.x, self.ec, self.eu, self.xn = row[0], row[1], row[2], row[3]
+        self.k, self.guidance = k, guidance
+        self.draws = [d for d in draws if np.all(np.isfinite(d))]
+        b, a, abar = sched["betas"][k], sched["alphas"][k], sched["alpha_bars"][k]
+        abar_prev = sched["alpha_bars"][k - 1] if k > 0 else 1.0
+        self.a_ref = 1 / np.sqrt(a)  # x_t's coefficient
+        self.b_ref = -b / (np.sqrt(a) * np.sqrt(1 - abar))  # the noise estimate's coefficient
+        self.sigmas = (np.sqrt(b), np.sqrt((1 - abar_prev) / (1 - abar) * b)) if k > 0 else (0.0,)
+        self.coef = {"alpha_t": a, "alpha_bar_t": abar, "beta_t": b}
+        self.eps = self.ec if guidance is None else self.eu + guidance * (self.ec - self.eu)
+        self.resid = self.xn - (self.a_ref * self.x + self.b_ref * self.eps)
+        self.tol = 2e-5 + 1e-5 * float(np.abs(self.xn).max())
+
+    def exact(self) -> bool:
+        """The update is the DDPM step plus one of the draws scaled by an accepted sigma (no noise at k = 0)."""
+        if self.k == 0:
+            return float(np.abs(self.resid).max()) <= self.tol
+        return any(float(np.abs(self.resid - s * d).max()) <= self.tol for s in self.sigmas for d in self.draws)
+
+    def traceable(self) -> bool:
+        """Does the added noise look like one of the grader's draws (then the check can be exact)?"""
+        if self.k == 0 or not self.draws:
+            return self.k == 0
+        r = self.resid.ravel()
+        return any(abs(float(np.corrcoef(r, d.ravel())[0, 1])) > 0.5 for d in self.draws if r.std() > 0)
+
+    def noise_like(self) -> bool:
+        """For noise the grader did not hand out: the residual is N(0, sigma^2) and unrelated to x_t and eps."""
+        cols = [self.x, self.eps] if self.guidance is None else [self.x, self.ec, self.eu]
+        _, se = _lsq(self.resid, cols)
+        coef, _ = _lsq(self.resid, cols)
+        std = float(self.resid.std())
+        size_ok = any(abs(std / s - 1) < 0.15 for s in self.sigmas if s > 0)
+        return size_ok and bool(np.all(np.abs(coef) <= 6 * se + 1e-12))
+
+    def ok(self) -> bool:
+        return self.exact() or (not self.traceable() and self.noise_like())
+
+    def explain(self, name: str) -> str:
+        """What the recorded update does instead, by fitting its coefficients."""
+        eps_cols = [self.eps] if self.guidance is None else [self.ec, self.eu]
+        # the draw added as noise: the one that leaves the least unexplained (x_T itself is among the draws
+        # near the first step; a draw that is x_t cannot be told apart from x_t's own term, so it is skipped)
+        options = [[]] + ([[d] for d in self.draws if abs(float(np.corrcoef(d.ravel(), self.x.ravel())[0, 1])) < 0.9]
+                          if self.k > 0 else [])
+
+        def unexplained(cols):
+            c, _ = _lsq(self.xn, [self.x] + eps_cols + cols)
+            return float(np.abs(self.xn.ravel() - np.stack([v.ravel() for v in [self.x] + eps_cols + cols], 1) @ c).max())
+
+        noise = min(options, key=unexplained)
+        coef, _ = _lsq(self.xn, [self.x] + eps_cols + noise)
+        a = float(coef[0])
+        c = self.coef
+        at = f"{name}: in the update from t = {self.k}"
+        if abs(a - self.a_ref) > 1e-4 * abs(self.a_ref):
+            named = {"1/sqrt(alpha_bar_t)": 1 / np.sqrt(c["alpha_bar_t"]), "1/alpha_t (no square root)": 1 / c["alpha_t"],
+                     "1 (x_t is not divided by sqrt(alpha_t))": 1.0, "sqrt(alpha_t)": np.sqrt(c["alpha_t"]),
+                     "1/sqrt(1 - beta_t ** 2)": 1 / np.sqrt(1 - c["beta_t"] ** 2)}
+            what = next((k for k, v in named.items() if abs(a - v) <= 1e-3 * abs(v)), None)
+            return (f"{at}, x_t is multiplied by {a:.6g}" + (f" = {what}" if what else "") +
+                    f"; the DDPM step multiplies it by 1/sqrt(alpha_t) = {self.a_ref:.6g}")
+        if self.guidance is None:
+            b = float(coef[1])
+            if abs(b - self.b_ref) > 1e-3 * abs(self.b_ref):
+                s = np.sqrt(c["alpha_t"])
+                named = {"-beta_t / sqrt(1 - alpha_bar_t) (not divided by sqrt(alpha_t))": -c["beta_t"] / np.sqrt(1 - c["alpha_bar_t"]),
+                         "-beta_t / (sqrt(alpha_t) (1 - alpha_bar_t)) (no square root on 1 - alpha_bar_t)":
+                             -c["beta_t"] / (s * (1 - c["alpha_bar_t"])),
+                         "-sqrt(1 - alpha_bar_t) / sqrt(alpha_t)": -np.sqrt(1 - c["alpha_bar_t"]) / s,
+                         "-(1 - alpha_t) / sqrt(alpha_t)": -(1 - c["alpha_t"]) / s}
+                what = next((k for k, v in named.items() if abs(b - v) <= 1e-3 * abs(v)), None)
+                return (f"{at}, the coefficient of the noise estimate is {b:.6g}" + (f" = {what}" if what else "") +
+                        f"; the DDPM step uses -beta_t / (sqrt(alpha_t) sqrt(1 - alpha_bar_t)) = {self.b_ref:.6g}")
+        else:
+            wc, wu = float(coef[1]) / self.b_ref, float(coef[2]) / self.b_ref
+            g = self.guidance
+            if abs(wc - g) > 1e-3 * max(1, abs(g)) or abs(wu - (1 - g)) > 1e-3 * max(1, abs(g)):
+                if abs(wc + wu - 1) > 1e-3:
+                    return (f"{at}, the coefficient of the noise estimate is {(wc + wu) * self.b_ref:.6g}; the DDPM step "
+                            f"uses -beta_t / (sqrt(alpha_t) sqrt(1 - alpha_bar_t)) = {self.b_ref:.6g}")
+                return (f"{at}, the guided noise estimate is {wc:.4g} eps_c {wu:+.4g} eps_u; with guidance_scale = {g:g} "
+                        f"it is eps_u + g (eps_c - eps_u) = {g:g} eps_c {1 - g:+g} eps_u")
+        if self.k == 0:
+            return f"{name}: the last step (t = 0) must return the mean, adding no noise"
+        if noise:
+            s = float(coef[-1])
+            return (f"{at}, the added noise is {abs(s):.4g} z; expected sqrt(beta_t) = {self.sigmas[0]:.4g} (or the "
+                    f"posterior sqrt(beta_tilde_t) = {self.sigmas[1]:.4g})")
+        return (f"{at}, x_next is not the DDPM step 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) plus "
+                f"sigma_t z")
+
+
+def sampler_step_problem(name: str, steps, draws, num_ts: int = 300, guidance=None) -> str | None:
+    """Check the update of a few recorded steps (early, middle, late and the last two) exactly.
+
+    ``steps`` (S, 5, n, 784): per step x_t, eps_c, eps_u (NaN without guidance), x_next, t; ``draws`` (S, W,
+    n, 784): the grader's noise draws near each step. A step is right when x_next equals the DDPM step on
+    x_t and the UNet's (guided) estimate plus one of those draws times sqrt(beta_t) or sqrt(beta_tilde_t)
+    (no noise at the last step), under the 0- or the 1-based reading of t; noise the grader did not hand
+    out must instead look like N(0, sigma^2), unrelated to x_t and eps. None when right, or not recorded.
+    """
+    steps, draws = arr(steps), arr(draws)
+    if steps is None or draws is None or steps.ndim != 4:
+        return None
+    sched = schedule(num_ts)
+    rows = [(steps[j], draws[j]) for j in range(len(steps))
+            if np.all(np.isfinite(steps[j][[0, 1, 3]])) and (guidance is None or np.all(np.isfinite(steps[j][2])))]
+    if not rows:
+        return None
+    best = None
+    for offset in (0, -1):  # the 0-based and the 1-based reading
+        parsed = []
+        for row, dr in rows:
+            k = round(float(row[4].ravel()[0]) * num_ts) + offset
+            if not 0 <= k < num_ts:
+                break
+            parsed.append(_Step(row, dr, k, sched, guidance))
+        else:
+            bad = [st for st in parsed if not st.ok()]
+            if not bad:
+                return None
+            if best is None or len(bad) < len(best):
+                best = bad
+    if best is None:
+        return None
+    return best[0].explain(name)
+
+
+def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, hint=None, update=None):
     """Exact match (reference or accepted reading), else a catalogued mistake, else the landing fallback.
 
     ``fallback``: (the call of this probe's samples, (fallback probe, its call) with the 1-based denoiser),
@@ -632,6 +779,9 @@ def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, h
     steps = steps_problem(probe, t_calls) if t_calls is not None else None
     if steps:
         raise Fail(steps)
+    problem = sampler_step_problem(probe, *update) if update else None
+    if problem:
+        raise Fail(problem)
     own, (other_probe, other_call) = fallback
     candidates = [got.get(own)]
     if not lands(candidates[0], labels):
@@ -659,7 +809,7 @@ class TrainRun:
 
     def __init__(self, sub, probe: str, kind: str):
         self.name, self.kind = probe, kind
-        keys = P.TRAIN_KEYS if kind == "denoiser" else P.TRAIN_KEYS[:7]
+        keys = P.TRAIN_KEYS if kind == "denoiser" else P.TRAIN_KEYS[:P.TRAIN_COMMON]
         res = results(sub, probe)
         if res[0][1] is not None:
             raise Fail(res[0][1])
@@ -676,6 +826,7 @@ class TrainRun:
         self.epochs = P.TRAIN_EPOCHS
         self.lr = P.TRAIN_LR
         self.fwd = {k: arr(d.get(k)) for k in ("fwd_x", "fwd_out", "clean")}
+        self.step = {k: arr(d.get(k)) for k in P.STEP_KEYS}
 
     def runs_problem(self) -> str | None:
         expected = self.epochs * self.nb
@@ -707,6 +858,11 @@ class TrainRun:
         if not scheduled:
             if abs(self.lrs[0] - self.lr) > 1e-9 * max(1.0, self.lr) + 1e-12:
                 return f"{self.name}: Adam runs with lr = {self.lrs[0]:g}; the lr argument was {self.lr:g}"
+            if not np.allclose(self.lrs, self.lr, rtol=1e-6, atol=0):  # lrs come as float32
+                moved = int(np.flatnonzero(np.abs(self.lrs - self.lr) > 1e-6 * self.lr)[0])
+                per = " at every step" if moved == 1 else f" from step {moved + 1}"
+                return (f"{self.name}: the learning rate changes during training{per} ({self.lrs[0]:g} -> "
+                        f"{self.lrs[-1]:g}); this loop trains with the constant lr it is given (no scheduler)")
             return None
         gamma = 0.1 ** (1 / self.epochs)
         epoch = np.arange(steps) // self.nb
@@ -728,6 +884,10 @@ class TrainRun:
         per_epoch = self.lrs[self.nb] / self.lrs[0]
         return (f"{self.name}: the learning rate decays by a factor {per_epoch:.4g} per epoch; expected "
                 f"ExponentialLR gamma = 0.1 ** (1 / num_epochs) = {gamma:.4g}")
+
+    def step_problem(self) -> str | None:
+        """Is every recorded optimizer step Adam's, with PyTorch's default settings, on fresh gradients?"""
+        return adam_step_problem(self.name, self.step, self.lrs, self.nb)
 
     def learns_problem(self) -> str | None:
         if self.changed <= 0:
@@ -768,3 +928,112 @@ class TrainRun:
             return (f"{self.name}: the loss targets the noise; the single-step denoiser is trained to output the "
                     f"clean image (L2 to x)")
         return f"{self.name}: the reported losses are not the L2 (MSE) between the model output and the clean image"
+
+
+# ---- the optimisation step -------------------------------------------------------------------------------
+
+#: PyTorch's Adam defaults, which the spec's optimizer uses: beta1, beta2, weight_decay, eps, amsgrad, maximize.
+ADAM_DEFAULTS = (0.9, 0.999, 0.0, 1e-8, 0.0, 0.0)
+
+
+def adam_replay(before: np.ndarray, grads: np.ndarray, lrs, betas=(0.9, 0.999), eps=1e-8,
+                reset_every: int | None = None, live: np.ndarray | None = None,
+                sizes: np.ndarray | None = None) -> np.ndarray:
+    """The parameters after each step of PyTorch's Adam (float64), given the parameters before the first
+    step, the gradients of each step and its lr; ``reset_every``: the optimizer is made anew every so
+    many steps. ``live`` (steps, parameters): which parameter tensors (of ``sizes`` elements each) had a
+    .grad at each step; PyTorch skips the others, state and step count alike (default: those with a
+    nonzero gradient at that step or before)."""
+    b1, b2 = betas
+    p = before[0].copy()
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    k = np.zeros_like(p)
+    out = []
+    for i, (g, lr) in enumerate(zip(grads, lrs)):
+        if reset_every and i and i % reset_every == 0:
+            m[:], v[:], k[:] = 0, 0, 0
+        if live is not None and sizes is not None:
+            on = np.repeat(np.asarray(live[i]) > 0, np.asarray(sizes, dtype=np.int64))
+        else:
+            on = (g != 0) | (k > 0)
+        k = k + on
+        m = np.where(on, b1 * m + (1 - b1) * g, m)
+        v = np.where(on, b2 * v + (1 - b2) * g * g, v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c1 = np.where(on, 1 - b1 ** k, 1.0)
+            c2 = np.where(on, 1 - b2 ** k, 1.0)
+            update = (lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + eps)
+        p = np.where(on, p - update, p)
+        out.append(p.copy())
+    return np.asarray(out)
+
+
+def adam_step_problem(name: str, step: dict, lrs, nb: int) -> str | None:
+    """A sentence naming what is wrong with the first optimizer steps a training loop took, or None.
+
+    ``step`` holds the recorder's arrays (see harness ``_StepRecorder``): parameters before and after each
+    step, the gradients it stepped with, the fresh gradients of the backward() calls since the previous
+    step, and the optimizer's settings.
+    """
+    before, after, grads, fresh, hyper, live, sizes = (step.get(k) for k in P.STEP_KEYS)
+    if before is None or after is None or before.ndim != 2 or len(after) == 0:
+        return None  # no step recorded: optimizer_problem says so
+    n = len(after)
+    before, grads, fresh, hyper = before[:n], grads[:n], fresh[:n], hyper[:n]
+    if live is None or sizes is None or live.ndim != 2 or int(np.sum(sizes)) != before.shape[1]:
+        live = sizes = None
+    else:
+        live = live[:n]
+        sizes = np.asarray(sizes).reshape(-1).astype(np.int64)
+    lrs = np.asarray(lrs, dtype=np.float64)[:n]
+    # 1. the optimizer's settings
+    b1, b2, wd, eps, amsgrad, maximize = hyper[0]
+    if np.isfinite(b1) and (abs(b1 - 0.9) > 1e-6 or abs(b2 - 0.999) > 1e-6):
+        return (f"{name}: Adam runs with betas = ({b1:g}, {b2:g}); the spec's optimizer uses PyTorch's defaults "
+                f"(0.9, 0.999): pass only the parameters and lr")
+    if np.isfinite(wd) and wd != 0:
+        return (f"{name}: the optimizer runs with weight_decay = {wd:g} (AdamW's default is 0.01); the spec's Adam "
+                f"has no weight decay")
+    if np.isfinite(eps) and abs(eps - 1e-8) > 1e-12:
+        return f"{name}: Adam runs with eps = {eps:g}; the spec's optimizer uses PyTorch's default (1e-8)"
+    if amsgrad:
+        return f"{name}: Adam runs with amsgrad=True; the spec's optimizer is plain Adam"
+    if maximize:
+        return f"{name}: Adam runs with maximize=True: it climbs the loss instead of descending it"
+    # 2. the gradients it steps with: those of the latest backward(), once
+    scale = np.abs(fresh).max(axis=1, keepdims=True) + 1e-30
+
+    def same(a, b):
+        return bool(np.all(np.abs(a - b) <= 1e-5 * scale + 1e-12))
+
+    if not same(grads, fresh):
+        if n > 1 and same(grads, np.cumsum(fresh, axis=0)):
+            return (f"{name} never zeroes the gradients: every optimizer.step() uses the sum of all gradients so "
+                    f"far; call optimizer.zero_grad() once per batch, before loss.backward()")
+        if np.all(np.abs(grads) <= 1e-12) and np.any(np.abs(fresh) > 0):
+            return (f"{name}: the gradients are zeroed between loss.backward() and optimizer.step(); call "
+                    f"optimizer.zero_grad() before backward()")
+        if n > 1 and same(grads[1:], fresh[:-1]):
+            return (f"{name}: each optimizer.step() uses the previous batch's gradients: call zero_grad(), "
+                    f"loss.backward() and step() in that order for every batch")
+        ratio = float(np.median(np.abs(grads[fresh != 0] / fresh[fresh != 0]))) if np.any(fresh != 0) else 0.0
+        return (f"{name}: optimizer.step() uses gradients that differ from those of loss.backward() "
+                f"(about {ratio:.3g} times them: clipped, rescaled or accumulated?); step on the loss's own gradients")
+    # 3. the parameters move only by Adam's steps
+    if n > 1 and not np.allclose(before[1:], after[:-1], rtol=0, atol=1e-7):
+        return (f"{name}: the parameters change between optimizer steps (something other than optimizer.step() "
+                f"updates them)")
+    tol = 1e-3 * np.abs(lrs).max() + 1e-7
+    replay = adam_replay(before, grads, lrs, live=live, sizes=sizes)
+    if np.allclose(after, replay, rtol=0, atol=tol):
+        return None
+    if n > nb and np.allclose(after, adam_replay(before, grads, lrs, reset_every=nb, live=live, sizes=sizes),
+                              rtol=0, atol=tol):
+        return (f"{name}: the optimizer is created anew every epoch, so Adam's moment estimates restart; create it "
+                f"once, before the loop over epochs")
+    if np.allclose(after, before - lrs[:, None] * grads, rtol=0, atol=tol):
+        return f"{name}: the parameters move by plain gradient descent (lr * grad), not by Adam's update"
+    off = float(np.abs(after - replay).max())
+    return (f"{name}: the parameters after optimizer.step() differ by up to {off:.3g} from Adam's update with lr "
+            f"{lrs[0]:g} and the default settings on the same gradients")

@@ -26,8 +26,8 @@ def ns(name):
     return {"$ns": name}
 
 
-def stash(key, label, name=None):
-    return call("$standin:stash_get", key, label=label, name=name)
+def stash(key, label, name=None, stored=True):
+    return call("$standin:stash_get", key, label=label, name=name, stored=stored)
 
 
 # ---- modules ------------------------------------------------------------------------------
@@ -132,9 +132,19 @@ CLASS_DROP = {0.2: tuple(range(_D0, _D0 + 5)), 0.5: tuple(range(_D0 + 5, _D0 + 1
 # ---- samplers ---------------------------------------------------------------------------------
 
 SAMPLE_KEYS = ("traj", "t_calls", "batch_calls", "dropped_calls")
+#: What the sampler-step check reads: only the submission's own records are judged (grading side, in
+#: judging.sampler_step_problem), so the fixtures keep none of them.
+STEP_STASH = ("steps", "draws")
+
+
+def _step_stash(api, suffix=""):
+    return [stash(k, f"{api} (its update steps)", name=k + suffix, stored=False) for k in STEP_STASH]
+
+
 PROBES["ddpm_sample"] = ("ddpm_sample", [
     call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
     *[stash(k, "ddpm_sample", name=k) for k in SAMPLE_KEYS[:3]],
+    *_step_stash("ddpm_sample"),
 ])
 #: Asked for only when the exact comparison fails (noise drawn in another order): the 1-based denoiser's samples.
 PROBES["ddpm_sample_fallback"] = ("ddpm_sample", [
@@ -146,9 +156,11 @@ PROBES["ddpm_sample_class"] = ("ddpm_sample_class", [
     call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[0], None, seed=51,
          label="ddpm_sample_class", name="samples"),
     *[stash(k, "ddpm_sample_class", name=k) for k in SAMPLE_KEYS],
+    *_step_stash("ddpm_sample_class"),
     call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[1], 2.0, seed=52,
          label="ddpm_sample_class", name="samples_scale2"),
     stash("traj", "ddpm_sample_class", name="traj_scale2"),
+    *_step_stash("ddpm_sample_class", "_scale2"),
 ])
 PROBES["ddpm_sample_class_fallback"] = ("ddpm_sample_class", [
     call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[0], None, offset=-1, seed=51,
@@ -159,13 +171,17 @@ PROBES["ddpm_sample_class_fallback"] = ("ddpm_sample_class", [
 
 # ---- training ----------------------------------------------------------------------------------
 
-TRAIN_KEYS = ("lrs", "adam", "covers", "changed", "n_fwd", "n_batches", "ret_none", "fwd_x", "fwd_out", "clean")
+STEP_KEYS = ("step_before", "step_after", "step_grad", "step_fresh", "step_hyper", "step_live", "step_sizes")
+TRAIN_KEYS = ("lrs", "adam", "covers", "changed", "n_fwd", "n_batches", "ret_none") + STEP_KEYS + ("fwd_x", "fwd_out",
+                                                                                                   "clean")
+#: How many of TRAIN_KEYS every kind of training run stashes (the denoiser's stashes them all).
+TRAIN_COMMON = 7 + len(STEP_KEYS)
 TRAIN_EPOCHS = 3
 TRAIN_LR = 1e-2
 
 
 def _train_probe(name, kind, seed, rebind, **kwargs):
-    keys = TRAIN_KEYS if kind == "denoiser" else TRAIN_KEYS[:7]
+    keys = TRAIN_KEYS if kind == "denoiser" else TRAIN_KEYS[:TRAIN_COMMON]
     return (name, [call("$standin:run_train", ns(name), kind, seed=seed, no_grad=False, label=name, rebind=rebind,
                         num_epochs=TRAIN_EPOCHS, lr=TRAIN_LR, **kwargs)]
             + [stash(k, name) for k in keys])

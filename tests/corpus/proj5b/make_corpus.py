@@ -1909,6 +1909,47 @@ MISTAKES = [
     ("mistake_train_class_sgd", "train_class_conditioned", "train_class",
      [("optimizer = torch.optim.Adam(unet.parameters(), lr=lr)", "optimizer = torch.optim.SGD(unet.parameters(), lr=lr)")],
      "Adam"),
+    # ---- mistakes in the optimisation step and in the sampler's update (issue 12): these scored full marks
+    # when the checks looked only at the losses, the lr and whether the weights moved, and at where samples land
+    ("mistake_train_denoiser_adam_betas", "train_denoiser", "train_denoiser",
+     [("optimizer = torch.optim.Adam(unet.parameters(), lr=lr)",
+       "optimizer = torch.optim.Adam(unet.parameters(), lr=lr, betas=(0.5, 0.999))  # faster warm-up")], "betas"),
+    ("mistake_train_denoiser_scheduler_per_batch", "train_denoiser", "train_denoiser",
+     [("optimizer = torch.optim.Adam(unet.parameters(), lr=lr)\n",
+       "optimizer = torch.optim.Adam(unet.parameters(), lr=lr)\n"
+       "    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.99)\n"),
+      ("            optimizer.step()\n", "            optimizer.step()\n            scheduler.step()\n")],
+     "learning rate changes"),
+    ("mistake_train_time_weight_decay", "train_time_conditioned", "train_time",
+     [("optimizer = torch.optim.Adam(unet.parameters(), lr=lr)",
+       "optimizer = torch.optim.Adam(unet.parameters(), lr=lr, weight_decay=1e-4)")], "weight_decay"),
+    ("mistake_train_class_no_zero_grad", "train_class_conditioned", "train_class",
+     [("            optimizer.zero_grad()\n", "")], "zero_grad"),
+    ("mistake_sample_inv_sqrt_abar", "ddpm_sample", "ddpm_sample",
+     [("        abar_t = alpha_bars[t]\n        x0_hat = (x_t - (1 - abar_t).sqrt() * eps_hat) / abar_t.sqrt()\n"
+       "        x_t = _ddpm_step(x_t, x0_hat, t, betas, alphas, alpha_bars)\n",
+       "        abar_t = alpha_bars[t]\n"
+       "        z = torch.randn_like(x_t) if t > 0 else torch.zeros_like(x_t)\n"
+       "        x_t = (x_t - betas[t] / (1 - abar_t).sqrt() * eps_hat) / abar_t.sqrt() + betas[t].sqrt() * z\n")],
+     "1/sqrt(alpha_bar_t)"),
+    ("mistake_sample_eps_coefficient", "ddpm_sample", "ddpm_sample",
+     [("        abar_t = alpha_bars[t]\n        x0_hat = (x_t - (1 - abar_t).sqrt() * eps_hat) / abar_t.sqrt()\n"
+       "        x_t = _ddpm_step(x_t, x0_hat, t, betas, alphas, alpha_bars)\n",
+       "        abar_t = alpha_bars[t]\n"
+       "        z = torch.randn_like(x_t) if t > 0 else torch.zeros_like(x_t)\n"
+       "        x_t = x_t / alphas[t].sqrt() - betas[t] / (1 - abar_t).sqrt() * eps_hat + betas[t].sqrt() * z\n")],
+     "coefficient of the noise estimate"),
+    ("mistake_sample_class_xt_coefficient", "ddpm_sample_class", "ddpm_sample_class",
+     [("        x_t = _ddpm_step(x_t, x0_hat, t, betas, alphas, alpha_bars)\n",
+       "        abar_prev = alpha_bars[t - 1] if t > 0 else torch.ones_like(abar_t)\n"
+       "        mean = (abar_prev.sqrt() * betas[t] / (1 - abar_t)) * x0_hat \\\n"
+       "            + (alpha_bars[t].sqrt() * (1 - abar_prev) / (1 - abar_t)) * x_t\n"
+       "        x_t = mean + betas[t].sqrt() * torch.randn_like(x_t) if t > 0 else mean\n")],
+     "x_t is multiplied by"),
+    ("mistake_flatten_returns_nc", "Flatten", "ops",
+     [("        self.net = nn.Sequential(nn.AvgPool2d(kernel_size=7), nn.GELU())\n",
+       "        self.net = nn.Sequential(nn.AvgPool2d(kernel_size=7), nn.GELU(), nn.Flatten())\n")],
+     "returned shape"),
 ]
 
 
