@@ -182,6 +182,7 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
         result.checks = run_checks(assignment, submission, visible_only, progress)
     finally:
         if worker is not None:
+            result.notes.extend(submission.adaptations)
             result.notes.extend(submission.events)
             if worker.restarts:
                 result.notes.append(f"the worker was replaced {worker.restarts} time(s) after a crash or hang")

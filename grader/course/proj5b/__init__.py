@@ -8,5 +8,5 @@ SPEC = Spec(
     provided=frozenset({"device"}),
     recognised_by=("class UnconditionalUNet", "def ddpm_schedule", "class DownBlock", "def add_noise"),
     probe_timeout=30.0,
-    worker_modules=("harness",),
+    worker_modules=("harness", "interfaces"),
 )

@@ -48,8 +48,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from grader.worker import adapters
 from grader.worker import environment as runtime
-from grader.course.proj5b.standins import INPUTS, NUM_TS, ProbeClassUNet, ProbeUNet, make_denoiser
+from grader.course.proj5b import interfaces
+from grader.course.proj5b.standins import (INPUTS, NUM_TS, LooksLikeUNet, ProbeClassUNet, ProbeUNet, make_denoiser,
+                                           per_sample_mask)
 
 _STASH: dict = {}
 
@@ -260,9 +263,13 @@ def _forms(shape, cond):
         mask = torch.tensor(MASK_VALUES[:n], dtype=torch.float32)
         onehot = F.one_hot(c, 10).float()
         keep = mask.bool()
+        column = mask[:, None].clone()
         return [(x, c.clone(), t[:, None].clone(), mask.clone()), (x, c.clone(), t.clone(), mask.clone()),
                 (x, onehot.clone(), t[:, None].clone(), mask.clone()), (x, onehot.clone(), t.clone(), mask.clone()),
-                (x, c.clone(), t[:, None].clone(), keep.clone()), (x, c.clone(), t.clone(), keep.clone())]
+                (x, c.clone(), t[:, None].clone(), keep.clone()), (x, c.clone(), t.clone(), keep.clone()),
+                # later forms (interfaces.CLASS_FORMS): a mask (N, 1), or shaped like the one-hot (N, 10)
+                (x, c.clone(), t[:, None].clone(), column.clone()), (x, onehot.clone(), t[:, None].clone(), column.clone()),
+                (x, onehot.clone(), t[:, None].clone(), column.expand(n, 10).clone())]
     raise ValueError(f"unknown conditioning {cond!r}")
 
 
@@ -307,6 +314,8 @@ def _run_forms(cls, args, shape, cond, mode: str, trace_only: bool = False):
             outs.append(None)
     if all(o is None for o in outs):
         raise first_error
+    if cond == "class" and not trace_only:
+        interfaces.note_class_forms(getattr(cls, "__name__", "ClassConditionalUNet"), [o is not None for o in outs])
     return outs, trace
 
 
@@ -416,11 +425,18 @@ def run_ddpm_forward(fn, n=32, num_ts=300, seed=0):
 
 def run_ddpm_forward_class(fn, n=200, p_uncond=0.2, num_ts=300, seed=0):
     """As run_ddpm_forward for ddpm_forward_class; also stashes the labels given."""
-    _seed_all(seed)
     x0, labels = _digits(n)
-    probe = ProbeClassUNet()
-    _STASH.clear()
-    loss = fn(probe, reference_schedule(num_ts), x0.clone(), labels.clone(), p_uncond, num_ts)
+    probe = None
+
+    def attempt(c):
+        nonlocal probe
+        _seed_all(seed)
+        runtime.NOISE.reset(runtime.NOISE.seed)
+        probe = ProbeClassUNet()
+        _STASH.clear()
+        return fn(probe, reference_schedule(num_ts), x0.clone(), c, p_uncond, num_ts)
+
+    loss = interfaces.labels_or_one_hot("ddpm_forward_class", attempt, labels)
     _record_forward(probe, x0, labels)
     return _scalar(loss)
 
@@ -430,7 +446,7 @@ def run_ddpm_forward_class(fn, n=200, p_uncond=0.2, num_ts=300, seed=0):
 TRAJ_STEPS = (299, 200, 100, 20)
 
 
-class _Recorder(nn.Module):
+class _Recorder(LooksLikeUNet, nn.Module):
     def __init__(self, inner: nn.Module):
         super().__init__()
         self.inner = inner
@@ -441,7 +457,7 @@ class _Recorder(nn.Module):
         t = torch.as_tensor(t).detach().double().reshape(-1)
         dropped = 0.0
         if mask is not None:
-            dropped = float((torch.as_tensor(mask).detach().reshape(-1) == 0).double().mean())
+            dropped = float((per_sample_mask(mask, int(x.shape[0])) == 0).double().mean())
         elif c is not None:
             c = torch.as_tensor(c).detach()
             if c.dim() == 2 and c.shape[1] > 1:
@@ -485,7 +501,7 @@ def run_sample(fn, n=4, num_ts=300, offset=0, seed=0):
     rec = _RecordingDenoiser(den)
     rec.n = n
     _STASH.clear()
-    out = fn(rec, reference_schedule(num_ts), (28, 28), num_ts, seed=seed, num_samples=n)
+    out = interfaces.call_sampler(fn, rec, (reference_schedule(num_ts), (28, 28), num_ts), n, seed)
     _stash_sampling(rec, num_ts)
     return out
 
@@ -500,8 +516,14 @@ def run_sample_class(fn, labels, guidance_scale=None, num_ts=300, offset=0, seed
     kwargs = {"seed": seed}
     if guidance_scale is not None:
         kwargs["guidance_scale"] = guidance_scale
-    _STASH.clear()
-    out = fn(rec, reference_schedule(num_ts), c, (28, 28), num_ts, **kwargs)
+
+    def attempt(labels_given):
+        rec.records.clear()
+        runtime.NOISE.reset(runtime.NOISE.seed)
+        _STASH.clear()
+        return fn(rec, reference_schedule(num_ts), labels_given, (28, 28), num_ts, **kwargs)
+
+    out = interfaces.labels_or_one_hot("ddpm_sample_class", attempt, c)
     _stash_sampling(rec, num_ts)
     return out
 
@@ -509,7 +531,7 @@ def run_sample_class(fn, labels, guidance_scale=None, num_ts=300, offset=0, seed
 # ---- training with a tiny recording net -------------------------------------------------------
 
 
-class _TinyNet(nn.Module):
+class _TinyNet(LooksLikeUNet, nn.Module):
     """A small trainable net that records what each forward pass is given."""
 
     def __init__(self):
@@ -532,7 +554,7 @@ class _TinyNet(nn.Module):
             onehot = c.to(x.dtype).reshape(n, -1) if c.dim() == 2 and c.shape[-1] == 10 else \
                 F.one_hot(c.long().reshape(-1), 10).to(x.dtype)
             if mask is not None:
-                onehot = onehot * torch.as_tensor(mask, dtype=x.dtype).reshape(n, 1)
+                onehot = onehot * per_sample_mask(mask, n).to(x.dtype).reshape(n, 1)
             h = h + self.fc_c(onehot)[:, :, None, None]
         out = self.conv2(F.gelu(h))
         self.records.append({"x": x.detach().float().cpu().clone(), "out": out.detach().float().cpu().clone(),
