@@ -49,6 +49,8 @@ class Spec:
     error_hints: tuple = ()
     #: Why an image output might have twice the expected channels (None: no special reason).
     doubled_channels_hint: str | None = None
+    #: Graded functions that a notebook may have written instead as a top-level training loop (not run).
+    training_functions: tuple = ()
     #: Worker-side modules besides ``standins`` (relative names), searched for ``$standin:NAME``.
     worker_modules: tuple = ()
     #: Filled in by the registry.

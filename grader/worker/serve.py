@@ -170,7 +170,8 @@ class Worker:
             self.notes.append(f"cell {cell}: a top-level statement took over {limit:g} s and was skipped")
         except ImportError as e:
             missing = getattr(e, "name", None) or str(e)
-            self.notes.append(f"cell {cell}: import of {missing} is not available in the grader (skipped)")
+            if not chunk.get("quiet"):
+                self.notes.append(f"cell {cell}: import of {missing} is not available in the grader (skipped)")
         except BaseException as e:  # noqa: BLE001 - student code may raise anything
             what = "definition" if kind == "def" else "statement"
             self.notes.append(f"cell {cell}: a top-level {what} failed and was skipped: {_one_line(e)}")

@@ -9,4 +9,5 @@ SPEC = Spec(
     recognised_by=("class UnconditionalUNet", "def ddpm_schedule", "class DownBlock", "def add_noise"),
     probe_timeout=30.0,
     worker_modules=("harness", "interfaces"),
+    training_functions=("train_denoiser", "train_time_conditioned", "train_class_conditioned"),
 )
