@@ -135,6 +135,7 @@ class Choice:
     args: tuple
     kwargs: dict
     notes: list = field(default_factory=list)
+    fitted: bool = True  # False: no definition takes the call; the name's own is called as it is (its own error)
 
 
 def _describe(name: str, cell) -> str:
@@ -179,7 +180,7 @@ def choose(api: str, args, kwargs, ns: dict, defs: Definitions, iface: Interface
     # Nothing fits: the name itself (its natural error), else say that the alias does not take these arguments.
     own = next((c for c in real if c[0] == api), None)
     if own is not None:
-        return Choice(own[2], tuple(args), dict(kwargs))
+        return Choice(own[2], tuple(args), dict(kwargs), fitted=False)
     others = ", ".join(sorted({c[0] for c in real}))
     raise NoFit(f"{api} is not defined in your notebook ({others} is, but it does not take {api}'s arguments)")
 
@@ -205,10 +206,9 @@ class Adapted:
     def accepts(self, *args, **kwargs) -> bool:
         """Whether some definition takes this call (as is or in a declared layout)."""
         try:
-            choose(self.api, args, kwargs, self.ns, self.defs, self.iface)
+            return choose(self.api, args, kwargs, self.ns, self.defs, self.iface).fitted
         except (KeyError, LookupError, NameError):
             return False
-        return True
 
     def resolve(self, *args, **kwargs) -> Choice:
         return choose(self.api, args, kwargs, self.ns, self.defs, self.iface)
