@@ -10,6 +10,8 @@ Each assignment is a package ``grader/course/<name>/`` (or any folder registered
 * ``probes.py``: ``PROBES``: probe name -> (graded name, calls);
 * ``checks/test_*.py``: the pytest checks, with their points and visibility as markers;
 * ``catalogue.py``: ``VARIANTS``, the accepted readings and known mistakes;
+* optional ``interfaces.py`` (worker side, listed in ``worker_modules``): ``INTERFACES``, the accepted
+  interface variants (aliases, argument layouts, tuple results; see :mod:`grader.worker.adapters`);
 * ``inputs.py``: ``build_inputs() -> dict`` of numpy arrays for the seeded fixtures.
 
 The engine names no assignment: it asks this registry. Nothing here imports torch, so the

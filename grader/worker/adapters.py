@@ -161,8 +161,9 @@ def choose(api: str, args, kwargs, ns: dict, defs: Definitions, iface: Interface
         adapted = form.adapt(tuple(args), dict(kwargs))
         if adapted is not None:
             layouts.append((adapted, form))
-    for tight in (True, False):
-        for name, cell, obj, _ in real:
+    groups = [[c for c in real if c[0] == api], [c for c in real if c[0] != api]]  # the name itself first
+    for group, tight in ((g, t) for g in groups for t in (True, False)):
+        for name, cell, obj, _ in group:
             if not callable(obj):
                 continue
             for (a, k), form in layouts:
