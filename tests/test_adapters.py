@@ -26,8 +26,11 @@ def class_forward(unet, ddpm_schedule, x_0, c, p_uncond, num_ts):
 def test_redefinition_each_check_gets_the_definition_that_fits():
     ns, defs = _defs(("ddpm_forward", 10, time_forward, False), ("ddpm_forward", 20, class_forward, False))
     iface = Interface(aliases=("ddpm_forward",))
-    c = choose("ddpm_forward", (1, 2, 3, 300), {}, ns, defs, None)
+    c = choose("ddpm_forward", (1, 2, 3, 300), {}, ns, defs, Interface(earlier_definitions=True))
     assert c.fn is time_forward and "cell 10" in c.notes[0]
+    # undeclared: the definition in force is graded (and fails on its own terms)
+    c = choose("ddpm_forward", (1, 2, 3, 300), {}, ns, defs, None)
+    assert c.fn is class_forward and not c.fitted
     c = choose("ddpm_forward_class", (1, 2, 3, 4, 0.1, 300), {}, ns, defs, iface)
     assert c.fn is class_forward and c.notes == ["graded ddpm_forward (cell 20) as ddpm_forward_class"]
 

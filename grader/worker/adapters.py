@@ -5,8 +5,9 @@ An assignment declares, in its worker-side ``interfaces`` module, ``INTERFACES``
 whether it may return ``(result, extra)``). When a probe calls a graded name, :func:`choose` picks
 the definition and the argument layout:
 
-* every definition the notebook made of the name is kept (:class:`Definitions`), the latest first,
-  then those of its aliases (``make_flip_illusion`` for ``visual_anagrams``; the class-conditioned
+* every definition the notebook made of a name is kept (:class:`Definitions`); a check uses the one
+  in force, or where the interface allows it (``earlier_definitions``) an earlier one, then those of
+  its aliases (``make_flip_illusion`` for ``visual_anagrams``; the class-conditioned
   ``ddpm_forward`` defined again further down for ``ddpm_forward_class``);
 * the first definition whose signature fits the call is used: the contract's arguments first,
   then each declared alternative (two prompts packed in one list, ``num_samples`` spelt
@@ -46,6 +47,9 @@ class Interface:
     forms: tuple = ()  # Form, ...
     #: the function may return (result, extra): the first element is graded
     tuple_result: bool = False
+    #: an earlier definition of the name may be graded when the one in force does not take the check's arguments
+    #: (the course redefines ddpm_forward for the class-conditioned part); otherwise only the one in force
+    earlier_definitions: bool = False
 
 
 def pack(first: int, names: tuple, as_type=list, what: str = "the two prompts") -> Form:
@@ -142,6 +146,22 @@ def _describe(name: str, cell) -> str:
     return f"{name} (cell {cell})" if cell else name
 
 
+def definitions_of(api: str, ns: dict, defs: Definitions, iface: Interface | None) -> list:
+    """The candidate definitions for ``api`` that are not stubs: its own (the one in force, then earlier ones where
+    declared), then its aliases'. KeyError when there is none at all, LookupError when all are stubs."""
+    iface = iface or Interface()
+    own = defs.candidates(api, ns)
+    if not iface.earlier_definitions:
+        own = own[:1]  # the definition in force only
+    cands = own + [c for n in iface.aliases for c in defs.candidates(n, ns)]
+    if not cands:
+        raise KeyError(api)
+    real = [c for c in cands if not c[3]]
+    if not real:
+        raise LookupError(api)
+    return real
+
+
 def choose(api: str, args, kwargs, ns: dict, defs: Definitions, iface: Interface | None) -> Choice:
     """The definition and argument layout to grade ``api`` with (see the module docstring).
 
@@ -149,13 +169,7 @@ def choose(api: str, args, kwargs, ns: dict, defs: Definitions, iface: Interface
     when every definition is still a stub, and :class:`NoFit` when definitions exist but none
     takes the call (then the binding in force is not called at all)."""
     iface = iface or Interface()
-    names = (api,) + tuple(iface.aliases)
-    cands = [c for n in names for c in defs.candidates(n, ns)]
-    if not cands:
-        raise KeyError(api)
-    real = [c for c in cands if not c[3]]
-    if not real:
-        raise LookupError(api)
+    real = definitions_of(api, ns, defs, iface)
     layouts = [((tuple(args), dict(kwargs)), None)]
     for form in iface.forms:
         adapted = form.adapt(tuple(args), dict(kwargs))

@@ -216,10 +216,13 @@ class Worker:
             if name in self.stubs:
                 raise _Stub(name)
             return self.ns[name]
-        adapted = adapters.Adapted(name, self.ns, self.defs, iface)
-        if all(stub for n in names for *_, stub in self.defs.candidates(n, self.ns)):
-            raise _Stub(name)
-        return adapted
+        try:
+            adapters.definitions_of(name, self.ns, self.defs, iface)
+        except KeyError:
+            raise _Missing(name) from None
+        except LookupError:
+            raise _Stub(name) from None
+        return adapters.Adapted(name, self.ns, self.defs, iface)
 
     def _call(self, call: dict, results: list):
         name = call["func"]

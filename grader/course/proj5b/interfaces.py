@@ -25,15 +25,17 @@ NUM_SAMPLES_SPELLINGS = ("n_samples", "num_sample", "n_sample", "batch_size", "n
                          "n_imgs", "n", "N", "num", "samples", "count")
 
 INTERFACES = {
-    "ddpm_forward": Interface(),
+    "ddpm_forward": Interface(earlier_definitions=True),
     "ddpm_forward_class": Interface(aliases=("ddpm_forward",)),
-    "ddpm_sample": Interface(forms=tuple(rename("num_samples", NUM_SAMPLES_SPELLINGS)), tuple_result=True),
+    "ddpm_sample": Interface(forms=tuple(rename("num_samples", NUM_SAMPLES_SPELLINGS)), tuple_result=True,
+                             earlier_definitions=True),
     "ddpm_sample_class": Interface(aliases=("ddpm_sample",), tuple_result=True),
 }
 
 # ---- class labels and masks --------------------------------------------------------------
 
-#: Which of the class-conditioned module forms (harness._forms) give c as integers, and the mask's layout.
+#: Which of the class-conditioned module forms (harness._forms: 6 standard, then 3 "class+" tried only when
+#: none of those runs) give c as integers, and the mask's layout.
 INTEGER_FORMS, ONE_HOT_FORMS = (0, 1, 4, 5, 6), (2, 3, 7, 8)
 FLAT_MASK_FORMS, COLUMN_MASK_FORMS, ONE_HOT_MASK_FORMS = (0, 1, 2, 3, 4, 5), (6, 7), (8,)
 
