@@ -108,3 +108,23 @@ def test_tuple_results_only_where_declared():
     assert adapters.first_of_tuple("forward", pair, None) is pair
     assert adapters.first_of_tuple("inpaint", (1.0, 2.0), Interface(tuple_result=True)) == (1.0, 2.0)
     adapters.NOTES.clear()
+
+
+def test_a_sampler_without_num_samples_gets_the_rows_a_batch_would_get():
+    """Called once per sample (or with its own larger batch), a sampler draws exactly the rows that the
+    reference's batch of n draws, so a correct one matches the reference sample for sample."""
+    import torch
+
+    from grader.course.proj5b.interfaces import _RowNoise
+    from grader.worker.environment import NOISE
+
+    NOISE.reset(41)
+    batch = [NOISE.draw((4, 1, 28, 28)) for _ in range(3)]
+    for j in range(4):
+        with _RowNoise(4, j):
+            rows = [NOISE.draw((1, 1, 28, 28)) for _ in range(3)]
+        assert all(torch.equal(r[0], b[j]) for r, b in zip(rows, batch))
+    with _RowNoise(4, 0):
+        wide = NOISE.draw((6, 1, 28, 28))
+    assert torch.equal(wide[:4], batch[0]) and wide.shape == (6, 1, 28, 28)
+    assert NOISE.draw.__self__ is NOISE  # restored
