@@ -266,6 +266,16 @@ def interface_styles(B, reference_cells):
             "ddpm_forward_class": CLASS_REDEFINED,
             "train_class": CLASS_TRAIN_REDEFINED,
         }, drop=("ddpm_sample_class",))),
+        # a real mistake in the redefined class objective costs points in ddpm_forward_class only (training is judged
+        # with the grader's objective bound under both names)
+        "mistake_redefined_class_mask_inverted": ("mistake", "ddpm_forward_class", "inverted", "as ddpm_forward_class",
+                                                  reference_cells({
+            "train_denoiser": READS_MODEL,
+            "ddpm_sample": TIME_SAMPLE_TUPLE,
+            "ddpm_forward_class": CLASS_REDEFINED.replace("mask = (torch.rand(n, device=dev) >= p_uncond).float()",
+                                                          "mask = (torch.rand(n, device=dev) < p_uncond).float()"),
+            "train_class": CLASS_TRAIN_REDEFINED,
+        }, drop=("ddpm_sample_class",))),
         "correct_real_one_hot": ("correct", None, None, "takes one-hot classes", reference_cells({
             "class_unet": ONE_HOT_UNET,
             "ddpm_forward_class": ONE_HOT_FORWARD,
