@@ -49,6 +49,8 @@ class Loaded:
     assignment: str | None
     notes: list[str] = field(default_factory=list)
     defined: list[str] = field(default_factory=list)
+    #: cells holding a top-level training loop (a loop that calls ``.backward()``), which the grader does not run
+    training_loops: list[int] = field(default_factory=list)
 
 
 def _read_regular_file(path: Path) -> bytes:
@@ -192,6 +194,65 @@ def _keep(node: ast.stmt, provided: set[str]) -> tuple[bool, str | None]:
     return False, None
 
 
+def _nested_imports(node: ast.stmt) -> list[ast.stmt]:
+    """Imports inside a dropped top-level statement (``try: import x``, ``if IN_COLAB: from y import z``), not
+    inside a function or class: the notebook's author had them, and the grader keeps them (a failed import
+    costs only a note)."""
+    found = []
+
+    def visit(n):
+        for child in ast.iter_child_nodes(n):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                if not _keep(child, set())[0]:
+                    continue
+                found.append(child)
+            else:
+                visit(child)
+
+    visit(node)
+    return found
+
+
+def is_training_loop(node: ast.stmt) -> bool:
+    """A top-level ``for`` / ``while`` loop that calls ``.backward()`` (training written outside a function)."""
+    return isinstance(node, (ast.For, ast.While)) and any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward"
+        for n in ast.walk(node))
+
+
+#: Conventional names of modules that student code uses without defining them.
+MODULE_NAMES = {"torch": "import torch", "np": "import numpy as np", "nn": "import torch.nn as nn",
+                "F": "import torch.nn.functional as F", "TF": "import torchvision.transforms.functional as TF",
+                "plt": "import matplotlib.pyplot as plt", "math": "import math", "torchvision": "import torchvision"}
+
+
+def missing_imports(trees: list[ast.Module], provided: set) -> dict[str, list[str]]:
+    """Conventional module names that kept functions use but nothing in the notebook binds: name -> functions."""
+    bound = set(provided)
+    for tree in trees:
+        for n in ast.walk(tree):
+            if isinstance(n, (ast.Import, ast.ImportFrom)):
+                bound.update((a.asname or a.name).split(".")[0] for a in n.names)
+            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(n.name)
+            elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                bound.add(n.id)
+            elif isinstance(n, ast.arg):
+                bound.add(n.arg)
+    users: dict[str, list[str]] = {}
+    for tree in trees:
+        for node in tree.body:
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or node.name in provided:
+                continue  # (a pasted copy of a provided helper is dropped: the grader's runs)
+            for n in ast.walk(node):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in MODULE_NAMES \
+                        and n.id not in bound and node.name not in users.setdefault(n.id, []):
+                    users[n.id].append(node.name)
+    return {k: v for k, v in users.items() if v}
+
+
 def _placeholder(stmt: ast.stmt) -> bool:
     """A statement that does no graded work: ``...``, ``pass``, a docstring, an assert,
     ``raise NotImplementedError`` or an argument-free ``super().__init__()``."""
@@ -229,6 +290,7 @@ class Chunk:
     kind: str  # "import" | "def" | "stmt"
     name: str = ""  # the name a "def" chunk defines
     stub: bool = False  # a definition still holding only placeholders (see is_stub)
+    quiet: bool = False  # an import taken out of a dropped statement: its failure is not worth a note
     where: str = ""  # the cell as Jupyter shows it: 'the cell starting "def forward(im, t):"'
     line: int = 1  # the cell line the source starts on (messages give the student's line numbers)
 
@@ -258,6 +320,7 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     if not code_cells:
         info.notes.append("the notebook has no code cells")
+    trees: list[ast.Module] = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
@@ -274,9 +337,15 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
             info.notes.append(f"{cell_label(cell.source)} could not be parsed ({type(e).__name__}: it is nested too deeply "
                               "or too large); its definitions were skipped")
             continue
+        trees.append(tree)
         for node in tree.body:
             keep, _ = _keep(node, provided)
             if not keep:
+                if is_training_loop(node) and index + 1 not in info.training_loops:
+                    info.training_loops.append(index + 1)
+                for imp in _nested_imports(node):
+                    chunks.append(Chunk(cell=index + 1, source=ast.get_source_segment(code, imp) or ast.unparse(imp),
+                                        kind="import", quiet=True))
                 continue
             seg = ast.get_source_segment(code, node) or ast.unparse(node)
             # Decorators are not part of the node's segment before 3.8's end positions; add them.
@@ -291,5 +360,8 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
                 info.defined.append(node.name)
             elif kind == "stmt":
                 info.defined.extend(sorted(_assigned_names(node)))
+    for name, users in missing_imports(trees, provided).items():
+        info.notes.append(f"your notebook uses {name} without importing it (add `{MODULE_NAMES[name]}`): "
+                          f"{', '.join(users)} fail(s) where {name} is used")
     info.source = "\n\n".join(c.source for c in chunks)
     return chunks, info

@@ -147,6 +147,25 @@ def collect_images(a, submission: Submission) -> dict:
     return images
 
 
+def explain_training_loops(a, result: Grade, loops: list[int]) -> None:
+    """A training function the notebook does not define, while a top-level training loop exists: say so in its
+    checks' messages and once in the notes (the loop is top-level work, which the grader does not run)."""
+    if not loops:
+        return
+    cells = ", ".join(map(str, loops))
+    named = []
+    for check in result.checks:
+        if not check.passed and check.api in a.training_functions and "is not defined" in check.message:
+            check.message = (f"{check.api} is not defined in your notebook; your training is a top-level loop "
+                             f"(cell {cells}), which the grader does not run: put the loop in {check.api} "
+                             f"as the assignment specifies")
+            if check.api not in named:
+                named.append(check.api)
+    if named:
+        result.notes.append(f"training written as a top-level loop (cell {cells}) was found but not graded: "
+                            f"{', '.join(named)} scored 0; the checks grade training through those functions")
+
+
 def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool = False,
           limits: Limits | None = None, progress=None) -> Grade:
     """Grade one notebook; always returns a Grade (never raises for a bad submission)."""
@@ -157,8 +176,10 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
     result = Grade(notebook=str(path), assignment=assignment, wrong_assignment=wrong_assignment(path, assignment))
     worker = None
     load_error = None
+    loops: list[int] = []
     try:
         chunks, info = load_notebook(path, assignment)
+        loops = info.training_loops
         result.notes.extend(info.notes)
     except NotebookError as e:
         load_error = str(e)
@@ -192,6 +213,7 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
         result.checks = run_checks(assignment, submission, visible_only, progress)
     finally:
         if worker is not None:
+            result.notes.extend(submission.adaptations)
             result.notes.extend(submission.events)
             if worker.restarts:
                 result.notes.append(f"the worker was replaced {worker.restarts} time(s) after a crash or hang")
@@ -199,6 +221,7 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
                 result.notes.append(f"{worker.leftovers_killed} process(es) left running by your code were stopped")
             worker.close()
     result.timings["checks"] = time.perf_counter() - t2
+    explain_training_loops(a, result, loops)
     result.images = collect_images(a, submission)
     for check in result.checks:
         result.timings[f"check {check.name}"] = check.seconds

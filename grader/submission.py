@@ -26,6 +26,8 @@ class Submission:
         self.budget = budget  # seconds for all probes of this submission
         self.spent = 0.0
         self.events: list[str] = []  # one line per notable event (timeouts, crashes, printing)
+        #: how the submission's interface was adapted ("graded make_flip_illusion as visual_anagrams"), in order
+        self.adaptations: list[str] = []
 
     def answers(self, probe: str) -> dict:
         if self.load_error:
@@ -46,8 +48,19 @@ class Submission:
             if answer.get("dropped"):
                 self.events.append(f"{api}: printed over {len(answer.get('printed', ''))} characters; "
                                    f"{answer['dropped']} more were discarded")
+            self._keep_notes(answer.get("notes"))
             self._answers[probe] = answer
         return self._answers[probe]
+
+    def _keep_notes(self, notes) -> None:
+        """The worker's notes on adapted interfaces: one line each, bounded (they come from the probe's process)."""
+        if not isinstance(notes, list):
+            return
+        for text in notes[:12]:
+            if isinstance(text, str) and text.strip():
+                line = " ".join(text.split())[:300]
+                if line not in self.adaptations and len(self.adaptations) < 40:
+                    self.adaptations.append(line)
 
     def outputs(self, probe: str, calls: list, optional: list = ()) -> dict:
         """Decoded outputs of the given calls (by name, or by position), keyed as asked; a failed

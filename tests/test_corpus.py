@@ -74,6 +74,13 @@ def test_mistake_loses_points_only_where_it_is(grades, assignment, entry):
         assert entry["expect_in_message"].lower() in messages, messages
 
 
+@pytest.mark.parametrize("assignment,entry", [p for p in _entries() if p.values[1].get("expect_note")])
+def test_adapted_interface_is_named_in_the_notes(grades, assignment, entry):
+    """A notebook in an interface the grader adapts to (issue 12) is told how it was graded."""
+    g = grades(assignment)[entry["file"]]
+    assert entry["expect_note"].lower() in " | ".join(g.notes).lower(), g.notes
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_messages_are_one_line_and_name_the_function(grades, assignment):
     for entry in MANIFESTS[assignment]:

@@ -10,6 +10,8 @@ Each assignment is a package ``grader/course/<name>/`` (or any folder registered
 * ``probes.py``: ``PROBES``: probe name -> (graded name, calls);
 * ``checks/test_*.py``: the pytest checks, with their points and visibility as markers;
 * ``catalogue.py``: ``VARIANTS``, the accepted readings and known mistakes;
+* optional ``interfaces.py`` (worker side, listed in ``worker_modules``): ``INTERFACES``, the accepted
+  interface variants (aliases, argument layouts, tuple results; see :mod:`grader.worker.adapters`);
 * ``inputs.py``: ``build_inputs() -> dict`` of numpy arrays for the seeded fixtures.
 
 The engine names no assignment: it asks this registry. Nothing here imports torch, so the
@@ -49,6 +51,8 @@ class Spec:
     error_hints: tuple = ()
     #: Why an image output might have twice the expected channels (None: no special reason).
     doubled_channels_hint: str | None = None
+    #: Graded functions that a notebook may have written instead as a top-level training loop (not run).
+    training_functions: tuple = ()
     #: Worker-side modules besides ``standins`` (relative names), searched for ``$standin:NAME``.
     worker_modules: tuple = ()
     #: Whether ``grader kit build`` may build a student kit (its support parts are replayable functions).

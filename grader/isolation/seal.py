@@ -126,6 +126,7 @@ def worker_files(package_dir: str, modules: list[str], import_root: str) -> dict
 
     grader_parent = os.path.dirname(package_dir)
     for name in ("grader", "grader.protocol", "grader.worker", "grader.worker.serve", "grader.worker.environment",
+                 "grader.worker.adapters",
                  "grader.course"):
         add_module(name, grader_parent)
     for name in modules:

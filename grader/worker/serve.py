@@ -24,6 +24,7 @@ import time
 import traceback
 
 from grader import protocol
+from grader.worker import adapters
 
 MAX_PRINT = 4000  # characters of a probe's own printing kept for the report
 
@@ -105,6 +106,8 @@ class Worker:
         self.fd = fd
         self.ns: dict = {}
         self.stubs: set[str] = set()  # names whose definition holds only placeholders
+        self.defs = adapters.Definitions()  # every definition of every name (redefinitions kept)
+        self.interfaces: dict = {}  # graded name -> adapters.Interface (the assignment's interfaces module)
         self.notes: list[str] = []
         self.provided: dict = {}
         self.inputs: dict = {}
@@ -131,6 +134,8 @@ class Worker:
             sys.path.insert(0, msg["import_root"])
         ERROR_HINTS[:] = [tuple(h) for h in msg.get("error_hints", [])]
         self.modules = [importlib.import_module(name) for name in msg["modules"]]
+        for module in self.modules:
+            self.interfaces.update(getattr(module, "INTERFACES", {}))
         self.provided = self.modules[0].build(numpy_inputs)
         self.ns = {"__name__": "__main__", "__builtins__": __builtins__}
         self.ns.update(self.provided)
@@ -158,12 +163,16 @@ class Worker:
             code = compile("\n" * (chunk.get("line", 1) - 1) + source, f"<{cell}>", "exec")
             exec(code, self.ns)
             if kind == "def":  # the last successful definition of a name decides
-                (self.stubs.add if chunk.get("stub") else self.stubs.discard)(chunk.get("name", ""))
+                name = chunk.get("name", "")
+                (self.stubs.add if chunk.get("stub") else self.stubs.discard)(name)
+                if name in self.ns:
+                    self.defs.add(name, cell, self.ns[name], bool(chunk.get("stub")))
         except _ChunkTimeout:
             self.notes.append(f"{cell}: a top-level statement took over {limit:g} s and was skipped")
         except ImportError as e:
             missing = getattr(e, "name", None) or str(e)
-            self.notes.append(f"{cell}: import of {missing} is not available in the grader (skipped)")
+            if not chunk.get("quiet"):
+                self.notes.append(f"{cell}: import of {missing} is not available in the grader (skipped)")
         except BaseException as e:  # noqa: BLE001 - student code may raise anything
             what = "definition" if kind == "def" else "statement"
             self.notes.append(f"{cell}: a top-level {what} failed and was skipped: {_one_line(e)}")
@@ -182,11 +191,7 @@ class Worker:
                 value = results[spec["$result"]]
                 return torch.as_tensor(value).float() if hasattr(value, "shape") else value
             if "$ns" in spec:  # a student object, handed to a grader-side helper ($standin:...)
-                if spec["$ns"] not in self.ns:
-                    raise _Missing(spec["$ns"])
-                if spec["$ns"] in self.stubs:
-                    raise _Stub(spec["$ns"])
-                return self.ns[spec["$ns"]]
+                return self._student_object(spec["$ns"])
             if "$provided" in spec:  # a provided global, or one item of it ({"$provided": d, "item": key})
                 value = self.provided[spec["$provided"]]
                 if "item" in spec:
@@ -200,22 +205,34 @@ class Worker:
             return [self._arg(v, results) for v in spec]
         return spec
 
+    def _student_object(self, name: str):
+        """A graded name as a grader-side helper receives it: a class as defined (the helper tries the
+        accepted call forms), a function wrapped so that each call picks the definition and argument
+        layout that fit (adapters.choose)."""
+        iface = self.interfaces.get(name)
+        names = (name,) + tuple(iface.aliases if iface else ())
+        if not any(n in self.ns for n in names):
+            raise _Missing(name)
+        if name in self.ns and (isinstance(self.ns[name], type) or not callable(self.ns[name])):
+            if name in self.stubs:
+                raise _Stub(name)
+            return self.ns[name]
+        try:
+            adapters.definitions_of(name, self.ns, self.defs, iface)
+        except KeyError:
+            raise _Missing(name) from None
+        except LookupError:
+            raise _Stub(name) from None
+        return adapters.Adapted(name, self.ns, self.defs, iface)
+
     def _call(self, call: dict, results: list):
         name = call["func"]
         for target, source in (call.get("rebind") or {}).items():
             self.ns[target] = self._special(source)
-        if name.startswith("$"):
+        graded = not name.startswith("$")
+        if not graded:
             fn = self._special(name)
             name = call.get("label", name)  # what messages call it (e.g. the student class it builds)
-        else:
-            if name not in self.ns:
-                return {"ok": False, "kind": "missing", "message": f"{name} is not defined in your notebook"}
-            if name in self.stubs:
-                return {"ok": False, "kind": "not_implemented", "message": _stub_message(name)}
-            fn = self.ns[name]
-            if _from_the_grader(fn):
-                return {"ok": False, "kind": "grader_object",
-                        "message": f"{name} is an object of the grader's own, not your code: it earns nothing"}
         try:
             args = [self._arg(a, results) for a in call.get("args", [])]
             kwargs = {k: self._arg(v, results) for k, v in (call.get("kwargs") or {}).items()}
@@ -223,6 +240,18 @@ class Worker:
             return {"ok": False, "kind": "missing", "message": f"{e.args[0]} is not defined in your notebook"}
         except _Stub as e:
             return {"ok": False, "kind": "not_implemented", "message": _stub_message(e.args[0])}
+        if graded:
+            try:
+                choice = adapters.choose(name, args, kwargs, self.ns, self.defs, self.interfaces.get(name))
+            except KeyError:
+                return {"ok": False, "kind": "missing", "message": f"{name} is not defined in your notebook"}
+            except LookupError:
+                return {"ok": False, "kind": "not_implemented", "message": _stub_message(name)}
+            except adapters.NoFit as e:
+                return {"ok": False, "kind": "missing", "message": str(e)}
+            for text in choice.notes:
+                adapters.note(text)
+            fn, args, kwargs = choice.fn, list(choice.args), choice.kwargs
         if call.get("quiet") and callable(fn):
             try:
                 if "display" in inspect.signature(fn).parameters:
@@ -246,6 +275,8 @@ class Worker:
                 return {"ok": False, "kind": "exception", "message": _raised(name, e)}
             except Exception as e:  # noqa: BLE001
                 return {"ok": False, "kind": "exception", "message": _raised(name, e)}
+        if graded:
+            value = adapters.first_of_tuple(name, value, self.interfaces.get(name))
         if value is Ellipsis:  # the student notebook's placeholder, `name = ...`
             return {"ok": False, "kind": "not_implemented",
                     "message": f"{name} is still `...` (not implemented yet): replace the `...` with your answer"}
@@ -372,12 +403,15 @@ class Worker:
             self.runtime.SUPPORT.update(namespace)
         if msg.get("prelude"):  # fixture building only: turn the reference into a catalogued variant
             exec(compile(msg["prelude"], "<variant>", "exec"), self.ns)
+        adapters.NOTES.clear()
         results, answers = [], []
         for call in msg["calls"]:
             answer = self._call(call, results)
             answers.append(answer)
             results.append(protocol.decode(answer["value"]) if answer.get("ok") else None)
         reply = {"results": answers, "printed": captured.text()[:MAX_PRINT], "dropped": captured.dropped}
+        if adapters.NOTES:
+            reply["notes"] = list(adapters.NOTES)
         protocol.send(wfd, reply)
         os.close(wfd)
 

@@ -12,4 +12,5 @@ SPEC = Spec(
     error_hints=(("(6)", "the UNet output has 6 channels: the first 3 are the noise estimate, the last 3 the variance"),),
     doubled_channels_hint="the UNet output has 6 channels: the first 3 are the noise estimate, "
                           "the last 3 the predicted variance",
+    worker_modules=("interfaces",),
 )

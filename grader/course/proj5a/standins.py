@@ -81,7 +81,22 @@ class PosteriorMeanUNet(torch.nn.Module):
         keys = torch.stack([prompt_embedding(p)[0, 0].float() for p in PROMPTS + [NULL_PROMPT]])
         self.register_buffer("keys", keys / keys.norm(dim=1, keepdim=True))
         self.dtype = torch.float16  # what IF reports; computation here is fp32
-        self.config = SimpleNamespace(in_channels=3, out_channels=6, sample_size=64)
+        self.config = unet_config()
+        # One frozen parameter, so that ``next(stage_1.unet.parameters())`` works (its dtype is IF's, fp16).
+        self.anchor = torch.nn.Parameter(torch.zeros((), dtype=torch.float16), requires_grad=False)
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def __getattr__(self, name):  # diffusers models answer their config's keys as attributes (unet.in_channels)
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            config = self.__dict__.get("config")
+            if config is not None and name in config:
+                return config[name]
+            raise
 
     def prompt_index(self, emb: torch.Tensor) -> torch.Tensor:
         """Which known prompt each embedding in the batch is (nearest by cosine)."""
@@ -125,13 +140,53 @@ class PosteriorMeanUNet(torch.nn.Module):
         return (out,)
 
 
+def unet_config():
+    """The keys of IF stage I's ``UNet2DConditionModel.config`` that student code reads (a diffusers FrozenDict:
+    ``config.in_channels`` and ``config["in_channels"]`` both work)."""
+    from diffusers.configuration_utils import FrozenDict
+
+    return FrozenDict(sample_size=64, in_channels=3, out_channels=6, encoder_hid_dim=4096,
+                      addition_embed_type=None, time_cond_proj_dim=None)
+
+
 class StandInPipeline:
-    """What ``DiffusionPipeline.from_pretrained("DeepFloyd/IF-I-XL-v1.0")`` gives, as far as the assignment uses it."""
+    """What ``DiffusionPipeline.from_pretrained("DeepFloyd/IF-I-XL-v1.0")`` gives, as far as student code touches
+    it: ``unet``, ``scheduler``, ``device``, ``dtype``, the (absent) text encoder and tokenizer, ``components``,
+    ``encode_prompt`` (the grader's prompt embeddings), ``to`` and ``enable_model_cpu_offload``."""
+
+    _optional_components = ["tokenizer", "text_encoder", "safety_checker", "feature_extractor", "watermarker"]
 
     def __init__(self, unet, scheduler):
         self.unet = unet
         self.scheduler = scheduler
         self.device = torch.device("cpu")
+        self._execution_device = self.device
+        self.dtype = torch.float16
+        self.tokenizer = self.text_encoder = self.safety_checker = self.feature_extractor = self.watermarker = None
+
+    @property
+    def components(self) -> dict:
+        return {"unet": self.unet, "scheduler": self.scheduler, "tokenizer": None, "text_encoder": None,
+                "safety_checker": None, "feature_extractor": None, "watermarker": None}
+
+    @property
+    def config(self):
+        return self.components
+
+    def encode_prompt(self, prompt, do_classifier_free_guidance=True, num_images_per_prompt=1, device=None,
+                      negative_prompt=None, prompt_embeds=None, negative_prompt_embeds=None, clean_caption=False):
+        """As IFPipeline.encode_prompt: (prompt_embeds, negative_prompt_embeds), from the grader's embeddings."""
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt or [])
+        if prompt_embeds is None:
+            prompt_embeds = torch.cat([prompt_embedding(p) for p in prompts])
+        prompt_embeds = prompt_embeds.repeat_interleave(num_images_per_prompt, dim=0)
+        if not do_classifier_free_guidance:
+            return prompt_embeds, None
+        if negative_prompt_embeds is None:
+            negatives = [negative_prompt] * prompt_embeds.shape[0] if isinstance(negative_prompt, str) or \
+                negative_prompt is None else list(negative_prompt)
+            negative_prompt_embeds = torch.cat([prompt_embedding(n or NULL_PROMPT) for n in negatives])
+        return prompt_embeds, negative_prompt_embeds
 
     def to(self, *a, **k):
         return self

@@ -8,5 +8,6 @@ SPEC = Spec(
     provided=frozenset({"device"}),
     recognised_by=("class UnconditionalUNet", "def ddpm_schedule", "class DownBlock", "def add_noise"),
     probe_timeout=30.0,
-    worker_modules=("harness", "opcodes"),
+    worker_modules=("harness", "opcodes", "interfaces"),
+    training_functions=("train_denoiser", "train_time_conditioned", "train_class_conditioned"),
 )

@@ -49,8 +49,11 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from grader.course.proj5b.opcodes import CODES
+from grader.worker import adapters
 from grader.worker import environment as runtime
-from grader.course.proj5b.standins import INPUTS, NUM_TS, ProbeClassUNet, ProbeUNet, make_denoiser
+from grader.course.proj5b import interfaces
+from grader.course.proj5b.standins import (INPUTS, NUM_TS, LooksLikeUNet, ProbeClassUNet, ProbeUNet, make_denoiser,
+                                           per_sample_mask)
 
 _STASH: dict = {}
 
@@ -252,6 +255,13 @@ def _forms(shape, cond):
         return [(x, c.clone(), t[:, None].clone(), mask.clone()), (x, c.clone(), t.clone(), mask.clone()),
                 (x, onehot.clone(), t[:, None].clone(), mask.clone()), (x, onehot.clone(), t.clone(), mask.clone()),
                 (x, c.clone(), t[:, None].clone(), keep.clone()), (x, c.clone(), t.clone(), keep.clone())]
+    if cond == "class+":  # tried only when none of the forms above runs: a mask (N, 1), or shaped like the one-hot
+        c = torch.tensor(C_VALUES[:n], dtype=torch.int64)
+        mask = torch.tensor(MASK_VALUES[:n], dtype=torch.float32)
+        onehot = F.one_hot(c, 10).float()
+        column = mask[:, None].clone()
+        return [(x, c.clone(), t[:, None].clone(), column.clone()), (x, onehot.clone(), t[:, None].clone(), column.clone()),
+                (x, onehot.clone(), t[:, None].clone(), column.expand(n, 10).clone())]
     raise ValueError(f"unknown conditioning {cond!r}")
 
 
@@ -275,7 +285,10 @@ def _as_tensor_out(out) -> torch.Tensor:
 def _run_forms(cls, args, shape, cond, mode: str, trace_only: bool = False):
     """(outputs per form (None where a form fails), trace of the first form that runs)."""
     outs, trace, first_error = [], None, None
-    for form in _forms(shape, cond):
+    forms = _forms(shape, cond)
+    for form in forms + (_forms(shape, "class+") if cond == "class" else []):
+        if len(outs) == len(forms) and any(o is not None for o in outs):
+            break  # a standard form ran: the later ones are not needed (the reference never needs them)
         try:
             torch.manual_seed(0)
             module = _build(cls, args)
@@ -296,6 +309,8 @@ def _run_forms(cls, args, shape, cond, mode: str, trace_only: bool = False):
             outs.append(None)
     if all(o is None for o in outs):
         raise first_error
+    if cond == "class" and not trace_only:
+        interfaces.note_class_forms(getattr(cls, "__name__", "ClassConditionalUNet"), [o is not None for o in outs])
     return outs, trace
 
 
@@ -405,11 +420,18 @@ def run_ddpm_forward(fn, n=32, num_ts=300, seed=0):
 
 def run_ddpm_forward_class(fn, n=200, p_uncond=0.2, num_ts=300, seed=0):
     """As run_ddpm_forward for ddpm_forward_class; also stashes the labels given."""
-    _seed_all(seed)
     x0, labels = _digits(n)
-    probe = ProbeClassUNet()
-    _STASH.clear()
-    loss = fn(probe, reference_schedule(num_ts), x0.clone(), labels.clone(), p_uncond, num_ts)
+    probe = None
+
+    def attempt(c):
+        nonlocal probe
+        _seed_all(seed)
+        runtime.NOISE.reset(runtime.NOISE.seed)
+        probe = ProbeClassUNet()
+        _STASH.clear()
+        return fn(probe, reference_schedule(num_ts), x0.clone(), c, p_uncond, num_ts)
+
+    loss = interfaces.labels_or_one_hot("ddpm_forward_class", attempt, labels)
     _record_forward(probe, x0, labels)
     return _scalar(loss)
 
@@ -419,7 +441,7 @@ def run_ddpm_forward_class(fn, n=200, p_uncond=0.2, num_ts=300, seed=0):
 TRAJ_STEPS = (299, 200, 100, 20)
 
 
-class _Recorder(nn.Module):
+class _Recorder(LooksLikeUNet, nn.Module):
     def __init__(self, inner: nn.Module):
         super().__init__()
         self.inner = inner
@@ -447,12 +469,8 @@ def _dropped_rows(c, mask, n: int) -> torch.Tensor:
         c = torch.as_tensor(c).detach().cpu()
         if c.dim() == 2 and c.shape[0] == n and c.shape[1] > 1:
             rows |= c.abs().sum(1) == 0
-    if mask is not None:
-        m = torch.as_tensor(mask).detach().cpu().reshape(-1)
-        if m.numel() == 1 and n > 1:
-            m = m.expand(n)
-        if m.numel() == n:
-            rows |= m == 0
+    if mask is not None:  # (N,), (N, 1), a scalar, or shaped like the one-hot: one value per row
+        rows |= per_sample_mask(mask, n).detach().cpu().reshape(-1) == 0
     return rows
 
 
@@ -585,7 +603,7 @@ def run_sample(fn, n=4, num_ts=300, offset=0, seed=0):
     rec = _RecordingDenoiser(den)
     rec.n = n
     _STASH.clear()
-    out = fn(rec, reference_schedule(num_ts), (28, 28), num_ts, seed=seed, num_samples=n)
+    out = interfaces.call_sampler(fn, rec, (reference_schedule(num_ts), (28, 28), num_ts), n, seed)
     _stash_sampling(rec, num_ts, _as_samples(out))
     return out
 
@@ -600,8 +618,14 @@ def run_sample_class(fn, labels, guidance_scale=None, num_ts=300, offset=0, seed
     kwargs = {"seed": seed}
     if guidance_scale is not None:
         kwargs["guidance_scale"] = guidance_scale
-    _STASH.clear()
-    out = fn(rec, reference_schedule(num_ts), c, (28, 28), num_ts, **kwargs)
+
+    def attempt(labels_given):
+        rec.records.clear()
+        runtime.NOISE.reset(runtime.NOISE.seed)
+        _STASH.clear()
+        return fn(rec, reference_schedule(num_ts), labels_given, (28, 28), num_ts, **kwargs)
+
+    out = interfaces.labels_or_one_hot("ddpm_sample_class", attempt, c)
     _stash_sampling(rec, num_ts, _as_samples(out))
     return out
 
@@ -609,7 +633,7 @@ def run_sample_class(fn, labels, guidance_scale=None, num_ts=300, offset=0, seed
 # ---- training with a tiny recording net -------------------------------------------------------
 
 
-class _TinyNet(nn.Module):
+class _TinyNet(LooksLikeUNet, nn.Module):
     """A small trainable net that records what each forward pass is given."""
 
     def __init__(self):
@@ -632,7 +656,7 @@ class _TinyNet(nn.Module):
             onehot = c.to(x.dtype).reshape(n, -1) if c.dim() == 2 and c.shape[-1] == 10 else \
                 F.one_hot(c.long().reshape(-1), 10).to(x.dtype)
             if mask is not None:
-                onehot = onehot * torch.as_tensor(mask, dtype=x.dtype).reshape(n, 1)
+                onehot = onehot * per_sample_mask(mask, n).to(x.dtype).reshape(n, 1)
             h = h + self.fc_c(onehot)[:, :, None, None]
         out = self.conv2(F.gelu(h))
         self.records.append({"x": x.detach().float().cpu().clone(), "out": out.detach().float().cpu().clone(),

@@ -191,7 +191,9 @@ PROBES["train_denoiser"] = _train_probe("train_denoiser", "denoiser", 61, {"add_
                                         sigma=0.3)
 PROBES["train_time_conditioned"] = _train_probe("train_time_conditioned", "time", 71,
                                                 {"ddpm_forward": "$support:ref_ddpm_forward"})
+# ddpm_forward too: a notebook may define its class-conditioned objective again under that name (interfaces.py)
 PROBES["train_class_conditioned"] = _train_probe("train_class_conditioned", "class", 81,
-                                                 {"ddpm_forward_class": "$support:ref_ddpm_forward_class"},
+                                                 {"ddpm_forward_class": "$support:ref_ddpm_forward_class",
+                                                  "ddpm_forward": "$support:ref_ddpm_forward_class"},
                                                  p_uncond=0.1)
 TRAIN_SIGMA = 0.3

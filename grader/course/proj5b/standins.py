@@ -68,10 +68,49 @@ def make_denoiser(inputs: dict, alpha_bars, conditional: bool = False, bank: str
     return cls(images, labels, alpha_bars, num_ts=num_ts, index_offset=index_offset).eval()
 
 
+# ---- what student code reads off a model -------------------------------------------
+
+
+class LooksLikeUNet:
+    """Attributes student code reads off the model it is given, as the course's UNets have them:
+    ``in_channels``, ``num_classes``, ``device``, ``dtype`` (and, on nn.Modules with a parameter,
+    ``next(unet.parameters())``)."""
+
+    in_channels = 1
+    out_channels = 1
+    num_classes = 10
+    img_size = 28
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32
+
+
+def per_sample_mask(mask, n: int, fill: float = 1.0) -> torch.Tensor:
+    """(n,) float: 0 where a sample's class is dropped. A mask may come as (N,), (N, 1), (N, 1, 1, 1), or shaped
+    like the one-hot (N, 10) (a row of zeros drops the class); a single value applies to every sample."""
+    if mask is None:
+        return torch.full((n,), fill)
+    m = torch.as_tensor(mask).detach().cpu()
+    if m.dim() >= 2 and m.shape[0] == n:
+        rows = m.reshape(n, -1).float()
+        return rows[:, 0].clone() if rows.shape[1] == 1 else (rows != 0).any(1).float()
+    m = m.reshape(-1).float()
+    if m.numel() == 1 and n > 1:
+        m = m.expand(n)
+    if m.numel() != n:
+        raise ValueError(f"mask has {m.numel()} values for a batch of {n}")
+    return m.clone()
+
+
 # ---- the analytic (posterior-mean) denoisers -------------------------------------
 
 
-class AnalyticDenoiser(nn.Module):
+class AnalyticDenoiser(LooksLikeUNet, nn.Module):
     """Exact E[eps | x_t] when x0 is uniform over stored digits; ``forward(x, t)`` with t = k / num_ts."""
 
     def __init__(self, images, labels, schedule_alpha_bars, num_ts: int | None = None, index_offset: int = 0):
@@ -143,12 +182,7 @@ class AnalyticClassDenoiser(AnalyticDenoiser):
         if c.numel() != n:
             raise ValueError(f"c has {c.numel()} labels for a batch of {n}")
         if mask is not None:
-            m = torch.as_tensor(mask).detach().cpu().reshape(-1)
-            if m.numel() == 1 and n > 1:
-                m = m.expand(n)
-            if m.numel() != n:
-                raise ValueError(f"mask has {m.numel()} values for a batch of {n}")
-            keep = keep & (m != 0)
+            keep = keep & (per_sample_mask(mask, n) != 0)
         allowed = self.labels[None, :] == c.long()[:, None]
         # A class without stored digits, or a dropped class: the whole bank.
         keep = keep & allowed.any(1)
@@ -162,7 +196,7 @@ class AnalyticClassDenoiser(AnalyticDenoiser):
 # ---- recording probes ------------------------------------------------------------
 
 
-class ProbeUNet(nn.Module):
+class ProbeUNet(LooksLikeUNet, nn.Module):
     """Records each call's (x, t) and returns ``0.5 * x + 0.1`` (fixed: its one parameter gets zero gradient).
 
     ``forward(x, t=None)`` serves both the single-step denoiser (``unet(x)``)
@@ -191,7 +225,10 @@ class ProbeUNet(nn.Module):
         rec["t_raw_shape"] = tuple(torch.as_tensor(t).shape) if t is not None else ()
         rec["t"] = _per_sample(t, n, torch.float64, float("nan")).float()
         rec["c"] = _labels(c, n)
-        rec["mask"] = _per_sample(mask, n, torch.float32, 1.0)
+        try:
+            rec["mask"] = per_sample_mask(mask, n)
+        except ValueError:  # an odd shape: recorded as given, the first n values
+            rec["mask"] = _per_sample(mask, n, torch.float32, 1.0)
         self.calls.append(rec)
 
     def forward(self, x, t=None):

@@ -23,6 +23,9 @@ import nbformat  # noqa: E402
 
 from tools.nbtools import cells_from_layout, make_notebook  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+from styles import interface_styles  # noqa: E402
+
 ASSIGNMENT = "proj5a"
 
 # --------------------------------------------------------------------------------------
@@ -1537,6 +1540,12 @@ def build() -> list[dict]:
         write_notebook(HERE / f"{name}.ipynb", cells, assignment=None if name == "correct_colab_mess" else ASSIGNMENT)
         manifest.append({"file": f"{name}.ipynb", "kind": "correct", "api": None, "mistake": None,
                          "expect_in_message": None})
+    # written the way real students write it (issue 12): interfaces the grader adapts to, each named in the notes
+    for name, (kind, api, keyword, note, cells) in interface_styles(B, reference_cells).items():
+        write_notebook(HERE / f"{name}.ipynb", cells, assignment=ASSIGNMENT)
+        manifest.append({"file": f"{name}.ipynb", "kind": kind, "api": api,
+                         "mistake": name[len("mistake_"):] if kind == "mistake" else None,
+                         "expect_in_message": keyword, "expect_note": note})
     for api, mid, keyword, override in MISTAKES:
         for block, src in override.items():
             if src.strip() == B[block].strip():

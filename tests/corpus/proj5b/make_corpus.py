@@ -25,6 +25,9 @@ import nbformat  # noqa: E402
 
 from tools.nbtools import cells_from_layout, make_notebook  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+from styles import interface_styles  # noqa: E402
+
 ASSIGNMENT = "proj5b"
 
 # --------------------------------------------------------------------------------------
@@ -2023,14 +2026,17 @@ BAD = {
 def main() -> None:
     manifest = []
 
-    def write(stem, cells, kind, api=None, mistake=None, keyword=None):
+    def write(stem, cells, kind, api=None, mistake=None, keyword=None, note=None):
         nb = make_notebook(cells, assignment=ASSIGNMENT)
         nbformat.write(nb, str(HERE / f"{stem}.ipynb"))
         manifest.append({"file": f"{stem}.ipynb", "kind": kind, "api": api, "mistake": mistake,
-                         "expect_in_message": keyword})
+                         "expect_in_message": keyword, **({"expect_note": note} if note else {})})
 
     for stem, cells in CORRECT.items():
         write(stem, cells, "correct")
+    # written the way real students write it (issue 12): interfaces the grader adapts to, each named in the notes
+    for stem, (kind, api, keyword, note, cells) in interface_styles(B, reference_cells).items():
+        write(stem, cells, kind, api, stem[len("mistake_"):] if kind == "mistake" else None, keyword, note)
     for stem, api, block, edits, keyword in MISTAKES:
         write(stem, mistake_cells(block, edits), "mistake", api, stem[len("mistake_"):], keyword)
     for stem, make in BAD.items():
