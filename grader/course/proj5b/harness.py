@@ -49,7 +49,6 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from grader.course.proj5b.opcodes import CODES
-from grader.worker import adapters
 from grader.worker import environment as runtime
 from grader.course.proj5b import interfaces
 from grader.course.proj5b.standins import (INPUTS, NUM_TS, LooksLikeUNet, ProbeClassUNet, ProbeUNet, make_denoiser,
@@ -470,7 +469,10 @@ def _dropped_rows(c, mask, n: int) -> torch.Tensor:
         if c.dim() == 2 and c.shape[0] == n and c.shape[1] > 1:
             rows |= c.abs().sum(1) == 0
     if mask is not None:  # (N,), (N, 1), a scalar, or shaped like the one-hot: one value per row
-        rows |= per_sample_mask(mask, n).detach().cpu().reshape(-1) == 0
+        try:
+            rows |= per_sample_mask(mask, n).detach().cpu().reshape(-1) == 0
+        except ValueError:  # a mask that fits no sample count: the student's call fails on its own
+            pass
     return rows
 
 
