@@ -32,6 +32,7 @@ def test_reference_earns_full_marks_and_skeleton_nothing(root):
         [c.message for c in skeleton.checks if "not implemented" not in c.message][:3]
 
 
+@pytest.mark.slow  # about 2 minutes: every catalogued variant and pair of mistakes is run again
 def test_committed_fixtures_match_a_rebuild():
     committed = fixtures.load_expected("proj5b")
     rebuilt = fixtures.build_expected("proj5b", log=lambda *a: None)
