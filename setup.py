@@ -23,8 +23,10 @@ class build_py_with_fixtures(build_py):
             return  # an editable install reads the checkout's fixtures/ directly
         sources = [folder / name for folder in sorted((HERE / "fixtures").glob("*")) for name in FIXTURE_FILES]
         if not any(source.is_file() for source in sources):
-            raise SystemExit("setup.py: no fixtures/<assignment>/inputs.npz to bundle; run `grader fixtures build` "
-                             "in the checkout first")
+            raise SystemExit(
+                "setup.py: no fixtures/<assignment>/inputs.npz to bundle; run `grader fixtures build` "
+                "in the checkout first"
+            )
         for source in sources:
             if source.is_file():
                 target = Path(self.build_lib) / "grader" / "_bundle" / "fixtures" / source.parent.name / source.name

@@ -85,9 +85,11 @@ class MemoryWatch:
     def summary(self) -> str:
         if not self.own:
             return "no worker processes seen"
-        return (f"peak per worker: process {max(self.own.values()) / MB:.0f} MB RSS, "
-                f"process tree (with fork server and graded forks) {max(self.tree.values()) / MB:.0f} MB PSS "
-                f"({len(self.own)} worker processes seen)")
+        return (
+            f"peak per worker: process {max(self.own.values()) / MB:.0f} MB RSS, "
+            f"process tree (with fork server and graded forks) {max(self.tree.values()) / MB:.0f} MB PSS "
+            f"({len(self.own)} worker processes seen)"
+        )
 
 
 def submissions(assignment: str, copies: int) -> Path:
@@ -110,8 +112,10 @@ def throughput(label: str, executor, subs: Path, assignment: str) -> None:
     finally:
         shutil.rmtree(out, ignore_errors=True)
     failed = sum(1 for _, d in done if not d["tests"])
-    print(f"{label:28s} {len(done)} submissions in {wall:6.1f} s = {60 * len(done) / wall:5.1f} submissions/minute"
-          f" (includes worker start-up{f'; {failed} failed' if failed else ''})")
+    print(
+        f"{label:28s} {len(done)} submissions in {wall:6.1f} s = {60 * len(done) / wall:5.1f} submissions/minute"
+        f" (includes worker start-up{f'; {failed} failed' if failed else ''})"
+    )
     print(f"{'':28s} {watch.summary()}")
 
 
@@ -129,28 +133,34 @@ def overhead(notebook: Path, assignment: str, runs: int) -> None:
         return time.perf_counter() - t0, outcome["results"]["execution_time"]
 
     data, expected = notebook.read_bytes(), fingerprint()
-    with ProcessPoolExecutor(1, initializer=init_process, initargs=(None,)) as pool, \
-            LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        ProcessPoolExecutor(1, initializer=init_process, initargs=(None,)) as pool,
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+
         def on_pool():
             return pool.submit(grade_path, str(notebook), assignment).result()
 
         def on_worker():
-            return client.submit(grade_on_worker, notebook.name, data, assignment, str(notebook), expected,
-                                 pure=False).result()
+            return client.submit(
+                grade_on_worker, notebook.name, data, assignment, str(notebook), expected, pure=False
+            ).result()
 
         on_pool(), on_worker()  # warm up (each fork server starts on its first submission)
         local, on_dask = [], []
         for i in range(runs):  # interleaved, so that a change in the machine's load hits both sides
-            for side, call in ((local, on_pool), (on_dask, on_worker))[::1 if i % 2 else -1]:
+            for side, call in ((local, on_pool), (on_dask, on_worker))[:: 1 if i % 2 else -1]:
                 side.append(timed(call))
     lw, dw = statistics.median(w for w, _ in local), statistics.median(w for w, _ in on_dask)
     lo, do = statistics.median(w - g for w, g in local), statistics.median(w - g for w, g in on_dask)
     print(f"one warm worker, {notebook.name}, {runs} runs each, interleaved (medians):")
     print(f"  local pool process: {lw:6.2f} s per submission, of which {lo:.3f} s outside grading")
     print(f"  Dask worker:        {dw:6.2f} s per submission, of which {do:.3f} s outside grading")
-    print(f"  Dask overhead per submission: {do - lo:+.3f} s beyond the local pool's "
-          f"(wall-time difference {dw - lw:+.2f} s, mostly the machine's load)")
+    print(
+        f"  Dask overhead per submission: {do - lo:+.3f} s beyond the local pool's "
+        f"(wall-time difference {dw - lw:+.2f} s, mostly the machine's load)"
+    )
 
 
 def main() -> None:
@@ -167,8 +177,10 @@ def main() -> None:
     from grader.dask_executor import DaskExecutor
     from grader.executors import LocalPool
 
-    print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
-          "(other work on this machine slows both sides)")
+    print(
+        f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+        "(other work on this machine slows both sides)"
+    )
     subs = submissions(args.assignment, args.copies)
     try:
         throughput(f"local pool -j {args.workers}:", LocalPool(args.workers), subs, args.assignment)

@@ -38,17 +38,23 @@ def bench_cli(notebook: Path, assignment: str, runs: int) -> None:
     walls = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "grader", "grade", str(notebook), "--assignment", assignment, "-q"],
-                       cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "grader", "grade", str(notebook), "--assignment", assignment, "-q"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         walls.append(time.perf_counter() - t0)
-    print(f"grader grade {notebook.name} (whole command, fresh worker): median {median(walls):.2f} s "
-          f"(min {min(walls):.2f}, max {max(walls):.2f}, {runs} runs)")
+    print(
+        f"grader grade {notebook.name} (whole command, fresh worker): median {median(walls):.2f} s "
+        f"(min {min(walls):.2f}, max {max(walls):.2f}, {runs} runs)"
+    )
 
 
 def bench_breakdown(notebook: Path, assignment: str, runs: int, warm: bool) -> None:
     t0 = time.perf_counter()
-    from grader.runner import grade  # the grading process's own imports (pytest, numpy)
     from grader.isolation.spawn import ForkServer
+    from grader.runner import grade  # the grading process's own imports (pytest, numpy)
 
     startup = time.perf_counter() - t0
     timings: dict[str, list[float]] = {}
@@ -86,13 +92,32 @@ def bench_batch(assignment: str) -> None:
     for jobs in (1, 2):
         out = Path(tempfile.mkdtemp(prefix="bench-batch-"))
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "grader", "batch", str(samples), "--assignment", assignment,
-                        "--out", str(out), "-j", str(jobs), "-q"], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grader",
+                "batch",
+                str(samples),
+                "--assignment",
+                assignment,
+                "--out",
+                str(out),
+                "-j",
+                str(jobs),
+                "-q",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         wall = time.perf_counter() - t0
         scores = [json.loads(p.read_text())["score"] for p in out.glob("*/results.json")]
         shutil.rmtree(out, ignore_errors=True)
-        print(f"batch -j {jobs}: {n} submissions in {wall:.1f} s = {60 * n / wall:.1f} submissions/minute "
-              f"(includes start-up; scores {sorted(scores)})")
+        print(
+            f"batch -j {jobs}: {n} submissions in {wall:.1f} s = {60 * n / wall:.1f} submissions/minute "
+            f"(includes start-up; scores {sorted(scores)})"
+        )
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"largest single process seen (children): {peak:.0f} MB")
 

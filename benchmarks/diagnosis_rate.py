@@ -112,8 +112,9 @@ def main(argv=None) -> int:
 
     total_hit = total = 0
     for assignment in args.assignment or ["proj5a", "proj5b"]:
-        entries = [e for e in json.loads((args.corpus / assignment / "manifest.json").read_text())
-                   if e["kind"] == "mistake"]
+        entries = [
+            e for e in json.loads((args.corpus / assignment / "manifest.json").read_text()) if e["kind"] == "mistake"
+        ]
         paths = {str(args.corpus / assignment / e["file"]): e for e in entries}
         hits = 0
         for path, grade in sorted(grade_many(list(paths), assignment, jobs=args.jobs), key=lambda pg: str(pg[0])):
@@ -125,8 +126,10 @@ def main(argv=None) -> int:
             print(f"{'named ' if ok else 'MISSED'} {assignment}/{entry['file']}")
             if not ok and args.verbose:
                 print(f"         {text[:600] or '(no failed check in ' + str(entry['api']) + ')'}")
-        print(f"{assignment}: {hits}/{len(entries)} single-mistake notebooks named "
-              f"({100 * hits / max(1, len(entries)):.0f}%)")
+        print(
+            f"{assignment}: {hits}/{len(entries)} single-mistake notebooks named "
+            f"({100 * hits / max(1, len(entries)):.0f}%)"
+        )
         total_hit, total = total_hit + hits, total + len(entries)
     print(f"all: {total_hit}/{total} ({100 * total_hit / max(1, total):.0f}%)")
     return 0

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import nbformat
 
-
 _CONFIG = re.compile(r"#\s+assignment\s+config\b", re.IGNORECASE)
 _BLOCK = re.compile(r"#\s+(begin|end)\s+(question|solution|tests|prompt)\b", re.IGNORECASE)
 _KEEP_METADATA = ("kernelspec", "language_info", "otter")
@@ -109,8 +108,9 @@ def hidden_tests(master) -> list[str]:
     for cell, blocks in _blocks(master):
         if "tests" in blocks and cell.cell_type == "code":
             first = _first_line(cell)
-            if (first.startswith("#") and re.search(r"\bhidden\b", first, re.IGNORECASE)) or \
-                    re.search(r"^\s*hidden:\s*true\s*$", cell.source, re.IGNORECASE | re.MULTILINE):
+            if (first.startswith("#") and re.search(r"\bhidden\b", first, re.IGNORECASE)) or re.search(
+                r"^\s*hidden:\s*true\s*$", cell.source, re.IGNORECASE | re.MULTILINE
+            ):
                 out.append(cell.source)
     return out
 
@@ -155,14 +155,18 @@ def _run_otter(master: Path, workdir: Path) -> Path:
     try:
         otter_assign(str(master), str(workdir), no_pdfs=True, no_run_tests=True)
     except Exception as e:  # otter raises many types for malformed masters
-        raise AssignError(f"otter assign failed on {master.name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        raise AssignError(
+            f"otter assign failed on {master.name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from e
     finally:
         logging.getLogger("otter").setLevel(level)
     student = workdir / "student"
     extra = sorted(str(p.relative_to(student)) for p in student.rglob("*") if p.is_file() and p.name != master.name)
     if extra:
-        raise AssignError(f"otter assign wrote files besides the notebook ({', '.join(extra)}); "
-                          "use `tests: files: false` so the tests travel inside the notebook")
+        raise AssignError(
+            f"otter assign wrote files besides the notebook ({', '.join(extra)}); "
+            "use `tests: files: false` so the tests travel inside the notebook"
+        )
     return student / master.name
 
 
@@ -240,8 +244,10 @@ def build_student(master: str | Path, assignment: str | None = None):
     nb = tidy(nb, assignment)
     found = leaks(nb, source)
     if found:
-        raise AssignError(f"{len(found)} solution or hidden-test line(s) would reach the student notebook, "
-                          f"e.g. {found[0]!r}; mark them inside # BEGIN SOLUTION / # END SOLUTION")
+        raise AssignError(
+            f"{len(found)} solution or hidden-test line(s) would reach the student notebook, "
+            f"e.g. {found[0]!r}; mark them inside # BEGIN SOLUTION / # END SOLUTION"
+        )
     return nb
 
 

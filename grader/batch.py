@@ -107,8 +107,11 @@ def student_name(path: Path, root: Path, labels: dict[str, str] | None = None) -
 
 
 def find_submissions(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.ipynb")
-                  if ".ipynb_checkpoints" not in p.parts and JUNK not in p.parts and not p.name.startswith("._"))
+    return sorted(
+        p
+        for p in root.rglob("*.ipynb")
+        if ".ipynb_checkpoints" not in p.parts and JUNK not in p.parts and not p.name.startswith("._")
+    )
 
 
 def unpack_zip(zpath: Path, dest: Path) -> Path:
@@ -130,8 +133,11 @@ def unpack_zip(zpath: Path, dest: Path) -> Path:
                 shutil.copyfileobj(src, dst)
     if refused:
         shown = ", ".join(refused[:3]) + (", ..." if len(refused) > 3 else "")
-        print(f"grader batch: {zpath.name}: skipped {len(refused)} member(s) that are links or would land "
-              f"outside the folder: {shown}", file=sys.stderr)
+        print(
+            f"grader batch: {zpath.name}: skipped {len(refused)} member(s) that are links or would land "
+            f"outside the folder: {shown}",
+            file=sys.stderr,
+        )
     return dest
 
 
@@ -186,7 +192,7 @@ def short_header(api: str, check: str | None, title: str) -> str:
     if not check:
         return f"{api}: {title}" if title and not title.startswith(api) else (title or api)
     label = re.sub(r"^test_", "", check)
-    label = label[len(api) + 1:] if label.startswith(api + "_") else ("" if label == api else label)
+    label = label[len(api) + 1 :] if label.startswith(api + "_") else ("" if label == api else label)
     return f"{api}: {label.replace('_', ' ')}" if label else api
 
 
@@ -235,15 +241,19 @@ def write_gradebook(out: Path, students: list[str]) -> list[Path]:
         rows, keys, titles = [], [], {}
         for s, data in groups[assignment]:
             who = people.get(s) or []
-            row = {"student": s, "total": data["score"], "max": data["max_score"],
-                   **{k: "; ".join(p.get(k, "") for p in who) for k in PEOPLE_COLUMNS}}
+            row = {
+                "student": s,
+                "total": data["score"],
+                "max": data["max_score"],
+                **{k: "; ".join(p.get(k, "") for p in who) for k in PEOPLE_COLUMNS},
+            }
             for t in data["tests"]:
                 key = t["name"]
                 if key not in keys:
                     keys.append(key)
                     api = (t.get("tags") or [""])[0]
                     check = (t.get("extra_data") or {}).get("check")
-                    titles[key] = short_header(api, check, key[len(api) + 2:] if key.startswith(api + ": ") else key)
+                    titles[key] = short_header(api, check, key[len(api) + 2 :] if key.startswith(api + ": ") else key)
                 row[key] = t["score"]
             rows.append(row)
         headers = dict(zip(keys, _unique([titles[k] for k in keys])))
@@ -313,8 +323,16 @@ def save(folder: Path, outcome: dict) -> dict:
     return outcome["results"]
 
 
-def run_batch(root: Path, assignment: str | None, out: Path, jobs: int = 1, resume: bool = False,
-              show_progress: bool = True, limits=None, executor=None) -> list[tuple[str, dict]]:
+def run_batch(
+    root: Path,
+    assignment: str | None,
+    out: Path,
+    jobs: int = 1,
+    resume: bool = False,
+    show_progress: bool = True,
+    limits=None,
+    executor=None,
+) -> list[tuple[str, dict]]:
     """Grade a folder (or zip) into OUTDIR with ``executor`` (default: a local pool of ``jobs``)."""
     from tqdm import tqdm
 
@@ -325,11 +343,21 @@ def run_batch(root: Path, assignment: str | None, out: Path, jobs: int = 1, resu
     if not submissions:
         raise BatchInputError(f"no notebooks (.ipynb) found in {source}; nothing was graded")
     write_submitters(out, root, submissions, names)
-    todo = [(n, p) for p, n in zip(submissions, names)
-            if not (resume and (out / n / DONE).exists() and not needs_grading(out / n / DONE, p, assignment))]
+    todo = [
+        (n, p)
+        for p, n in zip(submissions, names)
+        if not (resume and (out / n / DONE).exists() and not needs_grading(out / n / DONE, p, assignment))
+    ]
     done: list[tuple[str, dict]] = []
-    bar = tqdm(total=len(todo), desc="grading", unit="nb", disable=not show_progress, file=sys.stderr,
-               initial=0, postfix={"skipped": len(submissions) - len(todo)} if resume else None)
+    bar = tqdm(
+        total=len(todo),
+        desc="grading",
+        unit="nb",
+        disable=not show_progress,
+        file=sys.stderr,
+        initial=0,
+        postfix={"skipped": len(submissions) - len(todo)} if resume else None,
+    )
     for name, outcome in executor.grade(todo, assignment):
         done.append((name, save(out / name, outcome)))
         write_gradebook(out, names)
@@ -346,8 +374,15 @@ def cmd_batch(args) -> int:
     try:
         tls = {"ca_file": args.tls_ca_file, "cert": args.tls_cert, "key": args.tls_key}
         executor = chosen(args.executor, args.scheduler, args.jobs, tls=tls)
-        run_batch(Path(args.dir), args.assignment, out, jobs=args.jobs, resume=args.resume,
-                  show_progress=not args.quiet, executor=executor)
+        run_batch(
+            Path(args.dir),
+            args.assignment,
+            out,
+            jobs=args.jobs,
+            resume=args.resume,
+            show_progress=not args.quiet,
+            executor=executor,
+        )
     except (FileNotFoundError, BatchInputError, zipfile.BadZipFile, ExecutorError) as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
@@ -363,7 +398,9 @@ def cmd_batch(args) -> int:
             said = f"   {first}" if first.startswith(("Warning:", "grading failed")) else ""
             print(f"{n:<{width}}  {data['score']:g}/{data['max_score']:g}{said}{lost}")
     books = sorted(p for p in out.glob("gradebook*.csv"))
-    print(f"gradebook: {', '.join(map(str, books))}   reports: {out / 'index.html'}  ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"gradebook: {', '.join(map(str, books))}   reports: {out / 'index.html'}  ({time.perf_counter() - t0:.0f} s)"
+    )
     return 0
 
 
@@ -374,18 +411,36 @@ def add_parser(sub) -> None:
     b.add_argument("dir")
     b.add_argument("--assignment", choices=course.names())
     b.add_argument("--out", required=True)
-    b.add_argument("-j", "--jobs", type=int, default=1,
-                   help="grading processes on this machine (local pool, or the workers of --executor dask)")
-    b.add_argument("--executor", choices=["local", "dask"], default="local",
-                   help="local: a process pool on this machine (default); dask: Dask workers (a LocalCluster of "
-                        "-j processes, or the cluster at --scheduler). Needs pip install -e '.[dask]'")
-    b.add_argument("--scheduler", metavar="ADDRESS",
-                   help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786 or tls://...); "
-                        "implies --executor dask")
-    for flag, what in (("--tls-ca-file", "the CA certificate"), ("--tls-cert", "this machine's certificate"),
-                       ("--tls-key", "its private key")):
+    b.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        help="grading processes on this machine (local pool, or the workers of --executor dask)",
+    )
+    b.add_argument(
+        "--executor",
+        choices=["local", "dask"],
+        default="local",
+        help="local: a process pool on this machine (default); dask: Dask workers (a LocalCluster of "
+        "-j processes, or the cluster at --scheduler). Needs pip install -e '.[dask]'",
+    )
+    b.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786 or tls://...); "
+        "implies --executor dask",
+    )
+    for flag, what in (
+        ("--tls-ca-file", "the CA certificate"),
+        ("--tls-cert", "this machine's certificate"),
+        ("--tls-key", "its private key"),
+    ):
         b.add_argument(flag, metavar="PEM", help=f"for a tls:// scheduler: {what} (PEM)")
-    b.add_argument("--resume", action="store_true",
-                   help="skip submissions already graded for the same assignment by this grader version and fixtures")
+    b.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip submissions already graded for the same assignment by this grader version and fixtures",
+    )
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_batch)

@@ -37,10 +37,17 @@ def pairs(variants: list[Variant]) -> list[Variant]:
     out = []
     mistakes = [v for v in variants if not v.accepted and not v.parts]
     for i, a in enumerate(mistakes):
-        for b in mistakes[i + 1:]:
+        for b in mistakes[i + 1 :]:
             if a.api == b.api:
-                out.append(Variant(a.api, f"{a.id}+{b.id}", f"{PAIR_PREFIX}{a.message}; and {b.message}",
-                                   a.edits + b.edits, parts=(a.id, b.id)))
+                out.append(
+                    Variant(
+                        a.api,
+                        f"{a.id}+{b.id}",
+                        f"{PAIR_PREFIX}{a.message}; and {b.message}",
+                        a.edits + b.edits,
+                        parts=(a.id, b.id),
+                    )
+                )
     return out
 
 

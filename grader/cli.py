@@ -55,8 +55,9 @@ def check_writable(path: str, option: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise OperatorError(f"{option} {path} cannot be written: folder {folder} is not writable "
-                            f"({e.strerror or e})") from None
+        raise OperatorError(
+            f"{option} {path} cannot be written: folder {folder} is not writable ({e.strerror or e})"
+        ) from None
 
 
 def preflight(args, outputs: dict[str, str | None]) -> None:
@@ -192,8 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--assignment", choices=course.names())
     g.add_argument("--out", help="write Gradescope results.json here")
     g.add_argument("--html", help="write an HTML report here")
-    g.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
-                   help="Gradescope visibility of the hidden checks (default: after_published)")
+    g.add_argument(
+        "--hidden-visibility",
+        default="after_published",
+        choices=VISIBILITIES,
+        help="Gradescope visibility of the hidden checks (default: after_published)",
+    )
     g.add_argument("-q", "--quiet", action="store_true")
     g.set_defaults(func=cmd_grade)
 
@@ -202,8 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--assignment", choices=course.names())
     f.set_defaults(func=cmd_fixtures)
 
-    s = sub.add_parser("assign", help="regenerate the student notebooks in assignments/ from the otter-assign "
-                                      "masters in solutions/ (runs otter assign)")
+    s = sub.add_parser(
+        "assign",
+        help="regenerate the student notebooks in assignments/ from the otter-assign "
+        "masters in solutions/ (runs otter assign)",
+    )
     s.add_argument("--assignment", choices=course.names())
     s.add_argument("--out", metavar="DIR", help="write the notebooks here instead of assignments/")
     s.set_defaults(func=cmd_assign)

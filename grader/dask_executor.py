@@ -35,7 +35,6 @@ import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 from distributed.scheduler import KilledWorker
 
-from grader.isolation.spawn import IsolationUnavailable
 from grader.executors import (
     ExecutorError,
     GraderMismatch,
@@ -44,6 +43,7 @@ from grader.executors import (
     fingerprint,
     grade_bytes,
 )
+from grader.isolation.spawn import IsolationUnavailable
 
 PLUGIN = "diffgrade"
 LOCAL_TRIES = 3  # a LocalCluster we start runs a submission at most this many times
@@ -87,8 +87,10 @@ def _stop_server() -> None:
 
 
 def mismatch(where: str, theirs: dict, ours: dict) -> str:
-    return (f"worker {where} has {describe(theirs)} but the batch was started with {describe(ours)}: "
-            "install the same grader commit and fixtures on every worker, then restart it")
+    return (
+        f"worker {where} has {describe(theirs)} but the batch was started with {describe(ours)}: "
+        "install the same grader commit and fixtures on every worker, then restart it"
+    )
 
 
 class GraderWorker(WorkerPlugin):
@@ -112,8 +114,9 @@ class GraderWorker(WorkerPlugin):
     # server ends with the worker process (at exit, or when its control socket closes).
 
 
-def grade_on_worker(filename: str, data: bytes, assignment: str | None, label: str, expected: dict,
-                    limits=None) -> dict:
+def grade_on_worker(
+    filename: str, data: bytes, assignment: str | None, label: str, expected: dict, limits=None
+) -> dict:
     """The task: check the grader matches, then grade the notebook's bytes with the warm fork server."""
     mine = fingerprint()
     if mine != expected:
@@ -133,9 +136,11 @@ def grade_on_worker(filename: str, data: bytes, assignment: str | None, label: s
 
 
 def killed_message(tries: int) -> str:
-    return (f"grading failed after {tries} tries: the grading process died each time it graded this notebook "
-            "(it may exhaust the worker's memory or crash the interpreter), so it has no score; "
-            "grade it alone with `grader grade NOTEBOOK` to see what happens, or by hand.")
+    return (
+        f"grading failed after {tries} tries: the grading process died each time it graded this notebook "
+        "(it may exhaust the worker's memory or crash the interpreter), so it has no score; "
+        "grade it alone with `grader grade NOTEBOOK` to see what happens, or by hand."
+    )
 
 
 def _worker_broken(e: Exception) -> bool:
@@ -149,9 +154,11 @@ def _refusal(e: Exception) -> ExecutorError:
     if isinstance(e, ExecutorError):
         return e
     reason = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(". ")
-    return ExecutorError(f"the Dask cluster cannot run this grader ({reason}): install the same grader commit and "
-                         "fixtures on the scheduler and every worker (pip install -e \".[dask]\" in a clone), "
-                         "then restart them")
+    return ExecutorError(
+        f"the Dask cluster cannot run this grader ({reason}): install the same grader commit and "
+        'fixtures on the scheduler and every worker (pip install -e ".[dask]" in a clone), '
+        "then restart them"
+    )
 
 
 class DaskExecutor:
@@ -171,9 +178,15 @@ class DaskExecutor:
 
         missing = [f"--tls-{k.replace('_', '-')}" for k in ("ca_file", "cert", "key") if k not in self.tls]
         if missing:
-            raise ExecutorError(f"TLS needs --tls-ca-file, --tls-cert and --tls-key together (missing {', '.join(missing)})")
-        return Security(tls_ca_file=self.tls["ca_file"], tls_client_cert=self.tls["cert"],
-                        tls_client_key=self.tls["key"], require_encryption=True)
+            raise ExecutorError(
+                f"TLS needs --tls-ca-file, --tls-cert and --tls-key together (missing {', '.join(missing)})"
+            )
+        return Security(
+            tls_ca_file=self.tls["ca_file"],
+            tls_client_cert=self.tls["cert"],
+            tls_client_key=self.tls["key"],
+            require_encryption=True,
+        )
 
     def _connect(self):
         if self.scheduler:
@@ -182,13 +195,14 @@ class DaskExecutor:
             except TypeError as e:  # distributed's way of saying that tls:// came without certificates
                 if "TLS" not in str(e):
                     raise
-                raise ExecutorError(f"the scheduler {self.scheduler} speaks TLS: pass --tls-ca-file, --tls-cert and "
-                                    "--tls-key (or set distributed.comm.tls in Dask's configuration)") from None
+                raise ExecutorError(
+                    f"the scheduler {self.scheduler} speaks TLS: pass --tls-ca-file, --tls-cert and "
+                    "--tls-key (or set distributed.comm.tls in Dask's configuration)"
+                ) from None
             except (OSError, TimeoutError, ValueError) as e:
                 raise ExecutorError(f"cannot reach the Dask scheduler at {self.scheduler}: {e}") from None
         with dask.config.set({"distributed.scheduler.allowed-failures": LOCAL_TRIES - 1}):
-            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), cluster
 
     def grade(self, todo: list[tuple[str, Path]], assignment: str | None) -> Iterator[tuple[str, dict]]:
@@ -220,9 +234,18 @@ class DaskExecutor:
                     except OSError as e:
                         unreadable.append((name, failed(f"grading failed: cannot read {path.name}: {e.strerror}")))
                         continue
-                    fut = client.submit(grade_on_worker, path.name, data, assignment, str(path),
-                                        expected, self.limits, key=f"grade-{uuid.uuid4().hex[:8]}-{name}",
-                                        pure=False, retries=0)
+                    fut = client.submit(
+                        grade_on_worker,
+                        path.name,
+                        data,
+                        assignment,
+                        str(path),
+                        expected,
+                        self.limits,
+                        key=f"grade-{uuid.uuid4().hex[:8]}-{name}",
+                        pure=False,
+                        retries=0,
+                    )
                     running[fut] = name
                     completed.add(fut)
                     room -= 1

@@ -59,8 +59,17 @@ def outcome_of(grade, label: str) -> dict:
 
 def failed(message: str) -> dict:
     """The outcome of a submission that could not be graded at all (score 0, the reason as output)."""
-    return {"results": {"score": 0, "max_score": 0, "output": message, "tests": [], "execution_time": 0,
-                        "visibility": "visible"}, "html": None}
+    return {
+        "results": {
+            "score": 0,
+            "max_score": 0,
+            "output": message,
+            "tests": [],
+            "execution_time": 0,
+            "visibility": "visible",
+        },
+        "html": None,
+    }
 
 
 def grade_path(notebook: str, assignment: str | None) -> dict:
@@ -139,14 +148,15 @@ def dask_executor(scheduler: str | None = None, workers: int = 1, limits=None, t
         import dask  # noqa: F401
         import distributed  # noqa: F401
     except ImportError:
-        raise MissingDask(f"grading on Dask needs dask and distributed, which are not installed: {INSTALL_DASK}") from None
+        raise MissingDask(
+            f"grading on Dask needs dask and distributed, which are not installed: {INSTALL_DASK}"
+        ) from None
     from grader.dask_executor import DaskExecutor
 
     return DaskExecutor(scheduler=scheduler, workers=workers, limits=limits, tls=tls)
 
 
-def chosen(executor: str = "local", scheduler: str | None = None, jobs: int = 1, limits=None,
-           tls: dict | None = None):
+def chosen(executor: str = "local", scheduler: str | None = None, jobs: int = 1, limits=None, tls: dict | None = None):
     """The executor the command line asked for: ``--scheduler`` implies Dask."""
     if scheduler or executor == "dask":
         return dask_executor(scheduler, jobs, limits, tls)

@@ -25,8 +25,10 @@ PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
 #: The course data bundled in a wheel (setup.py copies fixtures/<a>/{inputs,expected}.npz there).
 BUNDLE = PACKAGE / "_bundle"
-NEEDS_CHECKOUT = ("needs a checkout of the diffgrade repository (the reference notebooks in solutions/ "
-                  "are not part of an installed grader); run it from a clone")
+NEEDS_CHECKOUT = (
+    "needs a checkout of the diffgrade repository (the reference notebooks in solutions/ "
+    "are not part of an installed grader); run it from a clone"
+)
 
 
 def in_checkout() -> bool:
@@ -79,6 +81,7 @@ def write_meta(assignment: str, meta: dict) -> None:
 
 
 # ---- expected outputs -----------------------------------------------------------
+
 
 def build_inputs(assignment: str) -> dict:
     from grader import course
@@ -138,17 +141,23 @@ def build_expected(assignment: str, log=print) -> dict:
                         continue
                     if not res.get("ok"):  # a mistake may crash (the check then reports the error itself)
                         if variant.accepted:
-                            raise RuntimeError(f"accepted reading {variant.api}/{variant.id} fails probe {probe} "
-                                               f"call {i}: {res.get('message')}")
+                            raise RuntimeError(
+                                f"accepted reading {variant.api}/{variant.id} fails probe {probe} "
+                                f"call {i}: {res.get('message')}"
+                            )
                         crashed.append(f"{probe}[{i}]")
                     else:
                         value = _as_stored(protocol.decode(res["value"]))
                         arrays[f"{probe}|{variant.id}|{i}"] = value
                         differs = max(differs, max_diff(value, arrays[f"{probe}|reference|{i}"]))
             if differs < MIN_MISTAKE_GAP and not variant.accepted:
-                raise RuntimeError(f"mistake {variant.api}/{variant.id} gives the reference's outputs: no probe can tell them apart")
+                raise RuntimeError(
+                    f"mistake {variant.api}/{variant.id} gives the reference's outputs: no probe can tell them apart"
+                )
             note = f" (no output, it raises, on {', '.join(crashed)})" if crashed else ""
-            log(f"  {variant.api:22s} {'reading' if variant.accepted else 'mistake'} {variant.id:28s} max diff {differs:.3g}{note}")
+            log(
+                f"  {variant.api:22s} {'reading' if variant.accepted else 'mistake'} {variant.id:28s} max diff {differs:.3g}{note}"
+            )
         kept = _build_pairs(a, worker, chunk_dicts, arrays)
         log(f"{assignment}: {kept} pairs of mistakes kept (outputs unlike the reference and either mistake alone)")
     return arrays
@@ -197,8 +206,11 @@ def _build_pairs(a, worker, chunk_dicts, arrays) -> int:
                 continue
             answer = worker.probe(calls, timeout=120, prelude=prelude, support=support_source(a, pair.api))
             for i, res in enumerate(answer["results"]):
-                if pair.api not in (calls[i]["func"], calls[i].get("label")) or not res.get("ok") \
-                        or not calls[i].get("stored", True):
+                if (
+                    pair.api not in (calls[i]["func"], calls[i].get("label"))
+                    or not res.get("ok")
+                    or not calls[i].get("stored", True)
+                ):
                     continue
                 value = _as_stored(protocol.decode(res["value"]))
                 found[f"{probe}|{pair.id}|{i}"] = _compact(value)

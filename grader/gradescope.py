@@ -52,9 +52,14 @@ def requirements() -> str:
     return (TEMPLATES / "requirements.txt").read_text()
 
 
-def build_zip(assignment: str, out: Path, torch_index: str = DEFAULT_TORCH_INDEX,
-              hidden_visibility: str = "after_published", image: str = DEFAULT_IMAGE,
-              wheel: Path | None = None) -> Path:
+def build_zip(
+    assignment: str,
+    out: Path,
+    torch_index: str = DEFAULT_TORCH_INDEX,
+    hidden_visibility: str = "after_published",
+    image: str = DEFAULT_IMAGE,
+    wheel: Path | None = None,
+) -> Path:
     """Write the autograder zip; ``wheel`` is the grader's wheel (built from this checkout if None)."""
     course.get(assignment)
     if image not in IMAGES:
@@ -67,10 +72,13 @@ def build_zip(assignment: str, out: Path, torch_index: str = DEFAULT_TORCH_INDEX
 
             wheel = build_wheel(Path(tmp))
         wheel = Path(wheel)
-        setup = fill("setup.sh", {"IMAGE": image, "PYTHON_VERSION": IMAGES[image], "TORCH_INDEX": torch_index,
-                                  "WHEEL": wheel.name})
+        setup = fill(
+            "setup.sh",
+            {"IMAGE": image, "PYTHON_VERSION": IMAGES[image], "TORCH_INDEX": torch_index, "WHEEL": wheel.name},
+        )
         run_autograder = fill("run_autograder", {"ASSIGNMENT": assignment, "HIDDEN_VISIBILITY": hidden_visibility})
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+
             def add(name: str, data, executable: bool = False):
                 info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
                 info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
@@ -85,8 +93,15 @@ def build_zip(assignment: str, out: Path, torch_index: str = DEFAULT_TORCH_INDEX
 
 
 def _message_results(message: str) -> dict:
-    return {"score": 0.0, "max_score": 0.0, "execution_time": 0.0, "output": message,
-            "visibility": "visible", "stdout_visibility": "hidden", "tests": []}
+    return {
+        "score": 0.0,
+        "max_score": 0.0,
+        "execution_time": 0.0,
+        "output": message,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [],
+    }
 
 
 def pick_notebook(submission: Path, assignment: str) -> tuple[Path | None, str | None]:
@@ -102,8 +117,10 @@ def pick_notebook(submission: Path, assignment: str) -> tuple[Path | None, str |
     if len(named) == 1:
         return named[0], None
     names = ", ".join(p.name for p in notebooks)
-    return None, (f"Your submission has {len(notebooks)} notebooks ({names}); upload exactly one "
-                  f"(or name the one to grade {assignment}.ipynb).")
+    return None, (
+        f"Your submission has {len(notebooks)} notebooks ({names}); upload exactly one "
+        f"(or name the one to grade {assignment}.ipynb)."
+    )
 
 
 def run(root: Path, assignment: str, hidden_visibility: str = "after_published") -> dict:
@@ -118,8 +135,9 @@ def run(root: Path, assignment: str, hidden_visibility: str = "after_published")
 
             data = results_json(grade(notebook, assignment), hidden_visibility=hidden_visibility)
     except Exception as e:  # noqa: BLE001 - results.json must exist whatever happens
-        data = _message_results(f"The autograder failed on this submission ({type(e).__name__}: {e}). "
-                                "Please contact the course staff.")
+        data = _message_results(
+            f"The autograder failed on this submission ({type(e).__name__}: {e}). Please contact the course staff."
+        )
     data["execution_time"] = round(time.perf_counter() - t0, 2)
     write_json_atomic(results_path, data)
     return data
@@ -129,39 +147,62 @@ def cmd_build(args) -> int:
     from grader.wheel import WheelError
 
     try:
-        out = build_zip(args.assignment, Path(args.output), torch_index=args.torch_index,
-                        hidden_visibility=args.hidden_visibility, image=args.image)
+        out = build_zip(
+            args.assignment,
+            Path(args.output),
+            torch_index=args.torch_index,
+            hidden_visibility=args.hidden_visibility,
+            image=args.image,
+        )
     except WheelError as e:
         print(f"grader gradescope build: {e}", file=sys.stderr)
         return 2
-    print(f"{out}: setup.sh, run_autograder, requirements.txt and the grader's wheel for {args.assignment}, "
-          f"for {args.image} (Python {IMAGES[args.image]}) ({out.stat().st_size // 1024} KB)")
+    print(
+        f"{out}: setup.sh, run_autograder, requirements.txt and the grader's wheel for {args.assignment}, "
+        f"for {args.image} (Python {IMAGES[args.image]}) ({out.stat().st_size // 1024} KB)"
+    )
     return 0
 
 
 def cmd_run(args) -> int:
     root = Path(args.root or os.environ.get("DIFFGRADE_AUTOGRADER_ROOT", "/autograder"))
     data = run(root, args.assignment, args.hidden_visibility)
-    print(f"score {data['score']:g}/{data['max_score']:g}; results in {root / 'results' / 'results.json'}",
-          file=sys.stderr)
+    print(
+        f"score {data['score']:g}/{data['max_score']:g}; results in {root / 'results' / 'results.json'}",
+        file=sys.stderr,
+    )
     return 0
 
 
 def add_parser(sub) -> None:
     g = sub.add_parser("gradescope", help="build the Gradescope autograder, or grade inside it")
     gs = g.add_subparsers(dest="gradescope_command", required=True)
-    b = gs.add_parser("build", help="write autograder.zip (setup.sh, run_autograder, requirements and the grader's wheel)")
+    b = gs.add_parser(
+        "build", help="write autograder.zip (setup.sh, run_autograder, requirements and the grader's wheel)"
+    )
     b.add_argument("--assignment", required=True, choices=course.names())
     b.add_argument("-o", "--output", default="autograder.zip")
-    b.add_argument("--image", default=DEFAULT_IMAGE, choices=list(IMAGES),
-                   help=f"Gradescope base image (default {DEFAULT_IMAGE}, Python {IMAGES[DEFAULT_IMAGE]})")
+    b.add_argument(
+        "--image",
+        default=DEFAULT_IMAGE,
+        choices=list(IMAGES),
+        help=f"Gradescope base image (default {DEFAULT_IMAGE}, Python {IMAGES[DEFAULT_IMAGE]})",
+    )
     b.add_argument("--torch-index", default=DEFAULT_TORCH_INDEX, help="wheel index for CPU-only torch")
-    b.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
-                   help="when students see the hidden checks (default: after grades are published)")
+    b.add_argument(
+        "--hidden-visibility",
+        default="after_published",
+        choices=VISIBILITIES,
+        help="when students see the hidden checks (default: after grades are published)",
+    )
     b.set_defaults(func=cmd_build)
     r = gs.add_parser("run", help="grade /autograder/submission into /autograder/results/results.json")
-    r.add_argument("--assignment", required=True, choices=course.names(),
-                   help="the assignment (run_autograder passes the one the zip was built for)")
+    r.add_argument(
+        "--assignment",
+        required=True,
+        choices=course.names(),
+        help="the assignment (run_autograder passes the one the zip was built for)",
+    )
     r.add_argument("--root", help="autograder root (default /autograder)")
     r.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES)
     r.set_defaults(func=cmd_run)

@@ -60,15 +60,21 @@ def shape_problem(value, expected: np.ndarray, what: str, doubled_channels_hint:
     if value is None:
         return f"{what} returned None (not implemented yet, or a missing return?); expected a tensor of shape {shape}"
     if arr is None:
-        return (f"{what} returned a {type(value).__name__}; expected a tensor or array of shape {shape} "
-                "(return the tensor itself)")
+        return (
+            f"{what} returned a {type(value).__name__}; expected a tensor or array of shape {shape} "
+            "(return the tensor itself)"
+        )
     if arr.shape != expected.shape:
-        return (f"{what} returned shape {tuple(arr.shape)}; expected {shape}; "
-                f"likely cause: {_shape_cause(tuple(arr.shape), shape, doubled_channels_hint)}")
+        return (
+            f"{what} returned shape {tuple(arr.shape)}; expected {shape}; "
+            f"likely cause: {_shape_cause(tuple(arr.shape), shape, doubled_channels_hint)}"
+        )
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         bad = int((~np.isfinite(arr)).sum())
-        return (f"{what} returned {bad} NaN or infinite values out of {arr.size}; likely cause: a division by zero "
-                "or the square root of a negative number")
+        return (
+            f"{what} returned {bad} NaN or infinite values out of {arr.size}; likely cause: a division by zero "
+            "or the square root of a negative number"
+        )
     return None
 
 
@@ -80,8 +86,10 @@ def degenerate_problem(value, expected: np.ndarray, what: str) -> str | None:
         return None
     with np.errstate(invalid="ignore"):
         if np.ptp(arr) == 0 and np.ptp(expected.astype(np.float64)) > 0:
-            return (f"{what} returned the same value ({float(arr.flat[0]):g}) everywhere; the reference's output "
-                    "varies with the input (is the input ignored, or the result a placeholder?)")
+            return (
+                f"{what} returned the same value ({float(arr.flat[0]):g}) everywhere; the reference's output "
+                "varies with the input (is the input ignored, or the result a placeholder?)"
+            )
     return None
 
 
@@ -115,7 +123,7 @@ class Reference:
 
     def outputs(self, probe: str, variant: str = "reference") -> dict[int, np.ndarray]:
         prefix = f"{probe}|{variant}|"
-        return {int(k[len(prefix):]): v for k, v in self.arrays.items() if k.startswith(prefix)}
+        return {int(k[len(prefix) :]): v for k, v in self.arrays.items() if k.startswith(prefix)}
 
     def output(self, probe: str, call: int | str, variant: str = "reference") -> np.ndarray:
         """One call's stored output, by name or position."""
@@ -134,8 +142,9 @@ class Reference:
         got, call = self.by_index(probe, got), call_index(self.probes[probe][1], call)
         what = self.probes[probe][1][call]["func"]
         expected = self.outputs(probe)[call]
-        problem = (shape_problem(got.get(call), expected, what, self.doubled_channels_hint)
-                   or degenerate_problem(got.get(call), expected, what))
+        problem = shape_problem(got.get(call), expected, what, self.doubled_channels_hint) or degenerate_problem(
+            got.get(call), expected, what
+        )
         if problem:
             raise Fail(problem)
         if varies_with is not None:  # where the reference's outputs for two inputs differ, the student's must too
@@ -144,8 +153,15 @@ class Reference:
             if other in got and max_diff(ref[call], ref[other]) > ATOL and max_diff(got[call], got[other]) == 0:
                 raise Fail(f"{what} returned the same output for two different inputs; it must depend on its input")
 
-    def judge(self, probe: str, got: dict, calls: list[int | str], *, atol: float = ATOL,
-              alternatives: list[dict[int, object]] = ()) -> str:
+    def judge(
+        self,
+        probe: str,
+        got: dict,
+        calls: list[int | str],
+        *,
+        atol: float = ATOL,
+        alternatives: list[dict[int, object]] = (),
+    ) -> str:
         """Pass, returning what the outputs matched ("reference", an accepted variant's id, or
         "alternative"), or raise Fail naming the mistake.
 
@@ -156,15 +172,20 @@ class Reference:
         calls = [call_index(self.probes[probe][1], c) for c in calls]
         ref = self.outputs(probe)
         # an alternative answer (the student's own helper composed) counts only when it is not degenerate itself
-        alternatives = [alt for alt in (self.by_index(probe, a) for a in alternatives)
-                        if not any(degenerate_problem(v, ref.get(i), "") for i, v in alt.items() if i in ref)]
+        alternatives = [
+            alt
+            for alt in (self.by_index(probe, a) for a in alternatives)
+            if not any(degenerate_problem(v, ref.get(i), "") for i, v in alt.items() if i in ref)
+        ]
         first = self.probes[probe][1][calls[0]]
         what = first.get("label", first["func"])
         for i in calls:
             problem = shape_problem(got.get(i), ref[i], what, self.doubled_channels_hint)
             if problem:
                 raise Fail(problem)
-        candidates = [("reference", ref)] + [(v.id, self.outputs(probe, v.id)) for v in self.variants_for(probe) if v.accepted]
+        candidates = [("reference", ref)] + [
+            (v.id, self.outputs(probe, v.id)) for v in self.variants_for(probe) if v.accepted
+        ]
         candidates += [("alternative", alt) for alt in alternatives]
         for label, outs in candidates:
             if all(i in outs and max_diff(got[i], outs[i]) <= atol for i in calls):
@@ -174,10 +195,11 @@ class Reference:
         if best is not None:
             off = max(max_diff(got[i], ref[i]) for i in calls)
             if best.parts:
-                raise Fail(f"{what}: output differs from the reference by up to {off:.3g} and matches "
-                           f"{best.message}")
-            raise Fail(f"{what}: output differs from the reference by up to {off:.3g} and matches a common mistake: "
-                       f"{best.message}")
+                raise Fail(f"{what}: output differs from the reference by up to {off:.3g} and matches {best.message}")
+            raise Fail(
+                f"{what}: output differs from the reference by up to {off:.3g} and matches a common mistake: "
+                f"{best.message}"
+            )
         worst = max(calls, key=lambda i: max_diff(got[i], ref[i]))
         raise Fail(f"{what}: {describe(got[worst], ref[worst])}")
 
@@ -207,8 +229,10 @@ def describe(value, expected: np.ndarray) -> str:
     arr = as_array(value).astype(np.float64)
     exp = expected.astype(np.float64)
     d = np.abs(arr - exp)
-    text = (f"output differs from the reference by up to {d.max():.3g} (mean {d.mean():.3g}); "
-            f"your values span [{arr.min():.3g}, {arr.max():.3g}], the reference's [{exp.min():.3g}, {exp.max():.3g}]")
+    text = (
+        f"output differs from the reference by up to {d.max():.3g} (mean {d.mean():.3g}); "
+        f"your values span [{arr.min():.3g}, {arr.max():.3g}], the reference's [{exp.min():.3g}, {exp.max():.3g}]"
+    )
     return f"{text}; likely cause: {likely_cause(arr, exp)}"
 
 
@@ -227,7 +251,7 @@ def likely_cause(arr: np.ndarray, exp: np.ndarray) -> str:
     """
     a, e = arr.ravel(), exp.ravel()
     diff = a - e
-    rms_diff = float(np.sqrt(np.mean(diff ** 2)))
+    rms_diff = float(np.sqrt(np.mean(diff**2)))
     if rms_diff == 0:
         return UNKNOWN_CAUSE
     if a.std() == 0 and e.std() > 0:

@@ -37,8 +37,16 @@ from grader import course, fixtures
 from grader.wheel import SOURCES, WheelError, build_wheel
 
 #: Modules and folders of the package that only staff commands use.
-STAFF_ONLY = ["assign.py", "batch.py", "executors.py", "dask_executor.py", "gradescope.py", "wheel.py", "kit.py",
-              "templates"]
+STAFF_ONLY = [
+    "assign.py",
+    "batch.py",
+    "executors.py",
+    "dask_executor.py",
+    "gradescope.py",
+    "wheel.py",
+    "kit.py",
+    "templates",
+]
 
 
 class KitError(RuntimeError):
@@ -52,8 +60,11 @@ def is_visible(node: ast.FunctionDef) -> bool:
 def visible_only(source: str) -> str:
     """A checks module's source without its hidden checks (test functions not marked visible)."""
     tree = ast.parse(source)
-    tree.body = [n for n in tree.body
-                 if not (isinstance(n, ast.FunctionDef) and n.name.startswith("test_") and not is_visible(n))]
+    tree.body = [
+        n
+        for n in tree.body
+        if not (isinstance(n, ast.FunctionDef) and n.name.startswith("test_") and not is_visible(n))
+    ]
     return ast.unparse(tree) + "\n"
 
 
@@ -75,8 +86,11 @@ class _ReplaySubmission:
         results = []
         for i in range(len(self.probes[probe][1])):
             value = self.expected.get(f"{probe}|reference|{i}")
-            results.append({"ok": True, "value": protocol.encode(value)} if value is not None
-                           else {"ok": False, "message": "no stored output"})
+            results.append(
+                {"ok": True, "value": protocol.encode(value)}
+                if value is not None
+                else {"ok": False, "message": "no stored output"}
+            )
         return {"results": results}
 
     def outputs(self, probe: str, calls, optional=()):
@@ -141,13 +155,30 @@ def visible_needs(assignment: str):
     plugin = GradingPlugin(sub, ref, visible_only=True)
     from grader.runner import PYTEST_INI
 
-    pytest.main([str(a.checks_dir), "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:randomly",
-                 "-c", str(PYTEST_INI), "--rootdir", str(a.checks_dir), "-W", "ignore"],
-                plugins=[plugin])
+    pytest.main(
+        [
+            str(a.checks_dir),
+            "-p",
+            "no:terminal",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "-c",
+            str(PYTEST_INI),
+            "--rootdir",
+            str(a.checks_dir),
+            "-W",
+            "ignore",
+        ],
+        plugins=[plugin],
+    )
     failed = [r for r in plugin.results if not r.passed]
     if not plugin.results or failed:
-        raise KitError(f"the visible checks of {assignment} do not pass on the reference's outputs: "
-                       f"{failed[0].name if failed else 'none ran'}")
+        raise KitError(
+            f"the visible checks of {assignment} do not pass on the reference's outputs: "
+            f"{failed[0].name if failed else 'none ran'}"
+        )
     return {p for p, _ in sub.asked}, ref.by_value, ref.by_shape - ref.by_value, plugin.results
 
 
@@ -254,10 +285,16 @@ def kit_support_inputs(assignment: str, probes: list[str], by_value: set) -> dic
 
 def _catalog_source(assignment: str, ids: set[str]) -> str:
     variants = [v for v in course.get(assignment).variants if v.id in ids]
-    lines = [f'"""Readings and mistakes of {assignment} that the visible checks name (messages only)."""', "",
-             "from grader.catalogue import Variant", "", "VARIANTS = ["]
-    lines += [f"    Variant(api={v.api!r}, id={v.id!r}, message={v.message!r}, accepted={v.accepted!r}),"
-              for v in variants]
+    lines = [
+        f'"""Readings and mistakes of {assignment} that the visible checks name (messages only)."""',
+        "",
+        "from grader.catalogue import Variant",
+        "",
+        "VARIANTS = [",
+    ]
+    lines += [
+        f"    Variant(api={v.api!r}, id={v.id!r}, message={v.message!r}, accepted={v.accepted!r})," for v in variants
+    ]
     return "\n".join(lines + ["]", ""])
 
 
@@ -265,8 +302,10 @@ def stage(assignment: str, tree: Path) -> dict:
     """Write the kit's source tree under ``tree``; returns counts for the build message."""
     if not course.get(assignment).student_kit:
         kits = [s.name for s in course.all_specs() if s.student_kit]
-        raise KitError(f"no student kit for {assignment} yet: its visible checks need reference parts of its "
-                       f"support.py that a kit cannot replay; only {', '.join(kits) or 'none'} can have one")
+        raise KitError(
+            f"no student kit for {assignment} yet: its visible checks need reference parts of its "
+            f"support.py that a kit cannot replay; only {', '.join(kits) or 'none'} can have one"
+        )
     if not fixtures.in_checkout():
         raise KitError(f"grader kit build {fixtures.NEEDS_CHECKOUT}")
     probes, by_value, by_shape, results = visible_needs(assignment)
@@ -276,8 +315,7 @@ def stage(assignment: str, tree: Path) -> dict:
             continue
         if (root / name).is_file():
             shutil.copy2(root / name, tree / name)
-    shutil.copytree(root / "grader", tree / "grader",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_bundle"))
+    shutil.copytree(root / "grader", tree / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_bundle"))
     pkg = tree / "grader"
     for name in STAFF_ONLY:
         path = pkg / name
@@ -290,8 +328,10 @@ def stage(assignment: str, tree: Path) -> dict:
         f.write_text(visible_only(f.read_text()))
     probes = sorted(probes)
     with open(folder / "probes.py", "a") as f:
-        f.write(f"\n# Student kit: only the probes that the visible checks ask for.\n"
-                f"PROBES = {{name: PROBES[name] for name in {probes!r}}}\n")
+        f.write(
+            f"\n# Student kit: only the probes that the visible checks ask for.\n"
+            f"PROBES = {{name: PROBES[name] for name in {probes!r}}}\n"
+        )
     kit_fixtures = tree / "fixtures" / assignment
     kit_fixtures.mkdir(parents=True)
     standins = folder / "standins.py"
@@ -300,8 +340,10 @@ def stage(assignment: str, tree: Path) -> dict:
     from grader import notebook_checks  # the notebook's public checks, so `grader check` gives one verdict
 
     (folder / notebook_checks.KIT_FILE).write_text(json.dumps(notebook_checks.public_checks(course.get(assignment))))
-    fixtures.save_npz(kit_fixtures / "inputs.npz",
-                      {**fixtures.load_inputs(assignment), **kit_support_inputs(assignment, probes, by_value)})
+    fixtures.save_npz(
+        kit_fixtures / "inputs.npz",
+        {**fixtures.load_inputs(assignment), **kit_support_inputs(assignment, probes, by_value)},
+    )
     expected = kit_expected(fixtures.load_expected(assignment), by_value, by_shape)
     (folder / "catalogue.py").write_text(_catalog_source(assignment, {k.split("|")[1] for k in expected}))
     fixtures.save_npz(kit_fixtures / "expected.npz", expected)
@@ -310,8 +352,12 @@ def stage(assignment: str, tree: Path) -> dict:
     text = re.sub(r'(?m)^name = "diffgrade"$', f'name = "diffgrade-student-{assignment}"', text, count=1)
     text = re.sub(r'(?m)^    "otter-grader",\n', "", text, count=1)  # only `grader assign` uses it
     pyproject.write_text(text)
-    return {"checks": len(results), "probes": len(probes), "expected": len(expected),
-            "by_value": len([k for k in expected if (k.split("|")[0], int(k.split("|")[2])) in by_value])}
+    return {
+        "checks": len(results),
+        "probes": len(probes),
+        "expected": len(expected),
+        "by_value": len([k for k in expected if (k.split("|")[0], int(k.split("|")[2])) in by_value]),
+    }
 
 
 def build_kit(assignment: str, out_dir: Path) -> tuple[Path, dict]:
@@ -330,10 +376,12 @@ def cmd_build(args) -> int:
     except (KitError, WheelError) as e:
         print(f"grader kit build: {e}", file=sys.stderr)
         return 2
-    print(f"{wheel}: the student kit for {args.assignment}: {counts['checks']} visible checks, "
-          f"{counts['probes']} probes, {counts['expected']} expected outputs ({counts['by_value']} compared by value, "
-          f"the rest shapes only). "
-          f"Students install it with: pip install {wheel.name}")
+    print(
+        f"{wheel}: the student kit for {args.assignment}: {counts['checks']} visible checks, "
+        f"{counts['probes']} probes, {counts['expected']} expected outputs ({counts['by_value']} compared by value, "
+        f"the rest shapes only). "
+        f"Students install it with: pip install {wheel.name}"
+    )
     return 0
 
 

@@ -22,11 +22,40 @@ import nbformat
 
 #: Callables a kept top-level statement may call (by dotted name or bare name).
 SAFE_CALLS = {
-    "range", "list", "tuple", "int", "float", "bool", "str", "len", "dict", "set",
-    "reversed", "sorted", "zip", "enumerate", "min", "max", "abs", "round", "sum", "print",
-    "np.arange", "np.linspace", "np.array", "numpy.arange", "numpy.linspace", "numpy.array",
-    "torch.tensor", "torch.arange", "torch.linspace", "torch.device",
-    "math.sqrt", "math.log", "math.exp", "math.pi",
+    "range",
+    "list",
+    "tuple",
+    "int",
+    "float",
+    "bool",
+    "str",
+    "len",
+    "dict",
+    "set",
+    "reversed",
+    "sorted",
+    "zip",
+    "enumerate",
+    "min",
+    "max",
+    "abs",
+    "round",
+    "sum",
+    "print",
+    "np.arange",
+    "np.linspace",
+    "np.array",
+    "numpy.arange",
+    "numpy.linspace",
+    "numpy.array",
+    "torch.tensor",
+    "torch.arange",
+    "torch.linspace",
+    "torch.device",
+    "math.sqrt",
+    "math.log",
+    "math.exp",
+    "math.pi",
 }
 #: Modules a notebook imports for its own tooling, never for graded code: otter's client,
 #: which the student notebook's first cell starts for ``grader.check(...)``.
@@ -219,13 +248,21 @@ def is_training_loop(node: ast.stmt) -> bool:
     """A top-level ``for`` / ``while`` loop that calls ``.backward()`` (training written outside a function)."""
     return isinstance(node, (ast.For, ast.While)) and any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward"
-        for n in ast.walk(node))
+        for n in ast.walk(node)
+    )
 
 
 #: Conventional names of modules that student code uses without defining them.
-MODULE_NAMES = {"torch": "import torch", "np": "import numpy as np", "nn": "import torch.nn as nn",
-                "F": "import torch.nn.functional as F", "TF": "import torchvision.transforms.functional as TF",
-                "plt": "import matplotlib.pyplot as plt", "math": "import math", "torchvision": "import torchvision"}
+MODULE_NAMES = {
+    "torch": "import torch",
+    "np": "import numpy as np",
+    "nn": "import torch.nn as nn",
+    "F": "import torch.nn.functional as F",
+    "TF": "import torchvision.transforms.functional as TF",
+    "plt": "import matplotlib.pyplot as plt",
+    "math": "import math",
+    "torchvision": "import torchvision",
+}
 
 
 def missing_imports(trees: list[ast.Module], provided: set) -> dict[str, list[str]]:
@@ -247,8 +284,13 @@ def missing_imports(trees: list[ast.Module], provided: set) -> dict[str, list[st
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or node.name in provided:
                 continue  # (a pasted copy of a provided helper is dropped: the grader's runs)
             for n in ast.walk(node):
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in MODULE_NAMES \
-                        and n.id not in bound and node.name not in users.setdefault(n.id, []):
+                if (
+                    isinstance(n, ast.Name)
+                    and isinstance(n.ctx, ast.Load)
+                    and n.id in MODULE_NAMES
+                    and n.id not in bound
+                    and node.name not in users.setdefault(n.id, [])
+                ):
                     users[n.id].append(node.name)
     return {k: v for k, v in users.items() if v}
 
@@ -276,8 +318,9 @@ def is_stub(node: ast.stmt) -> bool:
     if isinstance(node, ast.ClassDef):
         # a subclass of anything but a bare Module may inherit all its work: not a stub
         plain = all(_dotted(b) in _PLAIN_BASES for b in node.bases) and not node.keywords
-        return plain and all(is_stub(s) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) else _placeholder(s)
-                             for s in node.body)
+        return plain and all(
+            is_stub(s) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) else _placeholder(s) for s in node.body
+        )
     return False
 
 
@@ -334,8 +377,10 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
             )
             continue
         except (RecursionError, MemoryError, ValueError) as e:  # a parser bomb costs its cell only
-            info.notes.append(f"{cell_label(cell.source)} could not be parsed ({type(e).__name__}: it is nested too deeply "
-                              "or too large); its definitions were skipped")
+            info.notes.append(
+                f"{cell_label(cell.source)} could not be parsed ({type(e).__name__}: it is nested too deeply "
+                "or too large); its definitions were skipped"
+            )
             continue
         trees.append(tree)
         for node in tree.body:
@@ -344,24 +389,44 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
                 if is_training_loop(node) and index + 1 not in info.training_loops:
                     info.training_loops.append(index + 1)
                 for imp in _nested_imports(node):
-                    chunks.append(Chunk(cell=index + 1, source=ast.get_source_segment(code, imp) or ast.unparse(imp),
-                                        kind="import", quiet=True))
+                    chunks.append(
+                        Chunk(
+                            cell=index + 1,
+                            source=ast.get_source_segment(code, imp) or ast.unparse(imp),
+                            kind="import",
+                            quiet=True,
+                        )
+                    )
                 continue
             seg = ast.get_source_segment(code, node) or ast.unparse(node)
             # Decorators are not part of the node's segment before 3.8's end positions; add them.
             if getattr(node, "decorator_list", None):
                 seg = "\n".join("@" + ast.get_source_segment(code, d) for d in node.decorator_list) + "\n" + seg
-            kind = "import" if isinstance(node, (ast.Import, ast.ImportFrom)) else (
-                "def" if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else "stmt")
+            kind = (
+                "import"
+                if isinstance(node, (ast.Import, ast.ImportFrom))
+                else ("def" if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else "stmt")
+            )
             first_line = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-            chunks.append(Chunk(cell=index + 1, where=cell_label(cell.source), line=first_line, source=seg, kind=kind, name=getattr(node, "name", "") if kind == "def" else "",
-                                stub=kind == "def" and is_stub(node)))
+            chunks.append(
+                Chunk(
+                    cell=index + 1,
+                    where=cell_label(cell.source),
+                    line=first_line,
+                    source=seg,
+                    kind=kind,
+                    name=getattr(node, "name", "") if kind == "def" else "",
+                    stub=kind == "def" and is_stub(node),
+                )
+            )
             if kind == "def":
                 info.defined.append(node.name)
             elif kind == "stmt":
                 info.defined.extend(sorted(_assigned_names(node)))
     for name, users in missing_imports(trees, provided).items():
-        info.notes.append(f"your notebook uses {name} without importing it (add `{MODULE_NAMES[name]}`): "
-                          f"{', '.join(users)} fail(s) where {name} is used")
+        info.notes.append(
+            f"your notebook uses {name} without importing it (add `{MODULE_NAMES[name]}`): "
+            f"{', '.join(users)} fail(s) where {name} is used"
+        )
     info.source = "\n\n".join(c.source for c in chunks)
     return chunks, info

@@ -60,6 +60,8 @@ def wrong_assignment(nb, assignment: str) -> str | None:
         theirs = (defined & graded_names(other)) - ours
         if len(theirs) >= MIN_NAMES and not own_hits:
             shown = ", ".join(sorted(theirs)[:4]) + (", ..." if len(theirs) > 4 else "")
-            return (f"this notebook looks like {other} (it defines {shown}, and none of {assignment}'s names) "
-                    f"but was graded as {assignment}")
+            return (
+                f"this notebook looks like {other} (it defines {shown}, and none of {assignment}'s names) "
+                f"but was graded as {assignment}"
+            )
     return None

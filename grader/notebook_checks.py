@@ -12,7 +12,6 @@ import nbformat
 
 from grader.plugin import CheckResult
 
-
 #: Where an installed student kit keeps the public checks (it ships no notebooks).
 KIT_FILE = "public_checks.json"
 
@@ -54,10 +53,18 @@ def run(spec, submission, visible: list[CheckResult]) -> list[CheckResult]:
             message = (answer.get("message") or "") if not answer.get("ok") else _text(answer["value"])
         except Fail as e:
             message = str(e)
-        results.append(CheckResult(name=f"notebook_check_{question}", title=f"the notebook's check of {question}",
-                                   api=question, points=0.0, visible=True, passed=not message,
-                                   message=message.splitlines()[0] if message else "",
-                                   seconds=time.perf_counter() - t0))
+        results.append(
+            CheckResult(
+                name=f"notebook_check_{question}",
+                title=f"the notebook's check of {question}",
+                api=question,
+                points=0.0,
+                visible=True,
+                passed=not message,
+                message=message.splitlines()[0] if message else "",
+                seconds=time.perf_counter() - t0,
+            )
+        )
     merged = list(visible)
     for result in results:
         last = max((i for i, r in enumerate(merged) if r.api == result.api), default=len(merged) - 1)

@@ -9,8 +9,17 @@ earlier call's result as an argument and is turned into its position by :func:`p
 from __future__ import annotations
 
 
-def call(func: str, *args, seed: int = 0, rebind: dict | None = None, name: str | None = None,
-         label: str | None = None, no_grad: bool = True, stored: bool = True, **kwargs) -> dict:
+def call(
+    func: str,
+    *args,
+    seed: int = 0,
+    rebind: dict | None = None,
+    name: str | None = None,
+    label: str | None = None,
+    no_grad: bool = True,
+    stored: bool = True,
+    **kwargs,
+) -> dict:
     """One call of a probe. ``stored=False``: the fixture builder keeps no reference output of it (a
     check reads only the submission's own, e.g. raw observations that it judges by computation)."""
     c = {"func": func, "args": list(args), "kwargs": kwargs, "seed": seed, "rebind": rebind or {}, "quiet": True}

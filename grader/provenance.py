@@ -50,8 +50,10 @@ def code_fingerprint() -> str:
 
 def provenance(assignment: str | None) -> dict:
     """What a result was graded with, stored in its results.json (extra_data) so --resume can tell."""
-    return {"grader_version": grader_version(),
-            "fixtures_sha256": fixture_fingerprint(assignment) if assignment else None}
+    return {
+        "grader_version": grader_version(),
+        "fixtures_sha256": fixture_fingerprint(assignment) if assignment else None,
+    }
 
 
 def fingerprint() -> dict:

@@ -17,13 +17,12 @@ import pytest
 
 from grader import course, fixtures, mismatch
 from grader.catalogue import with_pairs
+from grader.isolation.spawn import NOT_ISOLATED, IsolationUnavailable, Limits, WorkerError, WorkerProcess
 from grader.judge import Reference
 from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
 from grader.plugin import CheckResult, GradingPlugin
-from grader.isolation.spawn import NOT_ISOLATED, IsolationUnavailable, Limits, WorkerError, WorkerProcess
 from grader.submission import Submission
 from grader.support import support_source
-
 
 PYTEST_INI = Path(__file__).resolve().parent / "course" / "pytest.ini"
 
@@ -72,13 +71,15 @@ def resolve_assignment(path: str | Path, assignment: str | None) -> str:
         guessed = infer_assignment(nbformat.v4.new_notebook(), path)
         if guessed is None:
             raise course.UnknownAssignment(
-                f"cannot tell which assignment {name} is for: {e}; {again} to grade it anyway (it scores 0)") from None
+                f"cannot tell which assignment {name} is for: {e}; {again} to grade it anyway (it scores 0)"
+            ) from None
         return guessed
     guessed = infer_assignment(nb, path)
     if guessed is None:
         raise course.UnknownAssignment(
             f"cannot tell which assignment {name} is for: its metadata and file name do not say, and it defines "
-            f"none of the graded names; {again}")
+            f"none of the graded names; {again}"
+        )
     return guessed
 
 
@@ -92,13 +93,29 @@ def wrong_assignment(path: str | Path, assignment: str) -> str | None:
 
 def run_checks(assignment: str, submission: Submission, visible_only: bool, progress=None) -> list[CheckResult]:
     a = course.get(assignment)
-    reference = Reference(fixtures.load_expected(assignment), with_pairs(a.variants), a.probes,
-                          doubled_channels_hint=a.doubled_channels_hint)
+    reference = Reference(
+        fixtures.load_expected(assignment),
+        with_pairs(a.variants),
+        a.probes,
+        doubled_channels_hint=a.doubled_channels_hint,
+    )
     plugin = GradingPlugin(submission, reference, visible_only=visible_only, progress=progress)
     args = [
-        str(a.checks_dir), "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:randomly",
-        "-c", str(PYTEST_INI), "--rootdir", str(a.checks_dir),
-        "--timeout", "300", "-W", "ignore",
+        str(a.checks_dir),
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-c",
+        str(PYTEST_INI),
+        "--rootdir",
+        str(a.checks_dir),
+        "--timeout",
+        "300",
+        "-W",
+        "ignore",
     ]
     old = os.getcwd()
     try:
@@ -156,18 +173,28 @@ def explain_training_loops(a, result: Grade, loops: list[int]) -> None:
     named = []
     for check in result.checks:
         if not check.passed and check.api in a.training_functions and "is not defined" in check.message:
-            check.message = (f"{check.api} is not defined in your notebook; your training is a top-level loop "
-                             f"(cell {cells}), which the grader does not run: put the loop in {check.api} "
-                             f"as the assignment specifies")
+            check.message = (
+                f"{check.api} is not defined in your notebook; your training is a top-level loop "
+                f"(cell {cells}), which the grader does not run: put the loop in {check.api} "
+                f"as the assignment specifies"
+            )
             if check.api not in named:
                 named.append(check.api)
     if named:
-        result.notes.append(f"training written as a top-level loop (cell {cells}) was found but not graded: "
-                            f"{', '.join(named)} scored 0; the checks grade training through those functions")
+        result.notes.append(
+            f"training written as a top-level loop (cell {cells}) was found but not graded: "
+            f"{', '.join(named)} scored 0; the checks grade training through those functions"
+        )
 
 
-def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool = False,
-          limits: Limits | None = None, progress=None) -> Grade:
+def grade(
+    path: str | Path,
+    assignment: str | None = None,
+    *,
+    visible_only: bool = False,
+    limits: Limits | None = None,
+    progress=None,
+) -> Grade:
     """Grade one notebook; always returns a Grade (never raises for a bad submission)."""
     t0 = time.perf_counter()
     path = Path(path)
@@ -205,9 +232,14 @@ def grade(path: str | Path, assignment: str | None = None, *, visible_only: bool
     if load_error:
         result.error = load_error
     limits = limits or Limits()
-    submission = Submission(a.probes, worker=worker, load_error=load_error,
-                            probe_timeout=limits.probe_timeout or a.probe_timeout, budget=limits.submission_timeout,
-                            support=lambda api: support_source(a, api))
+    submission = Submission(
+        a.probes,
+        worker=worker,
+        load_error=load_error,
+        probe_timeout=limits.probe_timeout or a.probe_timeout,
+        budget=limits.submission_timeout,
+        support=lambda api: support_source(a, api),
+    )
     t2 = time.perf_counter()
     try:
         result.checks = run_checks(assignment, submission, visible_only, progress)

@@ -15,8 +15,15 @@ from grader.judge import Fail, call_index
 
 
 class Submission:
-    def __init__(self, probes: dict, worker=None, load_error: str | None = None, probe_timeout: float = 30.0,
-                 budget: float = 600.0, support=lambda api: None):
+    def __init__(
+        self,
+        probes: dict,
+        worker=None,
+        load_error: str | None = None,
+        probe_timeout: float = 30.0,
+        budget: float = 600.0,
+        support=lambda api: None,
+    ):
         self.probes = probes
         self.support = support  # api -> the support source a probe of it carries (grader.support)
         self.worker = worker
@@ -46,8 +53,10 @@ class Submission:
             if answer.get("leftovers"):
                 self.events.append(f"{api}: processes your code left running were stopped")
             if answer.get("dropped"):
-                self.events.append(f"{api}: printed over {len(answer.get('printed', ''))} characters; "
-                                   f"{answer['dropped']} more were discarded")
+                self.events.append(
+                    f"{api}: printed over {len(answer.get('printed', ''))} characters; "
+                    f"{answer['dropped']} more were discarded"
+                )
             self._keep_notes(answer.get("notes"))
             self._answers[probe] = answer
         return self._answers[probe]

@@ -17,5 +17,9 @@ def check_by_api(grade):
     out = {}
     for c in grade.checks:
         got, total, msgs = out.get(c.api, (0.0, 0.0, []))
-        out[c.api] = (got + (c.points if c.passed else 0.0), total + c.points, msgs + ([c.message] if not c.passed else []))
+        out[c.api] = (
+            got + (c.points if c.passed else 0.0),
+            total + c.points,
+            msgs + ([c.message] if not c.passed else []),
+        )
     return out

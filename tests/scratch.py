@@ -21,7 +21,7 @@ def world_readable_dir(prefix: str) -> Path:
     return path
 
 
-SITECUSTOMIZE = '''\
+SITECUSTOMIZE = """\
 # Written by diffgrade's tests: this venv sees the system's packages (torch, ...) but not an
 # editable install of diffgrade there, so that every grader module comes from this venv.
 import sys
@@ -33,7 +33,7 @@ def _editable_diffgrade(obj):
 sys.meta_path[:] = [f for f in sys.meta_path if not _editable_diffgrade(f)]
 sys.path_hooks[:] = [h for h in sys.path_hooks if not _editable_diffgrade(h)]
 sys.path_importer_cache.clear()
-'''
+"""
 
 
 def hide_editable_installs(venv: Path) -> None:
@@ -51,5 +51,10 @@ def remove_later(path: Path) -> None:
 
     trash = path.with_name(f"trash-{path.name}")
     path.rename(trash)
-    subprocess.Popen(["rm", "-rf", str(trash)], start_new_session=True,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.Popen(
+        ["rm", "-rf", str(trash)],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

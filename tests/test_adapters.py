@@ -53,15 +53,16 @@ def test_contract_definition_needs_no_note_and_a_stub_defers_to_an_alias():
     ns, defs = _defs(("visual_anagrams", 3, visual_anagrams, False))
     c = choose("visual_anagrams", args, kwargs, ns, defs, iface)
     assert c.fn is visual_anagrams and c.notes == []
-    ns, defs = _defs(("visual_anagrams", 3, visual_anagrams, True), ("make_flip_illusion", 4, make_flip_illusion, False))
+    ns, defs = _defs(
+        ("visual_anagrams", 3, visual_anagrams, True), ("make_flip_illusion", 4, make_flip_illusion, False)
+    )
     c = choose("visual_anagrams", args, kwargs, ns, defs, iface)
     assert c.fn is make_flip_illusion and c.fn(*c.args, **c.kwargs) == ["a", "b"]
     assert "as visual_anagrams" in c.notes[0] and "as one list" in c.notes[1]
 
 
 def test_missing_and_stub_names_are_told_apart():
-    def stub(x):
-        ...
+    def stub(x): ...
 
     ns, defs = _defs(("forward", 2, stub, True))
     with pytest.raises(LookupError):

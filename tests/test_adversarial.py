@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from grader import course
+from grader.isolation.spawn import ForkServer, Limits
 from grader.reports.results import results_json, write_json_atomic
 from grader.runner import grade
-from grader.isolation.spawn import ForkServer, Limits
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "adversarial"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
@@ -50,7 +50,9 @@ def test_attack_is_contained(graded, entry):
         pytest.skip("needs root and a Python an unprivileged user can run")
     g, results = graded[entry["file"]]
     assert len(g.checks) == 19, "grading completed every check"
-    assert g.score <= entry["honest_score"], [(c.name, c.message) for c in g.checks if c.passed and c.api == entry["api"]]
+    assert g.score <= entry["honest_score"], [
+        (c.name, c.message) for c in g.checks if c.passed and c.api == entry["api"]
+    ]
     assert results["score"] == g.score and len(results["tests"]) == 19
     report = " | ".join([c.message for c in g.checks if not c.passed] + g.notes).lower()
     assert entry["expect"] in report, report
@@ -82,12 +84,14 @@ def test_a_submission_cannot_kill_another_graded_beside_it(root):
         pytest.skip("needs root and a Python an unprivileged user can run")
     from grader.course.proj5a.probes import PROBES
     from grader.fixtures import load_inputs
-    from grader.load import load_notebook
     from grader.isolation.spawn import WorkerProcess
+    from grader.load import load_notebook
 
     def worker(nb):
         chunks, _ = load_notebook(nb, "proj5a")
-        return WorkerProcess(course.get("proj5a"), [c.__dict__ for c in chunks], load_inputs("proj5a"), Limits(probe_timeout=10))
+        return WorkerProcess(
+            course.get("proj5a"), [c.__dict__ for c in chunks], load_inputs("proj5a"), Limits(probe_timeout=10)
+        )
 
     with worker(root / "solutions" / "proj5a.ipynb") as honest, worker(CORPUS / "kill_everything.ipynb") as attacker:
         assert honest.sandbox.user != attacker.sandbox.user

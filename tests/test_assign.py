@@ -16,24 +16,41 @@ import pytest
 from nbtools import write_notebook
 
 from grader import assign, course
-from grader.plugin import points_by_api
 from grader.load import load_notebook
+from grader.plugin import points_by_api
 
 #: assignment -> its graded names, as the checks declare them (api markers), for every registered
 #: assignment with a master notebook in solutions/
 QUESTIONS = {spec.name: list(points_by_api(spec.checks_dir)) for spec in course.all_specs() if spec.solution.exists()}
 #: Solution lines that must not reach the student notebook, and what must (placeholders, check cells).
 NEEDLES = {
-    "proj5a": ["(1 - abar).sqrt() * noise", "eps_u + scale * (eps_c - eps_u)", "torch.flip(eps_2, dims=[-2])",
-               "list(range(990, -1, -30))", "forward(original_image, t_prev)"],
-    "proj5b": ["nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1)", "torch.cumprod(alphas, dim=0)",
-               "eps_hat = eps_u + guidance_scale * (eps_c - eps_u)", "c_vec = c_vec * _as_column(mask, x)",
-               "def _ddpm_step(", "def _as_column(", "unflatten = c1 * unflatten + t1", "x + sigma * torch.randn_like(x)"],
+    "proj5a": [
+        "(1 - abar).sqrt() * noise",
+        "eps_u + scale * (eps_c - eps_u)",
+        "torch.flip(eps_2, dims=[-2])",
+        "list(range(990, -1, -30))",
+        "forward(original_image, t_prev)",
+    ],
+    "proj5b": [
+        "nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1)",
+        "torch.cumprod(alphas, dim=0)",
+        "eps_hat = eps_u + guidance_scale * (eps_c - eps_u)",
+        "c_vec = c_vec * _as_column(mask, x)",
+        "def _ddpm_step(",
+        "def _as_column(",
+        "unflatten = c1 * unflatten + t1",
+        "x + sigma * torch.randn_like(x)",
+    ],
 }
 SHOWN = {
     "proj5a": ["strided_timesteps = ...", 'grader.check("forward")'],
-    "proj5b": ['grader.check("Conv")', 'grader.check("train_class_conditioned")', "class Conv(nn.Module):",
-               "def add_noise(x: torch.Tensor, sigma: float) -> torch.Tensor:", "def show_grid(images, nrow=8, title=None, ax=None):"],
+    "proj5b": [
+        'grader.check("Conv")',
+        'grader.check("train_class_conditioned")',
+        "class Conv(nn.Module):",
+        "def add_noise(x: torch.Tensor, sigma: float) -> torch.Tensor:",
+        "def show_grid(images, nrow=8, title=None, ax=None):",
+    ],
 }
 
 
@@ -117,12 +134,18 @@ def test_no_solution_line_or_hidden_test_reaches_assignments(root, name):
 
 def _tiny_master(path, public_test_line="assert f(2) == 4"):
     cells = [
-        ("raw", "# ASSIGNMENT CONFIG\nname: tiny\nexport_cell: false\ngenerate: false\nrun_tests: false\n"
-                "tests:\n    files: false\n    ok_format: false"),
+        (
+            "raw",
+            "# ASSIGNMENT CONFIG\nname: tiny\nexport_cell: false\ngenerate: false\nrun_tests: false\n"
+            "tests:\n    files: false\n    ok_format: false",
+        ),
         ("raw", "# BEGIN QUESTION\nname: f\npoints: 2"),
         ("md", "Write `f(x)`."),
         ("raw", "# BEGIN SOLUTION"),
-        ("code", "def f(x):\n    # BEGIN SOLUTION\n    secret_square = x * x\n    return secret_square\n    # END SOLUTION"),
+        (
+            "code",
+            "def f(x):\n    # BEGIN SOLUTION\n    secret_square = x * x\n    return secret_square\n    # END SOLUTION",
+        ),
         ("raw", "# END SOLUTION"),
         ("raw", "# BEGIN TESTS"),
         ("code", f"def test_public(f):\n    {public_test_line}"),
@@ -133,8 +156,11 @@ def _tiny_master(path, public_test_line="assert f(2) == 4"):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     for kind, src in cells:
-        nb.cells.append({"raw": nbformat.v4.new_raw_cell, "md": nbformat.v4.new_markdown_cell,
-                         "code": nbformat.v4.new_code_cell}[kind](src))
+        nb.cells.append(
+            {"raw": nbformat.v4.new_raw_cell, "md": nbformat.v4.new_markdown_cell, "code": nbformat.v4.new_code_cell}[
+                kind
+            ](src)
+        )
     nbformat.write(nb, str(path))
     return path
 
@@ -156,20 +182,24 @@ def test_assign_strips_solutions_and_hidden_tests_and_refuses_leaks(tmp_path):
 
 
 def test_regenerating_gives_the_committed_files(root, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "grader", "assign", "--out", str(tmp_path)],
-                         capture_output=True, text=True, cwd=root)
+    run = subprocess.run(
+        [sys.executable, "-m", "grader", "assign", "--out", str(tmp_path)], capture_output=True, text=True, cwd=root
+    )
     assert run.returncode == 0, run.stderr
     made = sorted(p.name for p in tmp_path.glob("*.ipynb"))
     assert made == ["proj5a.ipynb", "proj5b.ipynb"]
     for name in made:
-        assert (tmp_path / name).read_bytes() == (root / "assignments" / name).read_bytes(), \
+        assert (tmp_path / name).read_bytes() == (root / "assignments" / name).read_bytes(), (
             f"assignments/{name} is stale: run `grader assign` and commit the result"
+        )
     # the unstarted sample submission is the student notebook as handed out
-    assert (root / "samples" / "proj5a" / "erin_unstarted.ipynb").read_bytes() == \
-        (root / "assignments" / "proj5a.ipynb").read_bytes()
+    assert (root / "samples" / "proj5a" / "erin_unstarted.ipynb").read_bytes() == (
+        root / "assignments" / "proj5a.ipynb"
+    ).read_bytes()
 
 
 # ---- the public checks, run as in the notebook -------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def otter_notebooks(root, tmp_path_factory):
@@ -216,7 +246,9 @@ def _namespace(notebook, in_class: bool, assignment: str = "proj5a") -> dict:
 
 def _run_checks(nb_api, ns, assignment="proj5a"):
     before = {k: ns.get(k) for k in ("stage_1", "alphas_cumprod")}
-    nb_api.check(QUESTIONS[assignment][0], global_env=dict(ns))  # the process's first torch calls pay a one-off start-up
+    nb_api.check(
+        QUESTIONS[assignment][0], global_env=dict(ns)
+    )  # the process's first torch calls pay a one-off start-up
     out = {}
     for q in QUESTIONS[assignment]:
         start = time.perf_counter()
@@ -237,7 +269,9 @@ SETTING_IDS = ["proj5a-in-class", "proj5a-no-model", "proj5b"]
 @pytest.mark.parametrize("assignment,in_class", SETTINGS, ids=SETTING_IDS)
 def test_public_checks_pass_on_the_reference(root, otter_notebooks, assignment, in_class):
     nb_api = otter_notebooks[assignment]
-    results = _run_checks(nb_api, _namespace(root / "solutions" / f"{assignment}.ipynb", in_class, assignment), assignment)
+    results = _run_checks(
+        nb_api, _namespace(root / "solutions" / f"{assignment}.ipynb", in_class, assignment), assignment
+    )
     assert set(nb_api._nbmeta_config.tests) == set(QUESTIONS[assignment])
     for q, (result, seconds) in results.items():
         assert result.passed_all, (q, _messages(result))
@@ -246,7 +280,9 @@ def test_public_checks_pass_on_the_reference(root, otter_notebooks, assignment, 
 @pytest.mark.parametrize("assignment,in_class", SETTINGS, ids=SETTING_IDS)
 def test_public_checks_fail_with_a_message_on_the_unfilled_notebook(root, otter_notebooks, assignment, in_class):
     nb_api = otter_notebooks[assignment]
-    results = _run_checks(nb_api, _namespace(root / "assignments" / f"{assignment}.ipynb", in_class, assignment), assignment)
+    results = _run_checks(
+        nb_api, _namespace(root / "assignments" / f"{assignment}.ipynb", in_class, assignment), assignment
+    )
     for q, (result, seconds) in results.items():
         assert not result.passed_all, q
         for message in _messages(result):
@@ -259,9 +295,20 @@ def test_public_checks_fail_with_a_message_on_the_unfilled_notebook(root, otter_
 
 
 CORRECT = {
-    "proj5a": ["correct_alt_readings", "correct_batched_cfg", "correct_fp16_device", "correct_inline", "correct_numpy_returns"],
-    "proj5b": ["correct_alt_readings", "correct_colab_mess", "correct_explicit_onebased", "correct_inline_onehot",
-               "correct_numpy_eps_form"],
+    "proj5a": [
+        "correct_alt_readings",
+        "correct_batched_cfg",
+        "correct_fp16_device",
+        "correct_inline",
+        "correct_numpy_returns",
+    ],
+    "proj5b": [
+        "correct_alt_readings",
+        "correct_colab_mess",
+        "correct_explicit_onebased",
+        "correct_inline_onehot",
+        "correct_numpy_eps_form",
+    ],
 }
 CAUGHT = {  # single-mistake notebooks whose mistake the quick checks already see, and a word of the hint
     "proj5a": {
@@ -320,10 +367,13 @@ def test_public_checks_accept_other_correct_styles_and_explain_mistakes(root, ot
 def test_public_checks_say_when_their_stand_in_cannot_be_used(root, otter_notebook):
     """A UNet reached through another name escapes the check's stand-in: the check says so."""
     ns = _namespace(root / "solutions" / "proj5a.ipynb", in_class=True)
-    exec("unet = stage_1.unet\n"
-         "def one_step_denoise(im_noisy, t, prompt_embeds):\n"
-         "    eps = unet(im_noisy, t, encoder_hidden_states=prompt_embeds, return_dict=False)[0][:, :3]\n"
-         "    return (im_noisy - (1 - alphas_cumprod[t]).sqrt() * eps) / alphas_cumprod[t].sqrt()\n", ns)
+    exec(
+        "unet = stage_1.unet\n"
+        "def one_step_denoise(im_noisy, t, prompt_embeds):\n"
+        "    eps = unet(im_noisy, t, encoder_hidden_states=prompt_embeds, return_dict=False)[0][:, :3]\n"
+        "    return (im_noisy - (1 - alphas_cumprod[t]).sqrt() * eps) / alphas_cumprod[t].sqrt()\n",
+        ns,
+    )
     messages = _messages(otter_notebook.check("one_step_denoise", global_env=ns))
     assert messages and "never called stage_1.unet" in messages[0] and "Likely cause" in messages[0], messages
 
@@ -333,16 +383,29 @@ def test_grader_check_prints_a_header_one_line_per_check_and_a_hint():
 
     from grader.reports.results import check_summary
 
-    checks = [NS(api="forward", title="forward returns an image", passed=True, message="", points=2),
-              NS(api="blur_denoise", title="blur_denoise blurs", passed=False, points=5,
-                 message="blur_denoise returned None (not implemented yet, or a missing return?); expected ...")]
+    checks = [
+        NS(api="forward", title="forward returns an image", passed=True, message="", points=2),
+        NS(
+            api="blur_denoise",
+            title="blur_denoise blurs",
+            passed=False,
+            points=5,
+            message="blur_denoise returned None (not implemented yet, or a missing return?); expected ...",
+        ),
+    ]
     text = check_summary(NS(notebook="/x/my proj5a.ipynb", assignment="proj5a", error=None, notes=[], checks=checks))
     lines = text.splitlines()
     assert lines[0] == "my proj5a.ipynb (proj5a): 1 of 2 visible checks pass"
     assert lines[1].split() == ["ok", "forward", "forward", "returns", "an", "image"]
     assert lines[2].split()[:3] == ["FAIL", "blur_denoise", "blur_denoise"] and "returned None" in lines[2]
-    assert len(lines) == 4 and lines[3].startswith("Hint: start with blur_denoise") and "grader check 'my proj5a.ipynb'" in lines[3]
-    broken = check_summary(NS(notebook="a.ipynb", assignment="proj5a", error="a.ipynb is empty", notes=[], checks=checks))
+    assert (
+        len(lines) == 4
+        and lines[3].startswith("Hint: start with blur_denoise")
+        and "grader check 'my proj5a.ipynb'" in lines[3]
+    )
+    broken = check_summary(
+        NS(notebook="a.ipynb", assignment="proj5a", error="a.ipynb is empty", notes=[], checks=checks)
+    )
     assert broken.splitlines()[1] == "  ! a.ipynb is empty" and len(broken.splitlines()) == 3
 
 
@@ -355,8 +418,11 @@ def test_the_notebook_checks_work_renamed_and_export_without_latex(root, tmp_pat
 
     shutil.copy(root / "assignments" / f"{name}.ipynb", tmp_path / f"{name} (1).ipynb")
     shutil.copy(root / "samples" / "proj5a" / "alice.ipynb", tmp_path / "scratch.ipynb")
-    init = next(c for c in nbformat.read(str(tmp_path / f"{name} (1).ipynb"), as_version=4).cells
-                if c.cell_type == "code" and "start_checks" in c.source)
+    init = next(
+        c
+        for c in nbformat.read(str(tmp_path / f"{name} (1).ipynb"), as_version=4).cells
+        if c.cell_type == "code" and "start_checks" in c.source
+    )
     assert "pip install -q otter-grader" in init.source
     monkeypatch.chdir(tmp_path)
     ns = {}

@@ -21,8 +21,14 @@ from grader.batch import gradescope_names, run_batch, student_name
 from grader.plugin import CheckResult
 
 CORPUS = "tests/corpus/proj5a"
-PICK = ["correct_inline", "mistake_cfg_reversed", "mistake_forward_alphas", "wrong_shape", "missing_forward",
-        "mistake_inpaint_inverted_mask"]
+PICK = [
+    "correct_inline",
+    "mistake_cfg_reversed",
+    "mistake_forward_alphas",
+    "wrong_shape",
+    "missing_forward",
+    "mistake_inpaint_inverted_mask",
+]
 
 
 @pytest.fixture
@@ -40,8 +46,20 @@ def _results(out):
 
 def test_sigkill_then_resume_loses_and_duplicates_nothing(submissions, tmp_path, root):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "grader", "batch", str(submissions), "--assignment", "proj5a",
-           "--out", str(out), "-j", "2", "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "grader",
+        "batch",
+        str(submissions),
+        "--assignment",
+        "proj5a",
+        "--out",
+        str(out),
+        "-j",
+        "2",
+        "-q",
+    ]
     proc = subprocess.Popen(cmd, cwd=root, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while len(list(out.glob("*/results.json"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
@@ -73,7 +91,8 @@ def test_gradescope_export_layout_and_zip(tmp_path, root):
         shutil.copy(root / CORPUS / f"{src}.ipynb", export / f"submission_{sid}" / "proj5a.ipynb")
     (export / "submission_metadata.yml").write_text(
         "submission_1001:\n  :submitters:\n  - :name: Ada Lovelace\n    :sid: '3031'\n"
-        "submission_1002:\n  :submitters:\n  - :name: Alan Turing\n    :sid: '3032'\n")
+        "submission_1002:\n  :submitters:\n  - :name: Alan Turing\n    :sid: '3032'\n"
+    )
     labels = gradescope_names(export)
     assert labels == {"submission_1001": "3031", "submission_1002": "3032"}
     assert student_name(export / "submission_1001" / "proj5a.ipynb", export, labels) == "3031_submission_1001"
@@ -98,11 +117,21 @@ def test_gradescope_export_layout_and_zip(tmp_path, root):
 
 
 FAKE_CHECKS = {
-    "proj5a": [("test_forward_runs", "forward(im, t) returns a finite (1, 3, 64, 64) image", "forward", 2.0),
-               ("test_forward_matches_reference", "forward at t = 250 matches sqrt(abar) im + sqrt(1 - abar) eps",
-                "forward", 8.0),
-               ("test_cfg_from_pure_noise", "iterative_denoise_cfg from pure noise matches the reference",
-                "iterative_denoise_cfg", 6.0)],
+    "proj5a": [
+        ("test_forward_runs", "forward(im, t) returns a finite (1, 3, 64, 64) image", "forward", 2.0),
+        (
+            "test_forward_matches_reference",
+            "forward at t = 250 matches sqrt(abar) im + sqrt(1 - abar) eps",
+            "forward",
+            8.0,
+        ),
+        (
+            "test_cfg_from_pure_noise",
+            "iterative_denoise_cfg from pure noise matches the reference",
+            "iterative_denoise_cfg",
+            6.0,
+        ),
+    ],
     "proj5b": [("test_ddpm_schedule", "ddpm_schedule gives betas = linspace(beta1, beta2, T)", "ddpm_schedule", 5.0)],
 }
 
@@ -160,13 +189,23 @@ def test_gradebook_has_people_and_short_headers(tmp_path, fake_grading):
     (export / "submission_metadata.yml").write_text(
         "submission_1:\n  :submitters:\n  - :name: Ada Lovelace\n    :sid: '3031'\n    :email: ada@example.edu\n"
         "submission_2:\n  :submitters:\n  - :name: Alan Turing\n    :sid: '3032'\n    :email: alan@example.edu\n"
-        "  - :name: Grace Hopper\n    :sid: '3033'\n    :email: grace@example.edu\n")
+        "  - :name: Grace Hopper\n    :sid: '3033'\n    :email: grace@example.edu\n"
+    )
     out = tmp_path / "out"
     run_batch(export, "proj5a", out, show_progress=False)
     rows = {r["student"]: r for r in _csv(out / "gradebook.csv")}
     header = list(next(iter(rows.values())))
-    assert header == ["student", "name", "sid", "email", "total", "max",
-                      "forward: runs", "forward: matches reference", "iterative_denoise_cfg: cfg from pure noise"]
+    assert header == [
+        "student",
+        "name",
+        "sid",
+        "email",
+        "total",
+        "max",
+        "forward: runs",
+        "forward: matches reference",
+        "iterative_denoise_cfg: cfg from pure noise",
+    ]
     ada = rows["3031_submission_1"]
     assert (ada["name"], ada["sid"], ada["email"]) == ("Ada Lovelace", "3031", "ada@example.edu")
     pair = rows["3032_3033_submission_2"]
@@ -235,8 +274,10 @@ def _export_zip(tmp_path, top: str | None):
     zpath = tmp_path / f"export-{top}.zip"
     prefix = f"{top}/" if top else ""
     with zipfile.ZipFile(zpath, "w") as zf:
-        zf.writestr(f"{prefix}submission_metadata.yml",
-                    "submission_7:\n  :submitters:\n  - :name: Ada Lovelace\n    :sid: '3031'\n")
+        zf.writestr(
+            f"{prefix}submission_metadata.yml",
+            "submission_7:\n  :submitters:\n  - :name: Ada Lovelace\n    :sid: '3031'\n",
+        )
         zf.writestr(f"{prefix}submission_7/proj5a.ipynb", "{}")
         zf.writestr(f"__MACOSX/{prefix}submission_7/._proj5a.ipynb", "junk")
     return zpath
@@ -260,7 +301,9 @@ def test_zip_members_never_land_outside(tmp_path, capsys):
         zf.writestr(link, "/etc/passwd")
     dest = tmp_path / "out" / "_submissions"
     batch.unpack_zip(zpath, dest)
-    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == \
-        ["evil.zip", "out/_submissions/good/a.ipynb"]
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == [
+        "evil.zip",
+        "out/_submissions/good/a.ipynb",
+    ]
     assert not (tmp_path / "out" / "_submissions_evil").exists()
     assert "skipped 3 member(s)" in capsys.readouterr().err

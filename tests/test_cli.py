@@ -55,9 +55,15 @@ def files_under(path):
     return sorted(p.relative_to(path) for p in path.rglob("*"))
 
 
-@pytest.mark.parametrize("command, case", [
-    *((c, k) for c in ("grade", "check") for k in ("missing", "folder", "unknown_assignment")),
-    ("grade", "out_under_a_file"), ("grade", "out_is_a_folder"), ("grade", "html_under_a_file")])
+@pytest.mark.parametrize(
+    "command, case",
+    [
+        *((c, k) for c in ("grade", "check") for k in ("missing", "folder", "unknown_assignment")),
+        ("grade", "out_under_a_file"),
+        ("grade", "out_is_a_folder"),
+        ("grade", "html_under_a_file"),
+    ],
+)
 def test_operator_error_is_one_line_exit_2_and_writes_nothing(case, command, tmp_path, notebook, capsys, no_grading):
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "a_folder").mkdir()
@@ -127,8 +133,9 @@ def test_broken_file_with_assignment_is_graded_zero_with_its_reason(kind, tmp_pa
     path = tmp_path / "submission.ipynb"
     path.write_bytes(content)
     out_json, out_html = tmp_path / "out" / "results.json", tmp_path / "out" / "report.html"
-    code, out, err = run(["grade", str(path), "--assignment", "proj5a", "--out", str(out_json),
-                          "--html", str(out_html)], capsys)
+    code, out, err = run(
+        ["grade", str(path), "--assignment", "proj5a", "--out", str(out_json), "--html", str(out_html)], capsys
+    )
     assert code == 0, err
     assert "Traceback" not in err
     data = json.loads(out_json.read_text())
@@ -148,7 +155,7 @@ def test_unreadable_file_named_for_its_assignment_is_graded(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- the other assignment's notebook
 
-PROJ5B_CODE = '''
+PROJ5B_CODE = """
 import torch.nn as nn
 
 def ddpm_schedule(beta1, beta2, num_ts):
@@ -159,19 +166,23 @@ class UnconditionalUNet(nn.Module):
 
 def add_noise(x, sigma):
     return x
-'''
+"""
 
 
 def test_wrong_assignment_from_metadata_and_from_names():
     from grader import mismatch
 
     by_meta = make_notebook([("code", "x = 1")], assignment="proj5b")
-    assert mismatch.wrong_assignment(by_meta, "proj5a") == \
-        "this notebook looks like proj5b (its metadata says so) but was graded as proj5a"
+    assert (
+        mismatch.wrong_assignment(by_meta, "proj5a")
+        == "this notebook looks like proj5b (its metadata says so) but was graded as proj5a"
+    )
     assert mismatch.wrong_assignment(by_meta, "proj5b") is None
     by_names = make_notebook([("code", PROJ5B_CODE)])
     warning = mismatch.wrong_assignment(by_names, "proj5a")
-    assert warning.startswith("this notebook looks like proj5b (it defines UnconditionalUNet, add_noise, ddpm_schedule, and none of proj5a's names)")
+    assert warning.startswith(
+        "this notebook looks like proj5b (it defines UnconditionalUNet, add_noise, ddpm_schedule, and none of proj5a's names)"
+    )
     assert warning.endswith("but was graded as proj5a")
     assert mismatch.wrong_assignment(by_names, "proj5b") is None
     # one of the graded assignment's own names is enough to stay quiet
@@ -182,8 +193,18 @@ def test_wrong_assignment_from_metadata_and_from_names():
 
 def test_wrong_assignment_opens_every_output():
     warning = "this notebook looks like proj5b (its metadata says so) but was graded as proj5a"
-    checks = [CheckResult("test_forward_runs", "forward runs", "forward", 2.0, True, False,
-                          "forward is not defined in your notebook", 0.0)]
+    checks = [
+        CheckResult(
+            "test_forward_runs",
+            "forward runs",
+            "forward",
+            2.0,
+            True,
+            False,
+            "forward is not defined in your notebook",
+            0.0,
+        )
+    ]
     g = Grade(notebook="proj5b.ipynb", assignment="proj5a", checks=checks, notes=["a note"], wrong_assignment=warning)
     assert warning in terminal_table(g).splitlines()[1]
     assert warning in check_summary(g).splitlines()[1]
@@ -213,8 +234,12 @@ def test_check_runs_the_notebooks_own_checks_too(tmp_path):
     from grader.runner import grade
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import torch\n\ndef forward(im, t):\n    abar = alphas_cumprod[t]\n"
-                                          "    return abar * im + (1 - abar) * torch.randn_like(im)\n")]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import torch\n\ndef forward(im, t):\n    abar = alphas_cumprod[t]\n"
+            "    return abar * im + (1 - abar) * torch.randn_like(im)\n"
+        )
+    ]
     path = tmp_path / "proj5a.ipynb"
     nbformat.write(nb, str(path))
     checks = [c for c in grade(path, "proj5a", visible_only=True).checks if c.api == "forward"]

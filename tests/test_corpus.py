@@ -12,10 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
-
-from grader import course
 from conftest import check_by_api
 
+from grader import course
 from grader.batch import grade_many
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -25,8 +24,12 @@ MANIFESTS = {a: json.loads((CORPUS / a / "manifest.json").read_text()) for a in 
 
 
 def _entries(kind=None, exclude=None):
-    return [pytest.param(a, e, id=f"{a}/{e['file']}") for a in ASSIGNMENTS for e in MANIFESTS[a]
-            if (kind is None or e["kind"] == kind) and e["kind"] != exclude]
+    return [
+        pytest.param(a, e, id=f"{a}/{e['file']}")
+        for a in ASSIGNMENTS
+        for e in MANIFESTS[a]
+        if (kind is None or e["kind"] == kind) and e["kind"] != exclude
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -15,33 +15,33 @@ from grader import course, fixtures
 from grader.runner import grade
 
 TOY_FILES = {
-    "__init__.py": '''
+    "__init__.py": """
         from grader.course import Spec
 
         SPEC = Spec(name="toy", title="A toy assignment", provided=frozenset({"offset"}),
                     recognised_by=("def double",), probe_timeout=10.0)
-    ''',
-    "standins.py": '''
+    """,
+    "standins.py": """
         def build(inputs):
             return {"offset": 0.0}
-    ''',
-    "inputs.py": '''
+    """,
+    "inputs.py": """
         import numpy as np
 
         def build_inputs():
             return {"x": np.arange(6, dtype=np.float32).reshape(2, 3)}
-    ''',
-    "probes.py": '''
+    """,
+    "probes.py": """
         from grader.probing import call, probe
 
         PROBES = {"double": probe("double", call("double", {"$input": "x"}, name="twice_x"))}
-    ''',
-    "catalogue.py": '''
+    """,
+    "catalogue.py": """
         from grader.catalogue import Variant
 
         VARIANTS = [Variant("double", "triples", "it multiplies by 3 instead of 2",
                             edits=(("double", "2 * x", "3 * x"),))]
-    ''',
+    """,
     "checks/__init__.py": "",
     "checks/test_double.py": '''
         import pytest

@@ -163,8 +163,19 @@ def test_a_worker_with_another_grader_is_refused_in_one_line(cluster, root, tmp_
     real = grader.dask_executor.fingerprint()
     monkeypatch.setattr(grader.dask_executor, "fingerprint", lambda: {**real, "fixtures": "0123456789ab"})
     out = tmp_path / "out"
-    rc = main(["batch", str(root / SAMPLES), "--assignment", "proj5a", "--out", str(out),
-               "--scheduler", cluster.scheduler_address, "-q"])
+    rc = main(
+        [
+            "batch",
+            str(root / SAMPLES),
+            "--assignment",
+            "proj5a",
+            "--out",
+            str(out),
+            "--scheduler",
+            cluster.scheduler_address,
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err
     assert err.startswith("grader: worker tcp://") and "fixtures 0123456789ab" in err and real["fixtures"] in err

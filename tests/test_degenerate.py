@@ -5,7 +5,7 @@ import nbformat
 
 from grader.runner import grade
 
-ZEROS = '''
+ZEROS = """
 import torch
 
 def forward(im, t):
@@ -34,7 +34,7 @@ def visual_anagrams(image, i_start, prompt_embeds_1, prompt_embeds_2, uncond_pro
 
 def make_hybrids(image, i_start, prompt_embeds_1, prompt_embeds_2, uncond_prompt_embeds, timesteps, scale=7):
     return torch.zeros_like(image)
-'''
+"""
 
 
 def test_constant_outputs_score_nothing(tmp_path):

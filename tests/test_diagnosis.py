@@ -30,9 +30,14 @@ def test_constant_shift_is_named():
     assert "shifted by 0.25" in likely_cause(REF + 0.25, REF)
 
 
-@pytest.mark.parametrize("other", [REF + RNG.normal(size=REF.shape),  # unrelated error as large as the signal
-                                   1.6 * REF + 0.8 * RNG.normal(size=REF.shape),  # varies more, but not a copy
-                                   -0.5 * REF + 0.5 * RNG.normal(size=REF.shape)])  # anti-correlated, not -1 times
+@pytest.mark.parametrize(
+    "other",
+    [
+        REF + RNG.normal(size=REF.shape),  # unrelated error as large as the signal
+        1.6 * REF + 0.8 * RNG.normal(size=REF.shape),  # varies more, but not a copy
+        -0.5 * REF + 0.5 * RNG.normal(size=REF.shape),
+    ],
+)  # anti-correlated, not -1 times
 def test_no_cause_is_guessed_when_the_evidence_does_not_show_one(other):
     assert likely_cause(other, REF) == UNKNOWN_CAUSE
 
@@ -41,8 +46,12 @@ def test_no_cause_is_guessed_when_the_evidence_does_not_show_one(other):
 
 
 def test_pairs_combine_mistakes_of_one_name_only():
-    vs = [Variant("f", "a", "A", (("f", "x", "y"),)), Variant("f", "b", "B", (("f", "p", "q"),)),
-          Variant("f", "ok", "reading", (("f", "x", "z"),), accepted=True), Variant("g", "c", "C", (("g", "x", "y"),))]
+    vs = [
+        Variant("f", "a", "A", (("f", "x", "y"),)),
+        Variant("f", "b", "B", (("f", "p", "q"),)),
+        Variant("f", "ok", "reading", (("f", "x", "z"),), accepted=True),
+        Variant("g", "c", "C", (("g", "x", "y"),)),
+    ]
     got = pairs(vs)
     assert [p.id for p in got] == ["a+b"]
     assert got[0].parts == ("a", "b") and got[0].edits == vs[0].edits + vs[1].edits
@@ -67,8 +76,13 @@ def _torch_steps(opt_kwargs, grads, p0, lrs, zero=True):
 
 def _record(grads, after, before0, hyper=(0.9, 0.999, 0.0, 1e-8, 0.0, 0.0), fresh=None):
     before = np.vstack([before0[None], after[:-1]])
-    return {"step_before": before, "step_after": after, "step_grad": grads,
-            "step_fresh": grads if fresh is None else fresh, "step_hyper": np.tile(hyper, (len(grads), 1))}
+    return {
+        "step_before": before,
+        "step_after": after,
+        "step_grad": grads,
+        "step_fresh": grads if fresh is None else fresh,
+        "step_hyper": np.tile(hyper, (len(grads), 1)),
+    }
 
 
 def test_adam_replay_is_pytorchs_adam():
@@ -83,11 +97,13 @@ def test_adam_replay_is_pytorchs_adam():
 def test_adam_step_names_betas_weight_decay_and_missing_zero_grad():
     grads, p0, lrs = RNG.normal(size=(6, 20)), RNG.normal(size=20), [1e-2] * 6
     after = _torch_steps({"lr": 1e-2, "betas": (0.5, 0.999)}, grads, p0, lrs)
-    assert "betas = (0.5, 0.999)" in J.adam_step_problem("train", _record(grads, after, p0, (0.5, 0.999, 0, 1e-8, 0, 0)),
-                                                         lrs, 4)
+    assert "betas = (0.5, 0.999)" in J.adam_step_problem(
+        "train", _record(grads, after, p0, (0.5, 0.999, 0, 1e-8, 0, 0)), lrs, 4
+    )
     after = _torch_steps({"lr": 1e-2, "weight_decay": 1e-4}, grads, p0, lrs)
     assert "weight_decay = 0.0001" in J.adam_step_problem(
-        "train", _record(grads, after, p0, (0.9, 0.999, 1e-4, 1e-8, 0, 0)), lrs, 4)
+        "train", _record(grads, after, p0, (0.9, 0.999, 1e-4, 1e-8, 0, 0)), lrs, 4
+    )
     summed = np.cumsum(grads, axis=0)  # .grad never zeroed: each step sees the sum so far
     after = _torch_steps({"lr": 1e-2}, summed, p0, lrs)
     assert "never zeroes the gradients" in J.adam_step_problem("train", _record(summed, after, p0, fresh=grads), lrs, 4)
@@ -142,12 +158,14 @@ def test_a_wrong_coefficient_is_named_even_when_it_is_small():
     def no_alpha_on_eps(x, eps, k, z, s):  # eps term not divided by sqrt(alpha_t): a 1% change at most
         b, ab = s["betas"][k], s["alpha_bars"][k]
         return _ddpm(x, eps, k, z, s, b_of=lambda: -b / np.sqrt(1 - ab))
+
     steps, draws = _sampler_record(no_alpha_on_eps)
     msg = J.sampler_step_problem("ddpm_sample", steps, draws)
     assert msg and "coefficient of the noise estimate" in msg and "not divided by sqrt(alpha_t)" in msg
 
     def inv_sqrt_abar(x, eps, k, z, s):
         return _ddpm(x, eps, k, z, s, a_of=lambda: 1 / np.sqrt(s["alpha_bars"][k]))
+
     steps, draws = _sampler_record(inv_sqrt_abar)
     assert "= 1/sqrt(alpha_bar_t)" in J.sampler_step_problem("ddpm_sample", steps, draws)
 
@@ -166,8 +184,9 @@ def test_adam_replay_steps_whole_tensors_like_pytorch():
     want = _torch_steps({"lr": 1e-2}, grads, p0, lrs)
     rec = _record(grads, want, p0)
     rec["step_live"], rec["step_sizes"] = np.ones((6, 1)), np.array([20])
-    assert np.allclose(J.adam_replay(p0[None], grads, lrs, live=rec["step_live"], sizes=rec["step_sizes"]), want,
-                       atol=1e-12)
+    assert np.allclose(
+        J.adam_replay(p0[None], grads, lrs, live=rec["step_live"], sizes=rec["step_sizes"]), want, atol=1e-12
+    )
     assert J.adam_step_problem("train", rec, lrs, nb=4) is None
 
 

@@ -31,8 +31,9 @@ def unpack(zpath: Path, root: Path) -> Path:
 
 def run_setup(root: Path, **env) -> subprocess.CompletedProcess:
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "DIFFGRADE_AUTOGRADER_ROOT": str(root), **env}
-    return subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True,
-                          timeout=1800)
+    return subprocess.run(
+        ["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True, timeout=1800
+    )
 
 
 def run_autograder(root: Path, submission_files: dict) -> dict:
@@ -46,8 +47,9 @@ def run_autograder(root: Path, submission_files: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["DIFFGRADE_AUTOGRADER_ROOT"] = str(root)
     # Gradescope copies run_autograder to /autograder and runs it there.
-    proc = subprocess.run([str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(results.read_text())
 
@@ -61,8 +63,9 @@ def zip_path(tmp_path_factory):
 def autograder(zip_path):
     base = world_readable_dir("autograder-")
     root = unpack(zip_path, base)
-    proc = run_setup(root, DIFFGRADE_PYTHON=sys.executable, DIFFGRADE_VENV_OPTIONS="--system-site-packages",
-                     TORCH_INDEX="")
+    proc = run_setup(
+        root, DIFFGRADE_PYTHON=sys.executable, DIFFGRADE_VENV_OPTIONS="--system-site-packages", TORCH_INDEX=""
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     hide_editable_installs(root / "venv")
     yield root
@@ -74,7 +77,10 @@ def test_zip_holds_only_what_grading_needs(zip_path):
         names = zf.namelist()
         wheel = next(n for n in names if n.endswith(".whl"))
         assert sorted(names) == sorted(["setup.sh", "run_autograder", "requirements.txt", wheel])
-        assert zf.getinfo("setup.sh").external_attr >> 16 & 0o111 and zf.getinfo("run_autograder").external_attr >> 16 & 0o111
+        assert (
+            zf.getinfo("setup.sh").external_attr >> 16 & 0o111
+            and zf.getinfo("run_autograder").external_attr >> 16 & 0o111
+        )
         with zf.open(wheel) as f, zipfile.ZipFile(f) as wz:
             inside = wz.namelist()
         setup = zf.read("setup.sh").decode()
@@ -93,8 +99,7 @@ def test_zip_holds_only_what_grading_needs(zip_path):
 
 def test_image_choice_is_written_into_setup(tmp_path):
     for image, python in IMAGES.items():
-        z = build_zip("proj5a", tmp_path / f"{image}.zip", image=image,
-                      wheel=_fake_wheel(tmp_path))
+        z = build_zip("proj5a", tmp_path / f"{image}.zip", image=image, wheel=_fake_wheel(tmp_path))
         setup = zipfile.ZipFile(z).read("setup.sh").decode()
         assert f"built for {image} (Python {python})" in setup and f'have == "{python}"' in setup
     with pytest.raises(ValueError, match="unknown image"):
@@ -111,15 +116,21 @@ def _fake_wheel(tmp_path):
 
 def test_setup_installs_into_a_venv_outside_the_source(autograder):
     python = autograder / "venv" / "bin" / "python"
-    proc = subprocess.run([str(python), "-c", "import grader; print(grader.__file__)"], cwd="/",
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(python), "-c", "import grader; print(grader.__file__)"], cwd="/", capture_output=True, text=True
+    )
     assert proc.returncode == 0 and proc.stdout.startswith(str(autograder / "venv")), proc.stderr
     assert sorted(p.name for p in (autograder / "source").iterdir()) == sorted(
-        ["setup.sh", "run_autograder", "requirements.txt", next((autograder / "source").glob("*.whl")).name])
+        ["setup.sh", "run_autograder", "requirements.txt", next((autograder / "source").glob("*.whl")).name]
+    )
 
 
 def test_grades_a_submission(autograder, root):
-    data = validate(run_autograder(autograder, {"my_proj5a.ipynb": root / "tests" / "corpus" / "proj5a" / "mistake_cfg_reversed.ipynb"}))
+    data = validate(
+        run_autograder(
+            autograder, {"my_proj5a.ipynb": root / "tests" / "corpus" / "proj5a" / "mistake_cfg_reversed.ipynb"}
+        )
+    )
     assert data["max_score"] == 100 and 0 < data["score"] < 100
     failed = {t["tags"][0] for t in data["tests"] if t["status"] == "failed"}
     assert failed == {"iterative_denoise_cfg"}

@@ -32,8 +32,9 @@ def find_python(version: str) -> str | None:
     candidates = sorted(Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}"))
     candidates += [Path(p) for p in filter(None, [shutil.which(f"python{version}")])]
     for python in candidates:
-        proc = subprocess.run([str(python), "-c", "import sys, ensurepip, venv; print(sys.executable)"],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(python), "-c", "import sys, ensurepip, venv; print(sys.executable)"], capture_output=True, text=True
+        )
         if proc.returncode == 0:
             return proc.stdout.strip()
     return None
@@ -76,13 +77,32 @@ def test_requirements_resolve_for_python_312(tmp_path):
     (tmp_path / "requirements.txt").write_bytes(zipfile.ZipFile(zpath).read("requirements.txt"))
     subprocess.run([python, "-m", "venv", str(tmp_path / "venv")], check=True)
     # A current pip reads the index's metadata files instead of downloading torch (45 s -> 10 s here).
-    subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+        check=True,
+        capture_output=True,
+    )
     report = tmp_path / "report.json"
-    proc = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet", "--dry-run",
-                           "--report", str(report), "-r", str(tmp_path / "requirements.txt")],
-                          capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        [
+            str(tmp_path / "venv" / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--dry-run",
+            "--report",
+            str(report),
+            "-r",
+            str(tmp_path / "requirements.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    chosen = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    chosen = {
+        i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]
+    }
     assert {"torch", "torchvision", "numpy", "diffusers", "pytest", "ipython"} <= set(chosen)
     assert int(chosen["numpy"].split(".")[0]) in (1, 2)

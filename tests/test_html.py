@@ -41,9 +41,9 @@ def decode_png(data: bytes) -> np.ndarray:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
         assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF, kind
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
@@ -108,8 +108,12 @@ def test_report_for_a_notebook_that_did_not_load(tmp_path):
     from grader.plugin import CheckResult
     from grader.runner import Grade
 
-    g = Grade(notebook="x.ipynb", assignment="proj5a", error="your notebook is not valid JSON",
-              checks=[CheckResult("test_a", "a runs", "a", 2.0, True, False, "not loaded", 0.0)])
+    g = Grade(
+        notebook="x.ipynb",
+        assignment="proj5a",
+        error="your notebook is not valid JSON",
+        checks=[CheckResult("test_a", "a runs", "a", 2.0, True, False, "not loaded", 0.0)],
+    )
     page = report_html.render_report(g)
     assert "your notebook is not valid JSON" in page and "0 / 2" in page and "data:image" not in page
 
@@ -124,9 +128,10 @@ def test_report_says_a_check_was_judged_against_the_students_own_wrong_helper(g)
     assert "test_sdedit_matches_reference" in row
     assert "judged against the student&#x27;s own iterative_denoise_cfg, which is itself wrong" in row
     start = page.index('id="img-sdedit"')
-    pair = page[start:page.find('<div class="pair', start)]  # the sdedit picture, up to the next one
-    assert re.search(r'<div class="own">Judged against the student&#x27;s own iterative_denoise_cfg, which is itself wrong',
-                     pair)
+    pair = page[start : page.find('<div class="pair', start)]  # the sdedit picture, up to the next one
+    assert re.search(
+        r'<div class="own">Judged against the student&#x27;s own iterative_denoise_cfg, which is itself wrong', pair
+    )
     # with a helper that passes its checks, the page still says whose helper it was, but not that it is wrong
     for i, c in enumerate(g.checks):
         if c.api == "iterative_denoise_cfg":
@@ -142,14 +147,18 @@ def test_a_name_not_implemented_yet_has_one_row():
 
     stub = _stub_message("UnconditionalUNet")
     raised = "train_denoiser is not implemented yet (it raised NotImplementedError)"
-    checks = [CheckResult(f"test_unet_{i}", f"unet check {i}", "UnconditionalUNet", 2.0, i == 0, False, stub, 0.1)
-              for i in range(3)]
-    checks += [CheckResult("test_add_noise", "add_noise adds noise", "add_noise", 3.0, True, False, "wrong scale", 0.1),
-               CheckResult("test_train_a", "trains", "train_denoiser", 1.0, True, False, raised, 0.1),
-               CheckResult("test_train_b", "learns", "train_denoiser", 4.0, False, False, raised, 0.1)]
+    checks = [
+        CheckResult(f"test_unet_{i}", f"unet check {i}", "UnconditionalUNet", 2.0, i == 0, False, stub, 0.1)
+        for i in range(3)
+    ]
+    checks += [
+        CheckResult("test_add_noise", "add_noise adds noise", "add_noise", 3.0, True, False, "wrong scale", 0.1),
+        CheckResult("test_train_a", "trains", "train_denoiser", 1.0, True, False, raised, 0.1),
+        CheckResult("test_train_b", "learns", "train_denoiser", 4.0, False, False, raised, 0.1),
+    ]
     page = report_html.render_report(Grade(notebook="erin.ipynb", assignment="proj5b", checks=checks))
     assert page.count(stub) == 1 and page.count(raised) == 1
-    body = page[page.index("<tbody>"):page.index("</tbody>")]
+    body = page[page.index("<tbody>") : page.index("</tbody>")]
     assert body.count("<tr ") == 3
     unet = re.search(r'<tr class="fail unimplemented">.*?</tr>', body, re.S).group(0)
     assert "UnconditionalUNet" in unet and "3 checks" in unet and "0 / 6" in unet
@@ -192,8 +201,8 @@ def test_grayscale_digits_are_tiled_in_a_row():
     assert np.array_equal(decoded, pixels)
     for i in range(3):
         x = i * (28 + gap)
-        assert np.array_equal(decoded[:, x:x + 28], np.rint(digits[i, 0] * 255).astype(np.uint8))
-    assert (decoded[:, 28:28 + gap] == 128).all()
+        assert np.array_equal(decoded[:, x : x + 28], np.rint(digits[i, 0] * 255).astype(np.uint8))
+    assert (decoded[:, 28 : 28 + gap] == 128).all()
     page = report_html.render_report(_fake_grade({"sample": {"student": digits[:2], "reference": digits}}))
     uris = PNG_URI.findall(page)
     assert len(uris) == 2
@@ -218,16 +227,24 @@ def _fake_grade(images):
     from grader.runner import Grade
 
     checks = [CheckResult(f"test_{a}", f"{a} works", a, 1.0, True, True, "", 0.1) for a in images]
-    return Grade(notebook="fake.ipynb", assignment="proj5b", checks=checks, images=images,
-                 timings={"total": 1.5})
+    return Grade(notebook="fake.ipynb", assignment="proj5b", checks=checks, images=images, timings={"total": 1.5})
 
 
 # --------------------------------------------------------------------------- (c) the batch index
 
 
 def _results(scores: dict[str, tuple[float, float]]) -> dict:
-    tests = [{"name": name, "score": got, "max_score": total, "status": "passed" if got == total else "failed",
-              "tags": [name.split(":")[0]], "output": ""} for name, (got, total) in scores.items()]
+    tests = [
+        {
+            "name": name,
+            "score": got,
+            "max_score": total,
+            "status": "passed" if got == total else "failed",
+            "tags": [name.split(":")[0]],
+            "output": "",
+        }
+        for name, (got, total) in scores.items()
+    ]
     return {"score": sum(t["score"] for t in tests), "max_score": sum(t["max_score"] for t in tests), "tests": tests}
 
 
@@ -256,7 +273,9 @@ def test_index_table_histogram_and_failures(tmp_path):
     # the histogram: inline SVG, 10 bins, 3 students
     svg = re.search(r"<svg class=\"histogram\".*?</svg>", page, re.S).group(0)
     assert svg.count('class="bin"') == 10
-    assert "<title>10–20%: 1</title>" in svg and "<title>90–100%: 1</title>" in svg and "<title>40–50%: 1</title>" in svg
+    assert (
+        "<title>10–20%: 1</title>" in svg and "<title>90–100%: 1</title>" in svg and "<title>40–50%: 1</title>" in svg
+    )
     # the checks that fail most, most-failed first
     fails = re.search(r"Checks that fail most.*?</table>", page, re.S).group(0)
     assert fails.index("forward: matches") < fails.index("forward: runs")
@@ -277,10 +296,23 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not in
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", *args],
-        capture_output=True, text=True, timeout=60)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @needs_chromium
@@ -307,6 +339,6 @@ def test_chromium_sorts_the_index(tmp_path):
     proc = chromium(tmp_path, "--dump-dom", (tmp_path / "index.html").as_uri())
     dom = proc.stdout
     assert re.search(r'<th class="num" aria-sort="descending">Total</th>', dom), proc.stderr[-2000:]
-    body = dom[dom.index("<tbody", dom.index('class="sortable')):]
+    body = dom[dom.index("<tbody", dom.index('class="sortable')) :]
     order = [body.index(f'href="{n}/report.html"') for n in ("alice", "bob")] + [body.index('href="eve')]
     assert order[0] < order[2] < order[1]  # 18, then 8 (eve), then 2 (bob)

@@ -15,8 +15,8 @@ import pytest
 from scratch import hide_editable_installs, world_readable_dir
 
 from grader import course
-from grader.judge import call_index
 from grader.assign import solution_lines
+from grader.judge import call_index
 from grader.kit import KitError, build_kit, is_visible
 
 A = "proj5a"
@@ -68,7 +68,9 @@ def _full_checks():
 
 def test_no_hidden_check(kit):
     _, files = kit
-    kit_checks = _checks({n: t for n, t in _texts(files).items() if re.match(rf"grader/course/{A}/checks/test_.*\.py$", n)})
+    kit_checks = _checks(
+        {n: t for n, t in _texts(files).items() if re.match(rf"grader/course/{A}/checks/test_.*\.py$", n)}
+    )
     full = _full_checks()
     assert kit_checks and all(visible for visible, _ in kit_checks.values())
     assert set(kit_checks) == {name for name, (visible, _) in full.items() if visible}
@@ -86,8 +88,13 @@ def test_no_solution_line(kit, root):
     # student notebook shows them too, like the provided add_variance's signature).
     student = nbformat.read(root / "assignments" / f"{A}.ipynb", as_version=4)  # what students have anyway:
     public = "\n".join([c.source for c in student.cells] + list(student.metadata["otter"]["tests"].values()))
-    edits = {s for v in course.get(A).variants for _, old, new in v.edits for s in (old, new)
-             if len(s) > 12 and s not in public}
+    edits = {
+        s
+        for v in course.get(A).variants
+        for _, old, new in v.edits
+        for s in (old, new)
+        if len(s) > 12 and s not in public
+    }
     text = "\n".join(_texts(files).values())
     assert edits and [e for e in edits if e in text] == []
     assert not [n for n in files if n.endswith(".ipynb") or n.startswith(("solutions", "tests", "tools"))]
@@ -106,7 +113,8 @@ def test_no_hidden_expected_output(kit, root):
     for visible, judged in _full_checks().values():
         for probe, calls in judged:
             (visible_judged if visible else hidden_judged).update(
-                (probe, call_index(probes[probe][1], c)) for c in calls)
+                (probe, call_index(probes[probe][1], c)) for c in calls
+            )
     assert hidden_judged - visible_judged  # outputs that only hidden checks compare
     for key, value in shipped.items():
         probe, _, call = key.split("|")
@@ -131,20 +139,37 @@ def test_installed_kit_checks_like_the_full_grader(kit, root, tmp_path):
         venv = base / "venv"
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
         hide_editable_installs(venv)
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
-                       check=True)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True
+        )
         notebook = tmp_path / "proj5a.ipynb"
         shutil.copy(root / "tests" / "corpus" / A / "mistake_blur_sigma_kernel_swapped.ipynb", notebook)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        kit_run = subprocess.run([str(venv / "bin" / "grader"), "check", notebook.name], cwd=tmp_path, env=env,
-                                 capture_output=True, text=True, timeout=600)
-        full_run = subprocess.run([sys.executable, "-m", "grader", "check", str(notebook)], cwd=root,
-                                  capture_output=True, text=True, timeout=600)
+        kit_run = subprocess.run(
+            [str(venv / "bin" / "grader"), "check", notebook.name],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        full_run = subprocess.run(
+            [sys.executable, "-m", "grader", "check", str(notebook)],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert kit_run.returncode == full_run.returncode == 0, kit_run.stderr[-2000:]
         assert "FAIL  blur_denoise" in kit_run.stdout and "kernel_size and sigma look swapped" in kit_run.stdout
         assert kit_run.stdout == full_run.stdout
-        staff = subprocess.run([str(venv / "bin" / "grader"), "gradescope", "build", "--assignment", A],
-                               cwd=tmp_path, env=env, capture_output=True, text=True)
+        staff = subprocess.run(
+            [str(venv / "bin" / "grader"), "gradescope", "build", "--assignment", A],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert staff.returncode == 2 and "invalid choice" in staff.stderr
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -14,13 +14,16 @@ def _load(tmp_path, cells, assignment="proj5a"):
 
 
 def test_keeps_defs_and_drops_top_level_work(tmp_path):
-    chunks, info = _load(tmp_path, [
-        "!pip install diffusers\n%matplotlib inline\nimport torch",
-        "stage_1 = DiffusionPipeline.from_pretrained('DeepFloyd/IF-I-XL-v1.0')\nprompt_embeds_dict = torch.load('x.pth')",
-        "def forward(im, t):\n    return im",
-        "strided_timesteps = list(range(990, -1, -30))",
-        "plt.imshow(forward(im, 3))\nresult = forward(im, 500)",
-    ])
+    chunks, info = _load(
+        tmp_path,
+        [
+            "!pip install diffusers\n%matplotlib inline\nimport torch",
+            "stage_1 = DiffusionPipeline.from_pretrained('DeepFloyd/IF-I-XL-v1.0')\nprompt_embeds_dict = torch.load('x.pth')",
+            "def forward(im, t):\n    return im",
+            "strided_timesteps = list(range(990, -1, -30))",
+            "plt.imshow(forward(im, 3))\nresult = forward(im, 500)",
+        ],
+    )
     source = "\n".join(c.source for c in chunks)
     assert "def forward" in source and "import torch" in source and "strided_timesteps = list(range" in source
     assert "from_pretrained" not in source and "torch.load" not in source and "imshow" not in source
@@ -29,18 +32,27 @@ def test_keeps_defs_and_drops_top_level_work(tmp_path):
 
 
 def test_loop_building_a_graded_value_is_kept(tmp_path):
-    chunks, _ = _load(tmp_path, ["strided_timesteps = []\nfor t in range(990, -1, -30):\n    strided_timesteps.append(t)"])
+    chunks, _ = _load(
+        tmp_path, ["strided_timesteps = []\nfor t in range(990, -1, -30):\n    strided_timesteps.append(t)"]
+    )
     assert len(chunks) == 2 and "append" in chunks[1].source
 
 
 def test_provided_names_are_not_rebound_by_the_notebook(tmp_path):
-    chunks, _ = _load(tmp_path, ["alphas_cumprod = stage_1.scheduler.alphas_cumprod\ndevice = 'cuda'",
-                                 "def add_variance(p, t, image):\n    return image * 0"])
+    chunks, _ = _load(
+        tmp_path,
+        [
+            "alphas_cumprod = stage_1.scheduler.alphas_cumprod\ndevice = 'cuda'",
+            "def add_variance(p, t, image):\n    return image * 0",
+        ],
+    )
     assert chunks == []
 
 
 def test_syntax_error_costs_only_its_cell(tmp_path):
-    chunks, info = _load(tmp_path, ["def forward(im, t):\n    return im", "def broken(:\n    pass", "def other():\n    return 1"])
+    chunks, info = _load(
+        tmp_path, ["def forward(im, t):\n    return im", "def broken(:\n    pass", "def other():\n    return 1"]
+    )
     assert [c.source.split("(")[0] for c in chunks] == ["def forward", "def other"]
     assert any('the cell starting "def broken(:"' in n and "syntax error" in n for n in info.notes)
 
@@ -55,13 +67,16 @@ def test_cell_magic_other_than_time_drops_the_cell(tmp_path):
     assert len(chunks) == 1 and "def f" in chunks[0].source
 
 
-@pytest.mark.parametrize("content,needle", [
-    (b"", "empty"),
-    (b"{not json", "not valid notebook JSON"),
-    (b'{"hello": 1}', "not a Jupyter notebook"),
-    (b"import torch\ndef forward(im, t):\n    return im\n", "not valid notebook JSON"),
-    (b"\xff\xfe\x00binary", "not a text file"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"", "empty"),
+        (b"{not json", "not valid notebook JSON"),
+        (b'{"hello": 1}', "not a Jupyter notebook"),
+        (b"import torch\ndef forward(im, t):\n    return im\n", "not valid notebook JSON"),
+        (b"\xff\xfe\x00binary", "not a text file"),
+    ],
+)
 def test_bad_files_raise_one_line_errors(tmp_path, content, needle):
     path = tmp_path / "sub.ipynb"
     path.write_bytes(content)
@@ -78,8 +93,23 @@ def test_python_file_gets_a_hint(tmp_path):
 
 
 def test_old_nbformat_is_read(tmp_path):
-    nb3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": [
-        {"cell_type": "code", "input": "def forward(im, t):\n    return im", "language": "python", "outputs": []}]}]}
+    nb3 = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {},
+        "worksheets": [
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "input": "def forward(im, t):\n    return im",
+                        "language": "python",
+                        "outputs": [],
+                    }
+                ]
+            }
+        ],
+    }
     path = tmp_path / "old.ipynb"
     path.write_text(json.dumps(nb3))
     chunks, _ = load_notebook(path, "proj5a")
@@ -87,16 +117,23 @@ def test_old_nbformat_is_read(tmp_path):
 
 
 def test_assignment_is_inferred(tmp_path):
-    path = write_notebook(tmp_path / "mine.ipynb", [("code", "def forward(im, t):\n    return im\ndef inpaint():\n    pass")])
+    path = write_notebook(
+        tmp_path / "mine.ipynb", [("code", "def forward(im, t):\n    return im\ndef inpaint():\n    pass")]
+    )
     assert infer_assignment(read_notebook(path), path) == "proj5a"
-    path = write_notebook(tmp_path / "b.ipynb", [("code", "class UnconditionalUNet:\n    pass\ndef ddpm_schedule():\n    pass")])
+    path = write_notebook(
+        tmp_path / "b.ipynb", [("code", "class UnconditionalUNet:\n    pass\ndef ddpm_schedule():\n    pass")]
+    )
     assert infer_assignment(read_notebook(path), path) == "proj5b"
 
 
 def test_placeholder_only_definitions_are_marked_as_stubs(tmp_path):
     """What the student notebook hands out (`...` bodies) is 'not implemented', and nothing else is:
     a super().__init__(...) with arguments can be the whole implementation (an nn.Sequential subclass)."""
-    cells = [("code", '''
+    cells = [
+        (
+            "code",
+            '''
 class Conv(nn.Module):
     """Docstring."""
 
@@ -129,43 +166,64 @@ def empty(x):
 
 class TimeConditionalUNet(MyUNet):
     """All of it inherited from the student's own base class."""
-''')]
+''',
+        )
+    ]
     chunks, _ = load_notebook(write_notebook(tmp_path / "s.ipynb", cells), "proj5b")
     stubs = {c.name: c.stub for c in chunks if c.kind == "def"}
-    assert stubs == {"Conv": True, "ConvBlock": False, "forward": True, "add_noise": False, "empty": True,
-                     "TimeConditionalUNet": False}
+    assert stubs == {
+        "Conv": True,
+        "ConvBlock": False,
+        "forward": True,
+        "add_noise": False,
+        "empty": True,
+        "TimeConditionalUNet": False,
+    }
 
 
 def test_imports_inside_dropped_statements_are_kept_quietly(tmp_path):
-    chunks, _ = _load(tmp_path, [
-        "try:\n    import torchvision.transforms.functional as TF\n    from google.colab import drive\n"
-        "    drive.mount('/content/drive')\nexcept ImportError:\n    print('local')",
-        "if torch.cuda.is_available():\n    import math\n    def helper():\n        import os\n",
-    ])
+    chunks, _ = _load(
+        tmp_path,
+        [
+            "try:\n    import torchvision.transforms.functional as TF\n    from google.colab import drive\n"
+            "    drive.mount('/content/drive')\nexcept ImportError:\n    print('local')",
+            "if torch.cuda.is_available():\n    import math\n    def helper():\n        import os\n",
+        ],
+    )
     imports = [c for c in chunks if c.kind == "import"]
-    assert [c.source for c in imports] == ["import torchvision.transforms.functional as TF",
-                                           "from google.colab import drive", "import math"]
+    assert [c.source for c in imports] == [
+        "import torchvision.transforms.functional as TF",
+        "from google.colab import drive",
+        "import math",
+    ]
     assert all(c.quiet for c in imports)  # a failed import from a dropped statement is not worth a note
     assert not any("mount" in c.source or "import os" in c.source for c in chunks)
 
 
 def test_top_level_training_loop_is_found(tmp_path):
-    _, info = _load(tmp_path, [
-        "def train(model):\n    for x in data:\n        model(x).backward()",
-        "for epoch in range(3):\n    for x, _ in loader:\n        loss = ddpm(x)\n        loss.backward()\n"
-        "        optimizer.step()",
-        "for t in range(5):\n    print(t)",
-    ], assignment="proj5b")
+    _, info = _load(
+        tmp_path,
+        [
+            "def train(model):\n    for x in data:\n        model(x).backward()",
+            "for epoch in range(3):\n    for x, _ in loader:\n        loss = ddpm(x)\n        loss.backward()\n"
+            "        optimizer.step()",
+            "for t in range(5):\n    print(t)",
+        ],
+        assignment="proj5b",
+    )
     assert info.training_loops == [2]
 
 
 def test_a_module_used_but_never_imported_is_named_once(tmp_path):
-    _, info = _load(tmp_path, [
-        "import numpy as np\nfrom torch import nn",
-        "def forward(im, t):\n    return im + torch.randn_like(im)",
-        "def blur_denoise(im, k, s):\n    return np.asarray(TF.gaussian_blur(im, k, s))",
-        "def add_variance(v, t, im):\n    return im + torch.randn_like(im)",  # provided: the grader's runs
-    ])
+    _, info = _load(
+        tmp_path,
+        [
+            "import numpy as np\nfrom torch import nn",
+            "def forward(im, t):\n    return im + torch.randn_like(im)",
+            "def blur_denoise(im, k, s):\n    return np.asarray(TF.gaussian_blur(im, k, s))",
+            "def add_variance(v, t, im):\n    return im + torch.randn_like(im)",  # provided: the grader's runs
+        ],
+    )
     torch_notes = [n for n in info.notes if "uses torch" in n]
     assert len(torch_notes) == 1 and "`import torch`" in torch_notes[0] and "forward" in torch_notes[0]
     assert "add_variance" not in torch_notes[0]

@@ -24,8 +24,18 @@ def test_reference_earns_full_marks(reference_grade):
 
 
 def test_every_contract_name_has_a_check(reference_grade):
-    names = {"forward", "blur_denoise", "one_step_denoise", "strided_timesteps", "iterative_denoise",
-             "iterative_denoise_cfg", "sdedit", "inpaint", "visual_anagrams", "make_hybrids"}
+    names = {
+        "forward",
+        "blur_denoise",
+        "one_step_denoise",
+        "strided_timesteps",
+        "iterative_denoise",
+        "iterative_denoise_cfg",
+        "sdedit",
+        "inpaint",
+        "visual_anagrams",
+        "make_hybrids",
+    }
     assert {c.api for c in reference_grade.checks} == names
 
 
@@ -35,7 +45,12 @@ def test_results_json_follows_gradescope_format(reference_grade):
     json.dumps(data)
     for t in data["tests"]:
         assert set(t) >= {"name", "score", "max_score", "status", "output", "visibility", "tags"}
-        assert t["status"] in ("passed", "failed") and t["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+        assert t["status"] in ("passed", "failed") and t["visibility"] in (
+            "visible",
+            "hidden",
+            "after_due_date",
+            "after_published",
+        )
         assert len(t["tags"]) == 1
     assert sum(t["score"] for t in data["tests"]) == data["score"]
 
@@ -51,8 +66,13 @@ def test_skeleton_earns_zero_with_not_implemented(root):
 def test_skeleton_has_no_solution_lines(root):
     skeleton = json.loads((root / "assignments" / "proj5a.ipynb").read_text())
     skel = {l for c in skeleton["cells"] if c["cell_type"] == "code" for l in "".join(c["source"]).splitlines()}
-    for needle in ["(1 - abar).sqrt() * noise", "eps_u + scale * (eps_c - eps_u)", "torch.flip(eps_2, dims=[-2])",
-                   "list(range(990, -1, -30))", "forward(original_image, t_prev)"]:
+    for needle in [
+        "(1 - abar).sqrt() * noise",
+        "eps_u + scale * (eps_c - eps_u)",
+        "torch.flip(eps_2, dims=[-2])",
+        "list(range(990, -1, -30))",
+        "forward(original_image, t_prev)",
+    ]:
         assert not any(needle in l for l in skel), needle
 
 
@@ -92,15 +112,22 @@ def test_wrong_signature_wrong_dtype_and_non_data_fail_only_their_checks(tmp_pat
     import nbformat
 
     nb = nbformat.read(str(root / "solutions" / "proj5a.ipynb"), as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "def forward(im):\n    return im\n\n"
-        "def blur_denoise(im_noisy, kernel_size, sigma):\n    return torch.zeros(1, 3, 64, 64, dtype=torch.complex64)\n\n"
-        "def one_step_denoise(im_noisy, t, prompt_embeds):\n    return {'image': object()}\n"))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "def forward(im):\n    return im\n\n"
+            "def blur_denoise(im_noisy, kernel_size, sigma):\n    return torch.zeros(1, 3, 64, 64, dtype=torch.complex64)\n\n"
+            "def one_step_denoise(im_noisy, t, prompt_embeds):\n    return {'image': object()}\n"
+        )
+    )
     path = tmp_path / "proj5a_variants.ipynb"
     nbformat.write(nb, str(path))
     g = grade(path, "proj5a")
     by_api = check_by_api(g)
-    assert {api for api, (got, total, _) in by_api.items() if got < total} == {"forward", "blur_denoise", "one_step_denoise"}
+    assert {api for api, (got, total, _) in by_api.items() if got < total} == {
+        "forward",
+        "blur_denoise",
+        "one_step_denoise",
+    }
     assert all("could not be called as the assignment specifies" in m for m in by_api["forward"][2])
     assert all("complex64" in m for m in by_api["blur_denoise"][2])
     assert all("expected a tensor" in m for m in by_api["one_step_denoise"][2])

@@ -28,8 +28,9 @@ def test_reference_earns_full_marks_and_skeleton_nothing(root):
     assert visible == {c.api for c in g.checks}, "every name has a visible check"
     skeleton = grade(root / "assignments" / "proj5b.ipynb", "proj5b")
     assert skeleton.score == 0 and skeleton.max_score == 100 and not skeleton.error
-    assert all("not implemented" in c.message for c in skeleton.checks), \
-        [c.message for c in skeleton.checks if "not implemented" not in c.message][:3]
+    assert all("not implemented" in c.message for c in skeleton.checks), [
+        c.message for c in skeleton.checks if "not implemented" not in c.message
+    ][:3]
 
 
 @pytest.mark.slow  # about 2 minutes: every catalogued variant and pair of mistakes is run again
@@ -57,8 +58,12 @@ class StoredAnswers:
         n = len(A.probes[probe][1])
         outs = {**self.ref.outputs(probe), **self.ref.outputs(probe, self.variant)}
         # calls whose outputs the fixtures do not keep (stored=False) answer as if they had failed
-        return {"results": [{"ok": True, "value": protocol.encode(outs[i])} if i in outs
-                            else {"ok": False, "message": "not stored"} for i in range(n)]}
+        return {
+            "results": [
+                {"ok": True, "value": protocol.encode(outs[i])} if i in outs else {"ok": False, "message": "not stored"}
+                for i in range(n)
+            ]
+        }
 
     def outputs(self, probe, calls, optional=()):
         res = self.answers(probe)["results"]
@@ -102,7 +107,10 @@ def test_each_catalogued_variant_is_judged_as_catalogued(ref, variant):
     else:
         assert messages, f"{variant.api}/{variant.id} passes every check"
         stored = ref.arrays
-        comparable = all(np.all(np.isfinite(v)) for k, v in stored.items() if f"|{variant.id}|" in k
-                         and A.probes[k.split("|")[0]][0] == variant.api)
+        comparable = all(
+            np.all(np.isfinite(v))
+            for k, v in stored.items()
+            if f"|{variant.id}|" in k and A.probes[k.split("|")[0]][0] == variant.api
+        )
         if comparable:  # its outputs can be told apart: the checks must name it
             assert any(variant.message in m for m in messages), messages

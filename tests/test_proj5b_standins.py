@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from grader.fixtures import load_npz, save_npz
-from grader.course.proj5b.inputs import (BANK_PER_CLASS, NUM_CLASSES, TEST_PER_CLASS, TRAIN_PER_CLASS,
-                                   build_inputs)
 from grader.course.proj5b import standins, support
+from grader.course.proj5b.inputs import BANK_PER_CLASS, NUM_CLASSES, TEST_PER_CLASS, TRAIN_PER_CLASS, build_inputs
+from grader.fixtures import load_npz, save_npz
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "proj5b.ipynb"
@@ -56,8 +55,7 @@ def sol():
             continue
         source = "\n".join(l for l in cell.source.splitlines() if not l.lstrip().startswith(("%", "!")))
         tree = ast.parse(source)
-        keep = [n for n in tree.body
-                if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
+        keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
         exec(compile(ast.Module(body=keep, type_ignores=[]), f"<{SOLUTION.name}>", "exec"), ns)
     ns["device"] = "cpu"
     return ns
@@ -77,7 +75,7 @@ def _sample(unet, sched, n, seed=0, one_based=False, c=None, scale=5.0):
     T = len(betas)
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 1, 28, 28, generator=g)
-    for s in (range(T, 0, -1) if one_based else range(T - 1, -1, -1)):
+    for s in range(T, 0, -1) if one_based else range(T - 1, -1, -1):
         i = s - 1 if one_based else s
         t = torch.full((n,), s / T)
         if c is None:
@@ -149,8 +147,9 @@ def test_mnist_standin_through_torchvision(mnist_standin, inputs, tmp_path):
     assert MNIST is standins.FixtureMNIST and torchvision.datasets.mnist.MNIST is standins.FixtureMNIST
 
     train = torchvision.datasets.MNIST(root=str(tmp_path), train=True, download=True, transform=transforms.ToTensor())
-    test = torchvision.datasets.MNIST(str(tmp_path), train=False, download=True, transform=transforms.ToTensor(),
-                                      target_transform=lambda y: y + 100)
+    test = torchvision.datasets.MNIST(
+        str(tmp_path), train=False, download=True, transform=transforms.ToTensor(), target_transform=lambda y: y + 100
+    )
     assert len(train) == len(inputs["train_images"]) and len(test) == len(inputs["test_images"])
     assert not any(tmp_path.iterdir())  # nothing written, nothing downloaded
     assert train.data.dtype == torch.uint8 and tuple(train.data.shape) == (len(train), 28, 28)
@@ -325,9 +324,11 @@ def test_reference_training_runs_one_step(sol, inputs):
     labels = torch.as_tensor(inputs["train_labels"][:64])
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=64)
     sched = sol["ddpm_schedule"](1e-4, 0.02, 300)
-    losses = sol["train_time_conditioned"](sol["TimeConditionalUNet"](1, 10, 8), sched, loader, num_ts=300,
-                                           num_epochs=1)
+    losses = sol["train_time_conditioned"](
+        sol["TimeConditionalUNet"](1, 10, 8), sched, loader, num_ts=300, num_epochs=1
+    )
     assert len(losses) == 1 and isinstance(losses[0], float) and np.isfinite(losses[0])
-    losses = sol["train_class_conditioned"](sol["ClassConditionalUNet"](1, 10, 8), sched, loader, num_ts=300,
-                                            num_epochs=1)
+    losses = sol["train_class_conditioned"](
+        sol["ClassConditionalUNet"](1, 10, 8), sched, loader, num_ts=300, num_epochs=1
+    )
     assert len(losses) == 1 and isinstance(losses[0], float) and np.isfinite(losses[0])

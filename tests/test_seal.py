@@ -36,15 +36,20 @@ def _chunks(source: str) -> list[dict]:
 
 def _worker(source: str, assignment: str = "proj5a") -> WorkerProcess:
     spec = course.get(assignment)
-    return WorkerProcess(spec, [{"cell": 0, "source": "import os, sys", "kind": "import"}] + _chunks(source),
-                         load_inputs(assignment), Limits(probe_timeout=20))
+    return WorkerProcess(
+        spec,
+        [{"cell": 0, "source": "import os, sys", "kind": "import"}] + _chunks(source),
+        load_inputs(assignment),
+        Limits(probe_timeout=20),
+    )
 
 
 def _call(worker: WorkerProcess, *args, api: str = "attack") -> dict:
     from grader.support import support_source
 
-    return worker.probe([{"func": "attack", "args": list(args), "kwargs": {}}], timeout=20,
-                        support=support_source(worker.spec, api))["results"][0]
+    return worker.probe(
+        [{"func": "attack", "args": list(args), "kwargs": {}}], timeout=20, support=support_source(worker.spec, api)
+    )["results"][0]
 
 
 def _value(answer: dict):
@@ -54,10 +59,21 @@ def _value(answer: dict):
     return protocol.decode(answer["value"])
 
 
-SECRETS = [str(ROOT / p) for p in ("solutions/proj5a.ipynb", "fixtures/proj5a/expected.npz", ".git/HEAD", "tools",
-                                   "tests", "grader/course/proj5a/checks", "grader/course/proj5a/catalogue.py",
-                                   "grader/course/proj5a/support.py", "grader/course/proj5b/support.py",
-                                   "grader/judge.py")]
+SECRETS = [
+    str(ROOT / p)
+    for p in (
+        "solutions/proj5a.ipynb",
+        "fixtures/proj5a/expected.npz",
+        ".git/HEAD",
+        "tools",
+        "tests",
+        "grader/course/proj5a/checks",
+        "grader/course/proj5a/catalogue.py",
+        "grader/course/proj5a/support.py",
+        "grader/course/proj5b/support.py",
+        "grader/judge.py",
+    )
+]
 
 
 def test_the_worker_sees_none_of_the_project_but_its_worker_side_modules():
@@ -214,8 +230,10 @@ def test_a_parser_bomb_costs_only_its_cell(tmp_path):
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = " + " + ".join(["1"] * 100_000)),
-                nbformat.v4.new_code_cell("def forward(im, t):\n    return im")]
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = " + " + ".join(["1"] * 100_000)),
+        nbformat.v4.new_code_cell("def forward(im, t):\n    return im"),
+    ]
     path = tmp_path / "bomb.ipynb"
     nbformat.write(nb, str(path))
     chunks, info = load_notebook(path, "proj5a")

@@ -24,8 +24,9 @@ CHOSEN = "sees_none or reference_code or proc_shows or forged or nothing_passes 
 
 
 def _as_nobody(command: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c", command], capture_output=True, text=True,
-                          timeout=timeout, cwd="/tmp")
+    return subprocess.run(
+        ["su", "nobody", "-s", "/bin/sh", "-c", command], capture_output=True, text=True, timeout=timeout, cwd="/tmp"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,9 @@ def nobody_can_run_the_grader():
 
 
 def test_the_attacks_fail_for_an_ordinary_user_too(nobody_can_run_the_grader):
-    run = _as_nobody(f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider tests/test_seal.py -k '{CHOSEN}'",
-                     1200)
+    run = _as_nobody(
+        f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider tests/test_seal.py -k '{CHOSEN}'", 1200
+    )
     tail = (run.stdout + run.stderr)[-3000:]
     assert run.returncode == 0, tail
     passed = re.search(r"(\d+) passed", tail)
@@ -55,8 +57,13 @@ def test_the_attacks_fail_with_the_interpreter_under_a_0700_folder():
     mode = private.stat().st_mode & 0o777
     private.chmod(0o700)
     try:
-        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_seal.py",
-                              "-k", CHOSEN], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_seal.py", "-k", CHOSEN],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
     finally:
         private.chmod(mode)
     tail = (run.stdout + run.stderr)[-3000:]

@@ -42,17 +42,29 @@ def test_part_b_models_look_like_the_course_unets():
 
     standins.build(load_inputs("proj5b"))
     den = standins.make_denoiser(standins.INPUTS, torch.linspace(0.99, 0.01, 300), conditional=True)
-    models = [standins.ProbeUNet(), standins.ProbeClassUNet(), den, harness._RecordingClassDenoiser(den),
-              harness._TinyTimeNet(), harness._TinyClassNet()]
+    models = [
+        standins.ProbeUNet(),
+        standins.ProbeClassUNet(),
+        den,
+        harness._RecordingClassDenoiser(den),
+        harness._TinyTimeNet(),
+        harness._TinyClassNet(),
+    ]
     for m in models:
         assert m.in_channels == 1 and m.num_classes == 10, type(m).__name__
         assert m.device == torch.device("cpu") and m.dtype == torch.float32
         assert next(m.parameters()).device == torch.device("cpu")
 
 
-@pytest.mark.parametrize("mask", [torch.tensor([1.0, 0.0, 1.0]), torch.tensor([[1.0], [0.0], [1.0]]),
-                                  torch.tensor([[0.0, 1.0] + [0.0] * 8, [0.0] * 10, [1.0] * 10]),
-                                  torch.tensor([True, False, True])])
+@pytest.mark.parametrize(
+    "mask",
+    [
+        torch.tensor([1.0, 0.0, 1.0]),
+        torch.tensor([[1.0], [0.0], [1.0]]),
+        torch.tensor([[0.0, 1.0] + [0.0] * 8, [0.0] * 10, [1.0] * 10]),
+        torch.tensor([True, False, True]),
+    ],
+)
 def test_a_mask_in_any_accepted_shape_reads_the_same(mask):
     from grader.course.proj5b.standins import per_sample_mask
 

@@ -32,8 +32,19 @@ def venv(wheel):
     env_dir = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(env_dir)], check=True)
     hide_editable_installs(env_dir)
-    subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--ignore-installed", str(wheel)], check=True)
+    subprocess.run(
+        [
+            str(env_dir / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--ignore-installed",
+            str(wheel),
+        ],
+        check=True,
+    )
     yield env_dir
     shutil.rmtree(base, ignore_errors=True)
 
@@ -63,8 +74,14 @@ def test_checkout_reads_its_own_fixtures():
 
 def test_installed_wheel_grades_from_outside_the_checkout(venv, tmp_path, root):
     python = str(venv / "bin" / "python")
-    where = _outside(tmp_path, [python, "-c", "import grader, grader.fixtures as f; print(grader.__file__); "
-                                              "print(f.fixture_dir('proj5a').parent)"])
+    where = _outside(
+        tmp_path,
+        [
+            python,
+            "-c",
+            "import grader, grader.fixtures as f; print(grader.__file__); print(f.fixture_dir('proj5a').parent)",
+        ],
+    )
     assert where.returncode == 0, where.stderr
     package, fixture_root = where.stdout.split()
     assert package.startswith(str(venv)) and fixture_root.startswith(str(venv))
@@ -72,20 +89,48 @@ def test_installed_wheel_grades_from_outside_the_checkout(venv, tmp_path, root):
 
     notebook = tmp_path / f"{SAMPLE}.ipynb"
     shutil.copy(root / "samples" / "proj5a" / f"{SAMPLE}.ipynb", notebook)
-    proc = _outside(tmp_path, [str(venv / "bin" / "grader"), "grade", notebook.name, "--assignment", "proj5a",
-                               "--out", "installed.json", "-q"])
+    proc = _outside(
+        tmp_path,
+        [
+            str(venv / "bin" / "grader"),
+            "grade",
+            notebook.name,
+            "--assignment",
+            "proj5a",
+            "--out",
+            "installed.json",
+            "-q",
+        ],
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     installed = json.loads((tmp_path / "installed.json").read_text())
 
-    proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(notebook), "--assignment", "proj5a",
-                           "--out", str(tmp_path / "checkout.json"), "-q"], cwd=root, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "grade",
+            str(notebook),
+            "--assignment",
+            "proj5a",
+            "--out",
+            str(tmp_path / "checkout.json"),
+            "-q",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     checkout = json.loads((tmp_path / "checkout.json").read_text())
 
     assert 0 < installed["score"] < installed["max_score"] == 100
     assert installed["score"] == checkout["score"]
-    assert [(t["name"], t["status"]) for t in installed["tests"]] == [(t["name"], t["status"]) for t in checkout["tests"]]
+    assert [(t["name"], t["status"]) for t in installed["tests"]] == [
+        (t["name"], t["status"]) for t in checkout["tests"]
+    ]
 
 
 def test_fixtures_build_needs_a_checkout(venv, tmp_path):

@@ -16,7 +16,9 @@ def make_notebook(cells, assignment: str | None = None):
         nb.metadata["diffgrade"] = {"assignment": assignment}
     for kind, source in cells:
         source = source.strip("\n")
-        make = {"md": nbformat.v4.new_markdown_cell, "raw": nbformat.v4.new_raw_cell}.get(kind, nbformat.v4.new_code_cell)
+        make = {"md": nbformat.v4.new_markdown_cell, "raw": nbformat.v4.new_raw_cell}.get(
+            kind, nbformat.v4.new_code_cell
+        )
         nb.cells.append(make(source))
     for i, cell in enumerate(nb.cells):  # stable ids: regenerating a notebook rewrites the same file
         cell["id"] = f"cell-{i:02d}"

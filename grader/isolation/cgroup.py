@@ -35,8 +35,10 @@ class Cgroup:
                 _write(d / "pids.max", str(max_pids))
                 _write(d / "memory.max", str(memory_bytes))
             else:
-                for ctrl, files in (("pids", {"pids.max": str(max_pids)}),
-                                    ("memory", {"memory.limit_in_bytes": str(memory_bytes)})):
+                for ctrl, files in (
+                    ("pids", {"pids.max": str(max_pids)}),
+                    ("memory", {"memory.limit_in_bytes": str(memory_bytes)}),
+                ):
                     base = CGROUP_ROOT / ctrl
                     if not base.is_dir():
                         continue

@@ -77,8 +77,11 @@ def _mount(source, target, fstype=None, flags=0, data=None) -> None:
 def _locked_flags(path: str) -> int:
     """Mount flags a remount must keep (in a user namespace the kernel refuses to clear them)."""
     f = os.statvfs(path).f_flag
-    return (MS_NOSUID if f & os.ST_NOSUID else 0) | (MS_NODEV if f & os.ST_NODEV else 0) | (
-        MS_NOEXEC if f & os.ST_NOEXEC else 0)
+    return (
+        (MS_NOSUID if f & os.ST_NOSUID else 0)
+        | (MS_NODEV if f & os.ST_NODEV else 0)
+        | (MS_NOEXEC if f & os.ST_NOEXEC else 0)
+    )
 
 
 def _bind_readonly(source: str, target: str) -> None:
@@ -99,8 +102,13 @@ def _mkdirs(root: str, path: str, mode: int = 0o755) -> str:
 
 def _interpreter_paths() -> list[str]:
     """The interpreter's prefixes and import paths that exist (deduplicated, outermost first)."""
-    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                  os.path.dirname(os.path.realpath(sys.executable))]
+    candidates = [
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+    ]
     candidates += [p for p in sys.path if p and os.path.isdir(p) and "site-packages" in p]
     found: list[str] = []
     for p in sorted({os.path.realpath(c) for c in candidates if c and os.path.isdir(c)}, key=len):
@@ -125,9 +133,15 @@ def worker_files(package_dir: str, modules: list[str], import_root: str) -> dict
         files[path] = path
 
     grader_parent = os.path.dirname(package_dir)
-    for name in ("grader", "grader.protocol", "grader.worker", "grader.worker.serve", "grader.worker.environment",
-                 "grader.worker.adapters",
-                 "grader.course"):
+    for name in (
+        "grader",
+        "grader.protocol",
+        "grader.worker",
+        "grader.worker.serve",
+        "grader.worker.environment",
+        "grader.worker.adapters",
+        "grader.course",
+    ):
         add_module(name, grader_parent)
     for name in modules:
         add_module(name, grader_parent if name.startswith("grader.") else import_root)
@@ -249,8 +263,10 @@ def enter(spec: dict) -> None:
     try:
         if not root_user:
             _user_namespace()
-        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET),
-               "create mount, PID, IPC and network namespaces")
+        _check(
+            _libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET),
+            "create mount, PID, IPC and network namespaces",
+        )
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
     except (OSError, SealError) as e:
         raise SealError(str(e)) from None

@@ -90,7 +90,7 @@ _SUPPORT: dict = {}
 
 
 def isolation_mode() -> str:
-    """"sealed" (namespaces and an allowlisted root), or "none" for an ordinary user whose kernel
+    """ "sealed" (namespaces and an allowlisted root), or "none" for an ordinary user whose kernel
     forbids user namespaces. Raises IsolationUnavailable as root when sealing is impossible."""
     if "mode" not in _SUPPORT:
         from grader.isolation.seal import probe_support
@@ -99,9 +99,11 @@ def isolation_mode() -> str:
         if problem is None:
             _SUPPORT["mode"] = "sealed"
         elif os.geteuid() == 0:
-            _SUPPORT["error"] = (f"cannot isolate student code ({problem}); grading as root needs mount, PID, "
-                                 "IPC and network namespaces (run on Linux with CAP_SYS_ADMIN, e.g. not inside an "
-                                 "unprivileged container)")
+            _SUPPORT["error"] = (
+                f"cannot isolate student code ({problem}); grading as root needs mount, PID, "
+                "IPC and network namespaces (run on Linux with CAP_SYS_ADMIN, e.g. not inside an "
+                "unprivileged container)"
+            )
             _SUPPORT["mode"] = "refuse"
         else:
             _SUPPORT["mode"] = "none"
@@ -113,13 +115,16 @@ def isolation_mode() -> str:
         if blocked:
             raise IsolationUnavailable(
                 f"cannot isolate student code: {blocked[0]} is not readable by an unprivileged user; "
-                f"make the Python installation world-readable (chmod -R o+rX {sys.prefix})")
+                f"make the Python installation world-readable (chmod -R o+rX {sys.prefix})"
+            )
     return _SUPPORT["mode"]
 
 
-NOT_ISOLATED = ("not isolated: this kernel does not let an ordinary user create namespaces, so student code ran "
-                "as the grading user, with its files, network and processes; grade as root (or enable "
-                "unprivileged user namespaces) for sealed grading")
+NOT_ISOLATED = (
+    "not isolated: this kernel does not let an ordinary user create namespaces, so student code ran "
+    "as the grading user, with its files, network and processes; grade as root (or enable "
+    "unprivileged user namespaces) for sealed grading"
+)
 
 
 def confinement_spec(limits: Limits, workdir: str, cgroup: Cgroup | None, spec=None) -> tuple[dict, Sandbox]:
@@ -134,15 +139,20 @@ def confinement_spec(limits: Limits, workdir: str, cgroup: Cgroup | None, spec=N
     uid = UID_BASE + secrets.randbelow(UID_SPAN) if root else None
     data = {
         "mode": mode,
-        "memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes, "processes": limits.processes,
+        "memory_bytes": limits.memory_bytes,
+        "file_bytes": limits.file_bytes,
+        "processes": limits.processes,
         "cgroup_dirs": [str(d) for d in (cgroup.dirs if cgroup else [])],
-        "uid": uid, "gid": NOGROUP if root else None, "workdir": workdir,
+        "uid": uid,
+        "gid": NOGROUP if root else None,
+        "workdir": workdir,
         "package_dir": str(Path(PACKAGE_PARENT) / "grader"),
         "modules": spec.worker_module_names if spec else [],
         "import_root": str(spec.import_root) if spec else PACKAGE_PARENT,
     }
-    sandbox = Sandbox(user=f"uid {uid}" if uid else None, network=mode == "none", notes=notes,
-                      isolated=mode == "sealed")
+    sandbox = Sandbox(
+        user=f"uid {uid}" if uid else None, network=mode == "none", notes=notes, isolated=mode == "sealed"
+    )
     return data, sandbox
 
 
@@ -237,8 +247,11 @@ class ForkServer:
         from grader import course
 
         preload = [m for spec in course.all_specs() for m in spec.worker_module_names]
-        self.proc = _spawn(f"from grader.isolation.forkserver import serve; serve({child.fileno()!r}, {preload!r})",
-                           child, self.workdir)
+        self.proc = _spawn(
+            f"from grader.isolation.forkserver import serve; serve({child.fileno()!r}, {preload!r})",
+            child,
+            self.workdir,
+        )
         child.close()
         self.control = parent
         self.control.settimeout(self.limits.start_timeout)
@@ -338,13 +351,24 @@ class WorkerProcess:
                 self.proc = None
         if self.proc is None:
             fd = child.fileno()
-            self.proc = _spawn(f"from grader.isolation.forkserver import become_worker; become_worker({fd!r}, "
-                               f"{json.dumps(spec)!r})", child, self.workdir)
+            self.proc = _spawn(
+                f"from grader.isolation.forkserver import become_worker; become_worker({fd!r}, {json.dumps(spec)!r})",
+                child,
+                self.workdir,
+            )
         child.close()
         self.sock = parent
-        self._send({"op": "init", "modules": self.spec.worker_module_names, "import_root": str(self.spec.import_root),
-                    "error_hints": [list(h) for h in self.spec.error_hints], "chunks": self.chunks,
-                    "inputs": self.inputs_encoded, "chunk_timeout": self.limits.chunk_timeout})
+        self._send(
+            {
+                "op": "init",
+                "modules": self.spec.worker_module_names,
+                "import_root": str(self.spec.import_root),
+                "error_hints": [list(h) for h in self.spec.error_hints],
+                "chunks": self.chunks,
+                "inputs": self.inputs_encoded,
+                "chunk_timeout": self.limits.chunk_timeout,
+            }
+        )
         reply = self._recv(self.limits.start_timeout + self.limits.chunk_timeout * len(self.chunks))
         if reply.get("seal_error"):
             self.close()

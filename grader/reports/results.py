@@ -17,16 +17,18 @@ def results_json(grade, hidden_visibility: str = HIDDEN_VISIBILITY) -> dict:
     tests = []
     for c in grade.checks:
         output = c.message if (c.visible or not c.passed) else ""
-        tests.append({
-            "name": f"{c.api}: {c.title}",
-            "score": c.points if c.passed else 0.0,
-            "max_score": c.points,
-            "status": "passed" if c.passed else "failed",
-            "output": output or ("passed" if c.passed else "failed"),
-            "visibility": "visible" if c.visible else hidden_visibility,
-            "tags": [c.api],
-            "extra_data": {"check": c.name},  # which check, for short gradebook headers
-        })
+        tests.append(
+            {
+                "name": f"{c.api}: {c.title}",
+                "score": c.points if c.passed else 0.0,
+                "max_score": c.points,
+                "status": "passed" if c.passed else "failed",
+                "output": output or ("passed" if c.passed else "failed"),
+                "visibility": "visible" if c.visible else hidden_visibility,
+                "tags": [c.api],
+                "extra_data": {"check": c.name},  # which check, for short gradebook headers
+            }
+        )
     lines = []
     if getattr(grade, "wrong_assignment", None):
         lines.append(f"Warning: {grade.wrong_assignment}.")
@@ -112,21 +114,30 @@ def check_summary(grade) -> str:
     passed = sum(c.passed for c in checks)
     warning = [f"  ! Warning: {grade.wrong_assignment}"] if getattr(grade, "wrong_assignment", None) else []
     if grade.error:  # nothing could run: one reason, not one line per check
-        return "\n".join([f"{name} ({grade.assignment}): could not be checked", *warning, f"  ! {grade.error}",
-                          f"Hint: save the notebook in Jupyter (File > Save), then run `{again}` again."])
+        return "\n".join(
+            [
+                f"{name} ({grade.assignment}): could not be checked",
+                *warning,
+                f"  ! {grade.error}",
+                f"Hint: save the notebook in Jupyter (File > Save), then run `{again}` again.",
+            ]
+        )
     out = [f"{name} ({grade.assignment}): {passed} of {len(checks)} visible checks pass", *warning]
     for note in grade.notes:
         out.append(f"  note: {note}")
     width = max([len(c.api) for c in checks] + [4])
     for c in checks:
-        out.append(f"  {'ok  ' if c.passed else 'FAIL'}  {c.api:<{width}}  {c.title if c.passed else c.message or c.title}")
+        out.append(
+            f"  {'ok  ' if c.passed else 'FAIL'}  {c.api:<{width}}  {c.title if c.passed else c.message or c.title}"
+        )
     if checks and passed == len(checks):
-        hint = ("all visible checks pass. More checks, hidden until grades are published, run when you submit: "
-                "they compare your outputs with the reference in detail.")
+        hint = (
+            "all visible checks pass. More checks, hidden until grades are published, run when you submit: "
+            "they compare your outputs with the reference in detail."
+        )
     else:
         first = next((c for c in checks if not c.passed), None)
         start = f"start with {first.api} (later parts use the earlier ones); " if first else ""
-        hint = (f"{start}fix it in the notebook, save, and run `{again}` again. "
-                "More checks run when you submit.")
+        hint = f"{start}fix it in the notebook, save, and run `{again}` again. More checks run when you submit."
     out.append(f"Hint: {hint}")
     return "\n".join(out)

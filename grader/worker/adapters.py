@@ -59,7 +59,7 @@ def pack(first: int, names: tuple, as_type=list, what: str = "the two prompts") 
     def adapt(args, kwargs):
         if len(args) < first + count:
             return None
-        return (*args[:first], as_type(args[first:first + count]), *args[first + count:]), kwargs
+        return (*args[:first], as_type(args[first : first + count]), *args[first + count :]), kwargs
 
     return Form(adapt, "your {name} takes " + what + " as one list: the checks passed [" + ", ".join(names) + "]")
 
@@ -68,6 +68,7 @@ def rename(keyword: str, spellings: tuple) -> list[Form]:
     """The keyword argument ``keyword`` under another name (``n_samples`` for ``num_samples``)."""
     forms = []
     for other in spellings:
+
         def adapt(args, kwargs, other=other):
             if keyword not in kwargs:
                 return None
@@ -126,7 +127,7 @@ def fits(fn, args, kwargs, tight: bool = False) -> bool:
         return True
     params = list(sig.parameters.values())
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return all(p.default is inspect.Parameter.empty for p in positional[:len(args)])
+    return all(p.default is inspect.Parameter.empty for p in positional[: len(args)])
 
 
 class NoFit(NameError):
@@ -187,8 +188,10 @@ def choose(api: str, args, kwargs, ns: dict, defs: Definitions, iface: Interface
                 if name != api:
                     notes.append(f"graded {_describe(name, cell)} as {api}")
                 elif api in ns and obj is not ns[api]:
-                    notes.append(f"graded the definition of {api} in cell {cell}, the one whose signature fits the "
-                                 f"check (a later one takes other arguments)")
+                    notes.append(
+                        f"graded the definition of {api} in cell {cell}, the one whose signature fits the "
+                        f"check (a later one takes other arguments)"
+                    )
                 if form is not None:
                     notes.append(form.note.format(name=name, api=api))
                 return Choice(obj, a, k, notes)

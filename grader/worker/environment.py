@@ -92,8 +92,7 @@ class GraderMode(TorchFunctionMode):
             return args[0].float() if args[0].is_floating_point() else args[0]
         if func is torch.Tensor.to:
             args = tuple(
-                (_fix_dtype(a) if isinstance(a, torch.dtype) else ("cpu" if _is_accel(a) else a))
-                for a in args
+                (_fix_dtype(a) if isinstance(a, torch.dtype) else ("cpu" if _is_accel(a) else a)) for a in args
             )
         if "device" in kwargs and _is_accel(kwargs["device"]):
             kwargs["device"] = "cpu"
@@ -115,14 +114,20 @@ class GraderMode(TorchFunctionMode):
             with torch.no_grad():
                 t.copy_(NOISE.draw(t.shape) * std + mean)
             return t
-        if func is torch.normal and args and not isinstance(args[0], torch.Tensor) and (
-            len(args) > 2 or "size" in kwargs
+        if (
+            func is torch.normal
+            and args
+            and not isinstance(args[0], torch.Tensor)
+            and (len(args) > 2 or "size" in kwargs)
         ):
             mean, std = args[0], args[1]
             size = args[2] if len(args) > 2 else kwargs["size"]
             return NOISE.draw(size) * std + mean
-        if func is torch.normal and args and isinstance(args[0], torch.Tensor) and (
-            len(args) > 1 and not isinstance(args[1], torch.Tensor)
+        if (
+            func is torch.normal
+            and args
+            and isinstance(args[0], torch.Tensor)
+            and (len(args) > 1 and not isinstance(args[1], torch.Tensor))
         ):
             mean, std = args[0], args[1]
             return NOISE.draw(mean.shape) * std + mean

@@ -93,8 +93,10 @@ def _raised(name: str, exc: BaseException) -> str:
     """'forward raised NameError: ... (cell 7, line 3); likely cause: ...' on one line."""
     text = f"{name} raised {_one_line(exc, 200)}{_student_location(exc.__traceback__)}"
     if isinstance(exc, NameError):
-        text += ("; likely cause: that name is not defined in your notebook, or is made by top-level code the grader "
-                 "does not run (it keeps imports, definitions and simple assignments)")
+        text += (
+            "; likely cause: that name is not defined in your notebook, or is made by top-level code the grader "
+            "does not run (it keeps imports, definitions and simple assignments)"
+        )
     elif "size of tensor" in str(exc) or "shape" in str(exc):
         text += "; likely cause: two tensors of different shapes meet on that line"
         text += "".join(f" ({hint})" for needle, hint in ERROR_HINTS if needle in str(exc))
@@ -125,8 +127,10 @@ class Worker:
         runtime.install_numpy_noise()
         self.torch = torch
         self.runtime = runtime
-        self.inputs = {k: torch.from_numpy(v.copy()) if hasattr(v, "dtype") else v
-                       for k, v in protocol.decode(msg["inputs"]).items()}
+        self.inputs = {
+            k: torch.from_numpy(v.copy()) if hasattr(v, "dtype") else v
+            for k, v in protocol.decode(msg["inputs"]).items()
+        }
         numpy_inputs = {k: v.numpy() if hasattr(v, "numpy") else v for k, v in self.inputs.items()}
         import importlib
 
@@ -266,25 +270,39 @@ class Worker:
                 with self.torch.no_grad() if call.get("no_grad", True) else contextlib.nullcontext():
                     value = fn(*args, **kwargs)
             except NotImplementedError:
-                return {"ok": False, "kind": "not_implemented", "message": f"{name} is not implemented yet (it raised NotImplementedError)"}
+                return {
+                    "ok": False,
+                    "kind": "not_implemented",
+                    "message": f"{name} is not implemented yet (it raised NotImplementedError)",
+                }
             except TypeError as e:
                 if _is_signature_error(e, fn):
-                    return {"ok": False, "kind": "signature",
-                            "message": f"{name} could not be called as the assignment specifies: {_one_line(e)} "
-                                       "(check its parameters against the assignment's signature)"}
+                    return {
+                        "ok": False,
+                        "kind": "signature",
+                        "message": f"{name} could not be called as the assignment specifies: {_one_line(e)} "
+                        "(check its parameters against the assignment's signature)",
+                    }
                 return {"ok": False, "kind": "exception", "message": _raised(name, e)}
             except Exception as e:  # noqa: BLE001
                 return {"ok": False, "kind": "exception", "message": _raised(name, e)}
         if graded:
             value = adapters.first_of_tuple(name, value, self.interfaces.get(name))
         if value is Ellipsis:  # the student notebook's placeholder, `name = ...`
-            return {"ok": False, "kind": "not_implemented",
-                    "message": f"{name} is still `...` (not implemented yet): replace the `...` with your answer"}
+            return {
+                "ok": False,
+                "kind": "not_implemented",
+                "message": f"{name} is still `...` (not implemented yet): replace the `...` with your answer",
+            }
         value = self.runtime.to_data(value)
         try:
             return {"ok": True, "value": protocol.encode(value)}
         except protocol.Unsendable as e:
-            return {"ok": False, "kind": "type", "message": f"{name} returned {e}; expected a tensor, array or number (return the result itself)"}
+            return {
+                "ok": False,
+                "kind": "type",
+                "message": f"{name} returned {e}; expected a tensor, array or number (return the result itself)",
+            }
 
     def _special(self, name: str):
         if name.startswith("$support:"):  # a reference part sent with this probe
@@ -367,11 +385,18 @@ class Worker:
         leftovers = _reap_group(pid)
         _clean_shared_state()
         if reason == "timeout":
-            return {"ok": False, "kind": "timeout", "message": f"did not finish within {timeout:g} s (an infinite loop, or far too slow)"}
+            return {
+                "ok": False,
+                "kind": "timeout",
+                "message": f"did not finish within {timeout:g} s (an infinite loop, or far too slow)",
+            }
         if protocol.frame_complete(data) and len(data) != protocol.frame_length(data):
-            return {"ok": False, "kind": "forged",
-                    "message": "your code wrote to the grader's answer channel (an extra or forged answer): "
-                               "this probe's results were refused"}
+            return {
+                "ok": False,
+                "kind": "forged",
+                "message": "your code wrote to the grader's answer channel (an extra or forged answer): "
+                "this probe's results were refused",
+            }
         try:
             answer = protocol.parse_frame(data)
             if not _well_formed(answer, len(msg["calls"])):
@@ -381,8 +406,11 @@ class Worker:
         except Exception:
             if os.WIFSIGNALED(status):
                 sig = signal.Signals(os.WTERMSIG(status)).name
-                why = {"SIGKILL": "killed (memory or CPU limit?)", "SIGXCPU": "CPU time limit exceeded",
-                       "SIGSEGV": "crashed (segmentation fault)"}.get(sig, f"killed by {sig}")
+                why = {
+                    "SIGKILL": "killed (memory or CPU limit?)",
+                    "SIGXCPU": "CPU time limit exceeded",
+                    "SIGSEGV": "crashed (segmentation fault)",
+                }.get(sig, f"killed by {sig}")
             else:
                 why = f"exited early with status {os.WEXITSTATUS(status)} (sys.exit or os._exit in your code?)"
             return {"ok": False, "kind": "crash", "message": f"the code under test {why}"}
@@ -426,8 +454,11 @@ class Worker:
                 try:
                     reply = self.init(msg)
                 except Exception as e:  # noqa: BLE001
-                    reply = {"ready": False, "message": f"the grader could not start: {_one_line(e)}",
-                             "trace": traceback.format_exc()[-2000:]}
+                    reply = {
+                        "ready": False,
+                        "message": f"the grader could not start: {_one_line(e)}",
+                        "trace": traceback.format_exc()[-2000:],
+                    }
                 protocol.send(self.fd, reply)
             elif op == "probe":
                 protocol.send(self.fd, self.run_probe(msg))
@@ -445,9 +476,13 @@ def _from_the_grader(value) -> bool:
 
 def _well_formed(answer, n_calls: int) -> bool:
     """An answer as the probe child writes it: one result per call, each a dict with ``ok``."""
-    return (isinstance(answer, dict) and isinstance(answer.get("results"), list) and len(answer["results"]) == n_calls
-            and all(isinstance(r, dict) and isinstance(r.get("ok"), bool) for r in answer["results"])
-            and isinstance(answer.get("printed", ""), str))
+    return (
+        isinstance(answer, dict)
+        and isinstance(answer.get("results"), list)
+        and len(answer["results"]) == n_calls
+        and all(isinstance(r, dict) and isinstance(r.get("ok"), bool) for r in answer["results"])
+        and isinstance(answer.get("printed", ""), str)
+    )
 
 
 #: Writable places of the sealed worker's root, emptied after every probe.

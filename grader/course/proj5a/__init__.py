@@ -9,8 +9,10 @@ SPEC = Spec(
     recognised_by=("def forward", "def iterative_denoise", "def visual_anagrams", "def inpaint"),
     probe_timeout=30.0,
     student_kit=True,
-    error_hints=(("(6)", "the UNet output has 6 channels: the first 3 are the noise estimate, the last 3 the variance"),),
+    error_hints=(
+        ("(6)", "the UNet output has 6 channels: the first 3 are the noise estimate, the last 3 the variance"),
+    ),
     doubled_channels_hint="the UNet output has 6 channels: the first 3 are the noise estimate, "
-                          "the last 3 the predicted variance",
+    "the last 3 the predicted variance",
     worker_modules=("interfaces",),
 )

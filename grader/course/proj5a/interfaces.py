@@ -15,14 +15,26 @@ INTERFACES = {
     "blur_denoise": Interface(aliases=("gaussian_blur_denoise", "classical_denoise", "blur_denoising")),
     "one_step_denoise": Interface(aliases=("one_step_denoising", "onestep_denoise", "denoise_one_step")),
     "iterative_denoise": Interface(aliases=("iterative_denoising",), tuple_result=True),
-    "iterative_denoise_cfg": Interface(aliases=("iterative_denoise_with_cfg", "cfg_iterative_denoise",
-                                                "iterative_denoise_CFG"), tuple_result=True),
+    "iterative_denoise_cfg": Interface(
+        aliases=("iterative_denoise_with_cfg", "cfg_iterative_denoise", "iterative_denoise_CFG"), tuple_result=True
+    ),
     "sdedit": Interface(aliases=("SDEdit", "sd_edit"), tuple_result=True),
     "inpaint": Interface(aliases=("inpainting", "repaint"), tuple_result=True),
-    "visual_anagrams": Interface(aliases=("make_flip_illusion", "flip_illusion", "visual_anagram",
-                                          "make_visual_anagram", "make_visual_anagrams", "make_anagram"),
-                                 forms=(PROMPT_PAIR,), tuple_result=True),
-    "make_hybrids": Interface(aliases=("make_hybrid", "make_hybrid_image", "make_hybrid_images", "hybrid_images",
-                                       "hybrid_image"),
-                              forms=(PROMPT_PAIR,), tuple_result=True),
+    "visual_anagrams": Interface(
+        aliases=(
+            "make_flip_illusion",
+            "flip_illusion",
+            "visual_anagram",
+            "make_visual_anagram",
+            "make_visual_anagrams",
+            "make_anagram",
+        ),
+        forms=(PROMPT_PAIR,),
+        tuple_result=True,
+    ),
+    "make_hybrids": Interface(
+        aliases=("make_hybrid", "make_hybrid_image", "make_hybrid_images", "hybrid_images", "hybrid_image"),
+        forms=(PROMPT_PAIR,),
+        tuple_result=True,
+    ),
 }

@@ -145,8 +145,14 @@ def unet_config():
     ``config.in_channels`` and ``config["in_channels"]`` both work)."""
     from diffusers.configuration_utils import FrozenDict
 
-    return FrozenDict(sample_size=64, in_channels=3, out_channels=6, encoder_hid_dim=4096,
-                      addition_embed_type=None, time_cond_proj_dim=None)
+    return FrozenDict(
+        sample_size=64,
+        in_channels=3,
+        out_channels=6,
+        encoder_hid_dim=4096,
+        addition_embed_type=None,
+        time_cond_proj_dim=None,
+    )
 
 
 class StandInPipeline:
@@ -166,15 +172,31 @@ class StandInPipeline:
 
     @property
     def components(self) -> dict:
-        return {"unet": self.unet, "scheduler": self.scheduler, "tokenizer": None, "text_encoder": None,
-                "safety_checker": None, "feature_extractor": None, "watermarker": None}
+        return {
+            "unet": self.unet,
+            "scheduler": self.scheduler,
+            "tokenizer": None,
+            "text_encoder": None,
+            "safety_checker": None,
+            "feature_extractor": None,
+            "watermarker": None,
+        }
 
     @property
     def config(self):
         return self.components
 
-    def encode_prompt(self, prompt, do_classifier_free_guidance=True, num_images_per_prompt=1, device=None,
-                      negative_prompt=None, prompt_embeds=None, negative_prompt_embeds=None, clean_caption=False):
+    def encode_prompt(
+        self,
+        prompt,
+        do_classifier_free_guidance=True,
+        num_images_per_prompt=1,
+        device=None,
+        negative_prompt=None,
+        prompt_embeds=None,
+        negative_prompt_embeds=None,
+        clean_caption=False,
+    ):
         """As IFPipeline.encode_prompt: (prompt_embeds, negative_prompt_embeds), from the grader's embeddings."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt or [])
         if prompt_embeds is None:
@@ -183,8 +205,11 @@ class StandInPipeline:
         if not do_classifier_free_guidance:
             return prompt_embeds, None
         if negative_prompt_embeds is None:
-            negatives = [negative_prompt] * prompt_embeds.shape[0] if isinstance(negative_prompt, str) or \
-                negative_prompt is None else list(negative_prompt)
+            negatives = (
+                [negative_prompt] * prompt_embeds.shape[0]
+                if isinstance(negative_prompt, str) or negative_prompt is None
+                else list(negative_prompt)
+            )
             negative_prompt_embeds = torch.cat([prompt_embedding(n or NULL_PROMPT) for n in negatives])
         return prompt_embeds, negative_prompt_embeds
 

@@ -48,11 +48,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from grader.course.proj5b.opcodes import CODES
-from grader.worker import environment as runtime
 from grader.course.proj5b import interfaces
-from grader.course.proj5b.standins import (INPUTS, NUM_TS, LooksLikeUNet, ProbeClassUNet, ProbeUNet, make_denoiser,
-                                           per_sample_mask)
+from grader.course.proj5b.opcodes import CODES
+from grader.course.proj5b.standins import (
+    INPUTS,
+    NUM_TS,
+    LooksLikeUNet,
+    ProbeClassUNet,
+    ProbeUNet,
+    make_denoiser,
+    per_sample_mask,
+)
+from grader.worker import environment as runtime
 
 _STASH: dict = {}
 
@@ -84,6 +91,7 @@ def reference_schedule(num_ts: int = NUM_TS) -> dict:
 
 
 # ---- what a forward pass runs --------------------------------------------------------------
+
 
 #: Row codes of a trace: [op, in, out, kernel, stride, padding].
 def _arg(args, kwargs, i, key, default=None):
@@ -251,16 +259,24 @@ def _forms(shape, cond):
         mask = torch.tensor(MASK_VALUES[:n], dtype=torch.float32)
         onehot = F.one_hot(c, 10).float()
         keep = mask.bool()
-        return [(x, c.clone(), t[:, None].clone(), mask.clone()), (x, c.clone(), t.clone(), mask.clone()),
-                (x, onehot.clone(), t[:, None].clone(), mask.clone()), (x, onehot.clone(), t.clone(), mask.clone()),
-                (x, c.clone(), t[:, None].clone(), keep.clone()), (x, c.clone(), t.clone(), keep.clone())]
+        return [
+            (x, c.clone(), t[:, None].clone(), mask.clone()),
+            (x, c.clone(), t.clone(), mask.clone()),
+            (x, onehot.clone(), t[:, None].clone(), mask.clone()),
+            (x, onehot.clone(), t.clone(), mask.clone()),
+            (x, c.clone(), t[:, None].clone(), keep.clone()),
+            (x, c.clone(), t.clone(), keep.clone()),
+        ]
     if cond == "class+":  # tried only when none of the forms above runs: a mask (N, 1), or shaped like the one-hot
         c = torch.tensor(C_VALUES[:n], dtype=torch.int64)
         mask = torch.tensor(MASK_VALUES[:n], dtype=torch.float32)
         onehot = F.one_hot(c, 10).float()
         column = mask[:, None].clone()
-        return [(x, c.clone(), t[:, None].clone(), column.clone()), (x, onehot.clone(), t[:, None].clone(), column.clone()),
-                (x, onehot.clone(), t[:, None].clone(), column.expand(n, 10).clone())]
+        return [
+            (x, c.clone(), t[:, None].clone(), column.clone()),
+            (x, onehot.clone(), t[:, None].clone(), column.clone()),
+            (x, onehot.clone(), t[:, None].clone(), column.expand(n, 10).clone()),
+        ]
     raise ValueError(f"unknown conditioning {cond!r}")
 
 
@@ -343,8 +359,20 @@ def module_params(cls, args):
 _KEYS = {
     "betas": ("betas", "beta", "beta_t", "betas_t"),
     "alphas": ("alphas", "alpha", "alpha_t", "alphas_t"),
-    "alpha_bars": ("alpha_bars", "alpha_bar", "alphas_bar", "alphas_cumprod", "alpha_cumprod", "abar", "abars",
-                   "alpha_bar_t", "alphas_bars", "bar_alphas", "alpha_hat", "alphas_hat"),
+    "alpha_bars": (
+        "alpha_bars",
+        "alpha_bar",
+        "alphas_bar",
+        "alphas_cumprod",
+        "alpha_cumprod",
+        "abar",
+        "abars",
+        "alpha_bar_t",
+        "alphas_bars",
+        "bar_alphas",
+        "alpha_hat",
+        "alphas_hat",
+    ),
 }
 
 
@@ -366,9 +394,13 @@ def schedule_entries(schedule) -> list:
 
 def run_schedule(fn, beta1, beta2, num_ts):
     """(3, L) float64: betas, alphas, alpha_bars (NaN-padded to the longest)."""
-    entries = [np.asarray(torch.as_tensor(np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v,
-                                                     dtype=np.float64)), dtype=np.float64).reshape(-1)
-               for v in schedule_entries(fn(beta1, beta2, num_ts))]
+    entries = [
+        np.asarray(
+            torch.as_tensor(np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64)),
+            dtype=np.float64,
+        ).reshape(-1)
+        for v in schedule_entries(fn(beta1, beta2, num_ts))
+    ]
     n = max(len(e) for e in entries)
     out = np.full((3, n), np.nan)
     for i, e in enumerate(entries):
@@ -395,13 +427,25 @@ def _scalar(value) -> torch.Tensor:
 def _record_forward(probe: ProbeUNet, x0, labels=None) -> None:
     rec = probe.data()
     _STASH.clear()
-    _STASH.update({
-        "x0": x0, "eps0": runtime.NOISE.at(("draw", 0), tuple(x0.shape)),
-        "calls": torch.tensor(probe.num_calls()), "batch": rec.get("batch"),
-    })
+    _STASH.update(
+        {
+            "x0": x0,
+            "eps0": runtime.NOISE.at(("draw", 0), tuple(x0.shape)),
+            "calls": torch.tensor(probe.num_calls()),
+            "batch": rec.get("batch"),
+        }
+    )
     if probe.num_calls():
-        _STASH.update({"t": rec["t"], "x": rec["x"], "out": rec["out"], "c": rec["c"], "mask": rec["mask"],
-                       "training": rec["training"]})
+        _STASH.update(
+            {
+                "t": rec["t"],
+                "x": rec["x"],
+                "out": rec["out"],
+                "c": rec["c"],
+                "mask": rec["mask"],
+                "training": rec["training"],
+            }
+        )
     if labels is not None:
         _STASH["labels"] = labels
 
@@ -457,8 +501,9 @@ class _Recorder(LooksLikeUNet, nn.Module):
         self.records.append((t0, n, x.detach().float().cpu()[: self.n].clone(), dropped))
         if out is not None:
             with torch._C.DisableTorchFunction():
-                self.calls.append((t0, x.detach().double().cpu().clone(),
-                                   torch.as_tensor(out).detach().double().cpu().clone(), rows))
+                self.calls.append(
+                    (t0, x.detach().double().cpu().clone(), torch.as_tensor(out).detach().double().cpu().clone(), rows)
+                )
 
 
 def _dropped_rows(c, mask, n: int) -> torch.Tensor:
@@ -582,11 +627,16 @@ def _stash_sampling(rec: _Recorder, num_ts: int, final=None) -> None:
         steps = torch.full((len(STEP_POSITIONS), 5, n, 784), float("nan"))
     draws = _nearby_draws(n, len({r[0] for r in rec.records}))
     _STASH.clear()
-    _STASH.update({
-        "t_calls": torch.as_tensor(ts), "batch_calls": torch.tensor([r[1] for r in rec.records]),
-        "dropped_calls": torch.tensor([r[3] for r in rec.records], dtype=torch.float64), "traj": traj,
-        "steps": steps, "draws": draws,
-    })
+    _STASH.update(
+        {
+            "t_calls": torch.as_tensor(ts),
+            "batch_calls": torch.tensor([r[1] for r in rec.records]),
+            "dropped_calls": torch.tensor([r[3] for r in rec.records], dtype=torch.float64),
+            "traj": traj,
+            "steps": steps,
+            "draws": draws,
+        }
+    )
 
 
 def _as_samples(out):
@@ -612,8 +662,9 @@ def run_sample(fn, n=4, num_ts=300, offset=0, seed=0):
 
 def run_sample_class(fn, labels, guidance_scale=None, num_ts=300, offset=0, seed=0):
     """ddpm_sample_class with the analytic class denoiser; ``guidance_scale=None`` leaves the default."""
-    den = make_denoiser(INPUTS, reference_schedule(num_ts)["alpha_bars"], conditional=True, num_ts=num_ts,
-                         index_offset=offset)
+    den = make_denoiser(
+        INPUTS, reference_schedule(num_ts)["alpha_bars"], conditional=True, num_ts=num_ts, index_offset=offset
+    )
     rec = _RecordingClassDenoiser(den)
     c = torch.as_tensor(labels).long().reshape(-1).clone()
     rec.n = int(c.numel())
@@ -655,14 +706,23 @@ class _TinyNet(LooksLikeUNet, nn.Module):
             h = h + self.fc_t(tc)[:, :, None, None]
         if c is not None:
             c = torch.as_tensor(c)
-            onehot = c.to(x.dtype).reshape(n, -1) if c.dim() == 2 and c.shape[-1] == 10 else \
-                F.one_hot(c.long().reshape(-1), 10).to(x.dtype)
+            onehot = (
+                c.to(x.dtype).reshape(n, -1)
+                if c.dim() == 2 and c.shape[-1] == 10
+                else F.one_hot(c.long().reshape(-1), 10).to(x.dtype)
+            )
             if mask is not None:
                 onehot = onehot * per_sample_mask(mask, n).to(x.dtype).reshape(n, 1)
             h = h + self.fc_c(onehot)[:, :, None, None]
         out = self.conv2(F.gelu(h))
-        self.records.append({"x": x.detach().float().cpu().clone(), "out": out.detach().float().cpu().clone(),
-                             "grad": bool(torch.is_grad_enabled()), "training": bool(self.training)})
+        self.records.append(
+            {
+                "x": x.detach().float().cpu().clone(),
+                "out": out.detach().float().cpu().clone(),
+                "grad": bool(torch.is_grad_enabled()),
+                "training": bool(self.training),
+            }
+        )
         return out
 
 
@@ -710,8 +770,14 @@ class _StepRecorder:
         self.params = [p for p in net.parameters()]
         self.limit = limit
         self.fresh = [torch.zeros_like(p, dtype=torch.float64) for p in self.params]
-        self.rows: dict[str, list] = {"step_before": [], "step_after": [], "step_grad": [], "step_fresh": [],
-                                      "step_hyper": [], "step_live": []}
+        self.rows: dict[str, list] = {
+            "step_before": [],
+            "step_after": [],
+            "step_grad": [],
+            "step_fresh": [],
+            "step_hyper": [],
+            "step_live": [],
+        }
         self.sizes = np.array([p.numel() for p in self.params], dtype=np.int64)
         self.handles = [p.register_hook(self._grad_hook(i)) for i, p in enumerate(self.params)]
         self.handles.append(register_optimizer_step_pre_hook(self._pre))
@@ -722,6 +788,7 @@ class _StepRecorder:
         def hook(grad):
             with torch._C.DisableTorchFunction():
                 self.fresh[i] += grad.detach().double()
+
         return hook
 
     def _mine(self, optimizer) -> bool:
@@ -734,16 +801,27 @@ class _StepRecorder:
         with torch._C.DisableTorchFunction():
             group = optimizer.param_groups[0]
             betas = group.get("betas", (float("nan"), float("nan")))
-            self.rows["step_hyper"].append(torch.tensor([
-                float(betas[0]), float(betas[1]), float(group.get("weight_decay", float("nan"))),
-                float(group.get("eps", float("nan"))), float(bool(group.get("amsgrad", False))),
-                float(bool(group.get("maximize", False)))], dtype=torch.float64))
+            self.rows["step_hyper"].append(
+                torch.tensor(
+                    [
+                        float(betas[0]),
+                        float(betas[1]),
+                        float(group.get("weight_decay", float("nan"))),
+                        float(group.get("eps", float("nan"))),
+                        float(bool(group.get("amsgrad", False))),
+                        float(bool(group.get("maximize", False))),
+                    ],
+                    dtype=torch.float64,
+                )
+            )
             self.rows["step_before"].append(_flat(self.params))
-            self.rows["step_grad"].append(_flat([p.grad if p.grad is not None else torch.zeros_like(p)
-                                                 for p in self.params]))
+            self.rows["step_grad"].append(
+                _flat([p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params])
+            )
             self.rows["step_fresh"].append(_flat(self.fresh))
-            self.rows["step_live"].append(torch.tensor([float(p.grad is not None) for p in self.params],
-                                                       dtype=torch.float64))
+            self.rows["step_live"].append(
+                torch.tensor([float(p.grad is not None) for p in self.params], dtype=torch.float64)
+            )
             for f in self.fresh:
                 f.zero_()
         self.pending = True
@@ -810,8 +888,13 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
 
     def hook(optimizer, args, kwargs):
         ids = {id(p) for g in optimizer.param_groups for p in g["params"]}
-        steps.append((float(optimizer.param_groups[0]["lr"]), int(isinstance(optimizer, torch.optim.Adam)),
-                      int(bool(ids & params))))
+        steps.append(
+            (
+                float(optimizer.param_groups[0]["lr"]),
+                int(isinstance(optimizer, torch.optim.Adam)),
+                int(bool(ids & params)),
+            )
+        )
 
     handle = register_optimizer_step_pre_hook(hook)
     step = _StepRecorder(net)
@@ -822,8 +905,9 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
         elif kind == "time":
             losses = fn(net, reference_schedule(num_ts), loader, num_ts=num_ts, num_epochs=num_epochs, lr=lr)
         else:
-            losses = fn(net, reference_schedule(num_ts), loader, num_ts=num_ts, p_uncond=p_uncond,
-                        num_epochs=num_epochs, lr=lr)
+            losses = fn(
+                net, reference_schedule(num_ts), loader, num_ts=num_ts, p_uncond=p_uncond, num_epochs=num_epochs, lr=lr
+            )
     finally:
         handle.remove()
         step.remove()
@@ -831,16 +915,23 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
     fwd = [r for r in net.records if r["grad"]]
     nb = len(loader)
     keep = fwd[:2]
-    _STASH.update({
-        "lrs": torch.tensor([s[0] for s in steps], dtype=torch.float64),
-        "adam": torch.tensor([s[1] for s in steps]), "covers": torch.tensor([s[2] for s in steps]),
-        "changed": torch.tensor(changed), "n_fwd": torch.tensor(len(fwd)), "n_batches": torch.tensor(nb),
-        "ret_none": torch.tensor(int(losses is None)),
-        **step.data(),
-    })
+    _STASH.update(
+        {
+            "lrs": torch.tensor([s[0] for s in steps], dtype=torch.float64),
+            "adam": torch.tensor([s[1] for s in steps]),
+            "covers": torch.tensor([s[2] for s in steps]),
+            "changed": torch.tensor(changed),
+            "n_fwd": torch.tensor(len(fwd)),
+            "n_batches": torch.tensor(nb),
+            "ret_none": torch.tensor(int(losses is None)),
+            **step.data(),
+        }
+    )
     if keep and all(r["x"].shape == keep[0]["x"].shape for r in keep):
         _STASH["fwd_x"] = torch.stack([r["x"] for r in keep])
         _STASH["fwd_out"] = torch.stack([r["out"] for r in keep])
-        _STASH["clean"] = torch.stack([x[(i % nb) * TRAIN_BATCH:(i % nb + 1) * TRAIN_BATCH] for i in range(len(keep))])
+        _STASH["clean"] = torch.stack(
+            [x[(i % nb) * TRAIN_BATCH : (i % nb + 1) * TRAIN_BATCH] for i in range(len(keep))]
+        )
     values = _loss_list(losses)
     return np.asarray(values if values is not None else [], dtype=np.float64)

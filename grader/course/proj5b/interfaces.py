@@ -21,14 +21,28 @@ from grader.worker import adapters
 from grader.worker import environment as runtime
 from grader.worker.adapters import Interface, rename
 
-NUM_SAMPLES_SPELLINGS = ("n_samples", "num_sample", "n_sample", "batch_size", "num_images", "n_images", "num_imgs",
-                         "n_imgs", "n", "N", "num", "samples", "count")
+NUM_SAMPLES_SPELLINGS = (
+    "n_samples",
+    "num_sample",
+    "n_sample",
+    "batch_size",
+    "num_images",
+    "n_images",
+    "num_imgs",
+    "n_imgs",
+    "n",
+    "N",
+    "num",
+    "samples",
+    "count",
+)
 
 INTERFACES = {
     "ddpm_forward": Interface(earlier_definitions=True),
     "ddpm_forward_class": Interface(aliases=("ddpm_forward",)),
-    "ddpm_sample": Interface(forms=tuple(rename("num_samples", NUM_SAMPLES_SPELLINGS)), tuple_result=True,
-                             earlier_definitions=True),
+    "ddpm_sample": Interface(
+        forms=tuple(rename("num_samples", NUM_SAMPLES_SPELLINGS)), tuple_result=True, earlier_definitions=True
+    ),
     "ddpm_sample_class": Interface(aliases=("ddpm_sample",), tuple_result=True),
 }
 
@@ -42,6 +56,7 @@ FLAT_MASK_FORMS, COLUMN_MASK_FORMS, ONE_HOT_MASK_FORMS = (0, 1, 2, 3, 4, 5), (6,
 
 def note_class_forms(name: str, ran: list[bool]) -> None:
     """Say how the student's class-conditioned UNet was called when it takes only a one-hot c or another mask."""
+
     def any_of(forms):
         return any(ran[i] for i in forms if i < len(ran))
 
@@ -92,7 +107,7 @@ class _RowNoise:
         parts = []
         lo, hi = self.offset, self.offset + rows
         if lo < self.n:
-            parts.append(self.noise.at(("draw", k), (self.n,) + rest)[lo:min(hi, self.n)])
+            parts.append(self.noise.at(("draw", k), (self.n,) + rest)[lo : min(hi, self.n)])
         if hi > self.n:
             parts.append(self.noise.at(("extra", k, max(lo, self.n)), (hi - max(lo, self.n),) + rest))
         return torch.cat(parts) if len(parts) > 1 else parts[0]
@@ -127,8 +142,10 @@ def call_sampler(fn, rec, args: tuple, n: int, seed: int):
         offset += int(out.shape[0])
     rec.records = _merge_runs(runs, n)
     per_call = int(outs[0].shape[0])
-    adapters.note(f"your {getattr(fn, '__name__', 'sampler')} takes no num_samples: the checks called it "
-                  f"{len(outs)} time(s) ({per_call} sample(s) a call) and graded the first {n} samples")
+    adapters.note(
+        f"your {getattr(fn, '__name__', 'sampler')} takes no num_samples: the checks called it "
+        f"{len(outs)} time(s) ({per_call} sample(s) a call) and graded the first {n} samples"
+    )
     return torch.cat(outs)[:n]
 
 

@@ -75,6 +75,7 @@ def closest_variant(ref, probe: str, got: dict, calls: list, limit: float = 0.02
 
 # ---- modules -------------------------------------------------------------------------------------
 
+
 def op_text(row) -> str:
     code, a, b, k, s, p = (int(v) for v in row)
     name = OP.get(code, f"op{code}")
@@ -150,8 +151,10 @@ def block_structure_problem(name: str, got: np.ndarray, ref: np.ndarray) -> str 
     gpool = [r for r in got if r[0] in (5, 14, 15)]
     rpool = [r for r in ref if r[0] in (5, 14, 15)]
     if gpool != rpool:
-        hints.append(("uses " + ", ".join(op_text(r) for r in gpool) if gpool else "no pooling")
-                     + (f" (expected {', '.join(op_text(r) for r in rpool)})" if rpool else ""))
+        hints.append(
+            ("uses " + ", ".join(op_text(r) for r in gpool) if gpool else "no pooling")
+            + (f" (expected {', '.join(op_text(r) for r in rpool)})" if rpool else "")
+        )
     extra = sorted({OP.get(r[0], "?") for r in got if r[0] in (19, 16, 17, 18) and r[0] not in {x[0] for x in ref}})
     if extra:
         hints.append("extra " + ", ".join(extra))
@@ -172,9 +175,11 @@ def unet_structure_problem(name: str, got: np.ndarray, ref: np.ndarray) -> str |
     gcat = sum(1 for r in got if r[0] == 7 and r[3] == 1)
     rcat = sum(1 for r in ref if r[0] == 7 and r[3] == 1)
     if gcat != rcat:
-        return (f"{name}: {gcat} skip connection(s) by channel concatenation where {rcat} are expected "
-                f"(torch.cat of the encoder features with the decoder input at 7x7, 14x14 and 28x28): "
-                f"a skip connection is missing or extra")
+        return (
+            f"{name}: {gcat} skip connection(s) by channel concatenation where {rcat} are expected "
+            f"(torch.cat of the encoder features with the decoder input at 7x7, 14x14 and 28x28): "
+            f"a skip connection is missing or extra"
+        )
     g, r = Counter(x for x in got if x[0] != 7), Counter(x for x in ref if x[0] != 7)
     missing = list((r - g).elements())
     extra = list((g - r).elements())
@@ -269,10 +274,14 @@ class ModuleView:
                 d = f" with D = {4 if off == P.OUT_D4 else args[-1]}" if self.name in P.UNETS else ""
                 cause = ""
                 if got.ndim < exp.ndim and got.size == exp.size:
-                    cause = (f"; likely cause: size-1 dimensions were dropped (flatten(), view(N, -1) or squeeze()): "
-                             f"keep the shape {tuple(exp.shape)}")
-                return (f"{self.name}{d} returned shape {tuple(got.shape)} for an input of shape {tuple(shape)}; "
-                        f"expected {tuple(exp.shape)}{cause}")
+                    cause = (
+                        f"; likely cause: size-1 dimensions were dropped (flatten(), view(N, -1) or squeeze()): "
+                        f"keep the shape {tuple(exp.shape)}"
+                    )
+                return (
+                    f"{self.name}{d} returned shape {tuple(got.shape)} for an input of shape {tuple(shape)}; "
+                    f"expected {tuple(exp.shape)}{cause}"
+                )
         return None
 
     def check_runs(self) -> None:
@@ -300,8 +309,11 @@ class ModuleView:
             got, exp = _scalar_int(self.value(g, off)), _scalar_int(self.ref[off])
             if got != exp:
                 args = P.MODULES[self.name][0]
-                what = f"with D = {16 if off == P.PARAMS_16 else args[-1]}" if self.name in P.UNETS else \
-                    f"as {self.name}({', '.join(map(str, args))})"
+                what = (
+                    f"with D = {16 if off == P.PARAMS_16 else args[-1]}"
+                    if self.name in P.UNETS
+                    else f"as {self.name}({', '.join(map(str, args))})"
+                )
                 return f"{self.name} has {got} parameters {what}; the reference has {exp}"
         return None
 
@@ -348,9 +360,11 @@ class ModuleView:
         if problem:
             raise Fail(problem)
         best = min(diffs)
-        raise Fail(f"{self.name}: with the reference weights loaded, the output differs from the reference's by up to "
-                   f"{best:.3g}: the layers are right but they are wired differently (order of operations, skip "
-                   f"connections, where the conditioning is applied)")
+        raise Fail(
+            f"{self.name}: with the reference weights loaded, the output differs from the reference's by up to "
+            f"{best:.3g}: the layers are right but they are wired differently (order of operations, skip "
+            f"connections, where the conditioning is applied)"
+        )
 
 
 # ---- ddpm_schedule ---------------------------------------------------------------------------------
@@ -362,8 +376,10 @@ def schedule_problem(got, beta1: float, beta2: float, num_ts: int) -> str | None
         return "ddpm_schedule did not return betas, alphas and alpha_bars"
     lengths = [int(np.isfinite(row).sum()) for row in g]
     if any(n != num_ts for n in lengths):
-        return (f"ddpm_schedule({beta1:g}, {beta2:g}, {num_ts}) returns {lengths[0]} betas, {lengths[1]} alphas and "
-                f"{lengths[2]} alpha_bars; expected num_ts = {num_ts} of each")
+        return (
+            f"ddpm_schedule({beta1:g}, {beta2:g}, {num_ts}) returns {lengths[0]} betas, {lengths[1]} alphas and "
+            f"{lengths[2]} alpha_bars; expected num_ts = {num_ts} of each"
+        )
     betas, alphas, abars = (row[:num_ts] for row in g)
     exp = schedule(num_ts, beta1, beta2)
 
@@ -374,8 +390,10 @@ def schedule_problem(got, beta1: float, beta2: float, num_ts: int) -> str | None
     if not close(betas, exp["betas"]):
         if abs(betas[0] - beta1) < 1e-9 and abs(betas[-1] - beta2) > 1e-9:
             return f"{what}: betas end at {betas[-1]:.6g}, not beta2 = {beta2:g}: use linspace(beta1, beta2, num_ts)"
-        return (f"{what}: betas run {betas[0]:.6g} .. {betas[-1]:.6g}; expected linspace(beta1, beta2, num_ts) = "
-                f"{beta1:g} .. {beta2:g}")
+        return (
+            f"{what}: betas run {betas[0]:.6g} .. {betas[-1]:.6g}; expected linspace(beta1, beta2, num_ts) = "
+            f"{beta1:g} .. {beta2:g}"
+        )
     if not close(alphas, 1 - betas):
         return f"{what}: alphas must be 1 - betas"
     if not close(abars, np.cumprod(1 - betas)):
@@ -433,16 +451,19 @@ class ForwardRun:
     def t_problem(self) -> str | None:
         t = self.t[: self.n]
         if t.max() > 1 + 1e-6:
-            return (f"{self.name}: t is not normalised: the UNet received t up to {t.max():g}; "
-                    f"pass t / num_ts (values in [0, 1])")
+            return (
+                f"{self.name}: t is not normalised: the UNet received t up to {t.max():g}; "
+                f"pass t / num_ts (values in [0, 1])"
+            )
         if t.min() < -1e-6:
             return f"{self.name}: the UNet received negative t ({t.min():g}); t must be in [0, 1]"
         k = t * self.T
         on_grid = np.abs(k - np.round(k)) < 1e-3
         k300 = t * 300
         if self.T != 300 and not on_grid.all() and (np.abs(k300 - np.round(k300)) < 1e-3).all():
-            return (f"{self.name}: with num_ts = {self.T}, t is divided by 300: normalise by num_ts, "
-                    f"not a hard-coded 300")
+            return (
+                f"{self.name}: with num_ts = {self.T}, t is divided by 300: normalise by num_ts, not a hard-coded 300"
+            )
         return None
 
     def rules(self) -> list[np.ndarray]:
@@ -472,8 +493,12 @@ class ForwardRun:
                 return self._fit
             # drawn some other way: accept noise that looks like N(0, I), per image (784 pixels) and overall
             per_std, per_mean = eps.std(1), eps.mean(1)
-            if (np.all(np.abs(per_std - 1) < 0.2) and np.all(np.abs(per_mean) < 0.25)
-                    and abs(eps.std() - 1) < 0.05 and abs(eps.mean()) < 0.05):
+            if (
+                np.all(np.abs(per_std - 1) < 0.2)
+                and np.all(np.abs(per_mean) < 0.25)
+                and abs(eps.std() - 1) < 0.05
+                and abs(eps.mean()) < 0.05
+            ):
                 fits.append(eps)
         if not fits:  # a reading per image (a mix of conventions would be odd, but is not wrong here)
             rules = self.rules()
@@ -522,8 +547,12 @@ class ForwardRun:
             for j in self.rules()[:2]:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     eps = self._implied_eps(j, key, sqrt)
-                if np.all(np.isfinite(eps)) and abs(eps.std() - 1) < 0.05 and abs(eps.mean()) < 0.05 \
-                        and np.all(np.abs(eps.std(1) - 1) < 0.2):
+                if (
+                    np.all(np.isfinite(eps))
+                    and abs(eps.std() - 1) < 0.05
+                    and abs(eps.mean()) < 0.05
+                    and np.all(np.abs(eps.std(1) - 1) < 0.2)
+                ):
                     return f"{self.name}: {message}"
         for shift in (0, -1):
             j = np.clip(k + shift, 0, self.T - 1)
@@ -536,14 +565,17 @@ class ForwardRun:
         abar = self.sched["alpha_bars"]
         others = 0
         for i in range(n):
-            errs = np.abs(x[i][None] - (np.sqrt(abar)[:, None] * self.x0[i][None]
-                                        + np.sqrt(1 - abar)[:, None] * self.eps0[i][None])).max(1)
+            errs = np.abs(
+                x[i][None]
+                - (np.sqrt(abar)[:, None] * self.x0[i][None] + np.sqrt(1 - abar)[:, None] * self.eps0[i][None])
+            ).max(1)
             others += int(errs.min() < 1e-3)
         if others == n:
-            return (f"{self.name}: x_t is noised at a different timestep than the t given to the UNet "
-                    f"(use alpha_bars[t] for the same t that is passed as t / num_ts)")
-        return (f"{self.name}: x_t is not sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps for the t given to the "
-                f"UNet")
+            return (
+                f"{self.name}: x_t is noised at a different timestep than the t given to the UNet "
+                f"(use alpha_bars[t] for the same t that is passed as t / num_ts)"
+            )
+        return f"{self.name}: x_t is not sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps for the t given to the UNet"
 
     def loss_problem(self) -> str | None:
         n = self.n
@@ -572,8 +604,10 @@ class ForwardRun:
             return f"{self.name}: the loss is an L1 loss; use the mean squared error"
         if near(float(((out - x) ** 2).mean())):
             return f"{self.name}: the loss compares the UNet output with x_t; the target is the noise eps"
-        return (f"{self.name}: the loss is {loss:.5g}; the MSE between the UNet output and the noise in x_t is "
-                f"{float(((out - eps) ** 2).mean()):.5g}")
+        return (
+            f"{self.name}: the loss is {loss:.5g}; the MSE between the UNet output and the noise in x_t is "
+            f"{float(((out - eps) ** 2).mean()):.5g}"
+        )
 
 
 # ---- samplers --------------------------------------------------------------------------------------
@@ -603,8 +637,10 @@ def steps_problem(name: str, t_calls, num_ts: int = 300, per_step: int = 1) -> s
     if t is None or t.size == 0:
         return f"{name} never calls the UNet"
     if np.nanmax(t) > 1 + 1e-6:
-        return (f"{name}: t is not normalised: the UNet received t up to {np.nanmax(t):g}; pass t / num_ts "
-                f"(values in [0, 1])")
+        return (
+            f"{name}: t is not normalised: the UNet received t up to {np.nanmax(t):g}; pass t / num_ts "
+            f"(values in [0, 1])"
+        )
     steps = np.unique(np.round(t * num_ts).astype(int))
     if len(steps) != num_ts:
         lo, hi = int(steps.min()), int(steps.max())
@@ -675,12 +711,17 @@ class _Step:
         eps_cols = [self.eps] if self.guidance is None else [self.ec, self.eu]
         # the draw added as noise: the one that leaves the least unexplained (x_T itself is among the draws
         # near the first step; a draw that is x_t cannot be told apart from x_t's own term, so it is skipped)
-        options = [[]] + ([[d] for d in self.draws if abs(float(np.corrcoef(d.ravel(), self.x.ravel())[0, 1])) < 0.9]
-                          if self.k > 0 else [])
+        options = [[]] + (
+            [[d] for d in self.draws if abs(float(np.corrcoef(d.ravel(), self.x.ravel())[0, 1])) < 0.9]
+            if self.k > 0
+            else []
+        )
 
         def unexplained(cols):
             c, _ = _lsq(self.xn, [self.x] + eps_cols + cols)
-            return float(np.abs(self.xn.ravel() - np.stack([v.ravel() for v in [self.x] + eps_cols + cols], 1) @ c).max())
+            return float(
+                np.abs(self.xn.ravel() - np.stack([v.ravel() for v in [self.x] + eps_cols + cols], 1) @ c).max()
+            )
 
         noise = min(options, key=unexplained)
         coef, _ = _lsq(self.xn, [self.x] + eps_cols + noise)
@@ -688,41 +729,62 @@ class _Step:
         c = self.coef
         at = f"{name}: in the update from t = {self.k}"
         if abs(a - self.a_ref) > 1e-4 * abs(self.a_ref):
-            named = {"1/sqrt(alpha_bar_t)": 1 / np.sqrt(c["alpha_bar_t"]), "1/alpha_t (no square root)": 1 / c["alpha_t"],
-                     "1 (x_t is not divided by sqrt(alpha_t))": 1.0, "sqrt(alpha_t)": np.sqrt(c["alpha_t"]),
-                     "1/sqrt(1 - beta_t ** 2)": 1 / np.sqrt(1 - c["beta_t"] ** 2)}
+            named = {
+                "1/sqrt(alpha_bar_t)": 1 / np.sqrt(c["alpha_bar_t"]),
+                "1/alpha_t (no square root)": 1 / c["alpha_t"],
+                "1 (x_t is not divided by sqrt(alpha_t))": 1.0,
+                "sqrt(alpha_t)": np.sqrt(c["alpha_t"]),
+                "1/sqrt(1 - beta_t ** 2)": 1 / np.sqrt(1 - c["beta_t"] ** 2),
+            }
             what = next((k for k, v in named.items() if abs(a - v) <= 1e-3 * abs(v)), None)
-            return (f"{at}, x_t is multiplied by {a:.6g}" + (f" = {what}" if what else "") +
-                    f"; the DDPM step multiplies it by 1/sqrt(alpha_t) = {self.a_ref:.6g}")
+            return (
+                f"{at}, x_t is multiplied by {a:.6g}"
+                + (f" = {what}" if what else "")
+                + f"; the DDPM step multiplies it by 1/sqrt(alpha_t) = {self.a_ref:.6g}"
+            )
         if self.guidance is None:
             b = float(coef[1])
             if abs(b - self.b_ref) > 1e-3 * abs(self.b_ref):
                 s = np.sqrt(c["alpha_t"])
-                named = {"-beta_t / sqrt(1 - alpha_bar_t) (not divided by sqrt(alpha_t))": -c["beta_t"] / np.sqrt(1 - c["alpha_bar_t"]),
-                         "-beta_t / (sqrt(alpha_t) (1 - alpha_bar_t)) (no square root on 1 - alpha_bar_t)":
-                             -c["beta_t"] / (s * (1 - c["alpha_bar_t"])),
-                         "-sqrt(1 - alpha_bar_t) / sqrt(alpha_t)": -np.sqrt(1 - c["alpha_bar_t"]) / s,
-                         "-(1 - alpha_t) / sqrt(alpha_t)": -(1 - c["alpha_t"]) / s}
+                named = {
+                    "-beta_t / sqrt(1 - alpha_bar_t) (not divided by sqrt(alpha_t))": -c["beta_t"]
+                    / np.sqrt(1 - c["alpha_bar_t"]),
+                    "-beta_t / (sqrt(alpha_t) (1 - alpha_bar_t)) (no square root on 1 - alpha_bar_t)": -c["beta_t"]
+                    / (s * (1 - c["alpha_bar_t"])),
+                    "-sqrt(1 - alpha_bar_t) / sqrt(alpha_t)": -np.sqrt(1 - c["alpha_bar_t"]) / s,
+                    "-(1 - alpha_t) / sqrt(alpha_t)": -(1 - c["alpha_t"]) / s,
+                }
                 what = next((k for k, v in named.items() if abs(b - v) <= 1e-3 * abs(v)), None)
-                return (f"{at}, the coefficient of the noise estimate is {b:.6g}" + (f" = {what}" if what else "") +
-                        f"; the DDPM step uses -beta_t / (sqrt(alpha_t) sqrt(1 - alpha_bar_t)) = {self.b_ref:.6g}")
+                return (
+                    f"{at}, the coefficient of the noise estimate is {b:.6g}"
+                    + (f" = {what}" if what else "")
+                    + f"; the DDPM step uses -beta_t / (sqrt(alpha_t) sqrt(1 - alpha_bar_t)) = {self.b_ref:.6g}"
+                )
         else:
             wc, wu = float(coef[1]) / self.b_ref, float(coef[2]) / self.b_ref
             g = self.guidance
             if abs(wc - g) > 1e-3 * max(1, abs(g)) or abs(wu - (1 - g)) > 1e-3 * max(1, abs(g)):
                 if abs(wc + wu - 1) > 1e-3:
-                    return (f"{at}, the coefficient of the noise estimate is {(wc + wu) * self.b_ref:.6g}; the DDPM step "
-                            f"uses -beta_t / (sqrt(alpha_t) sqrt(1 - alpha_bar_t)) = {self.b_ref:.6g}")
-                return (f"{at}, the guided noise estimate is {wc:.4g} eps_c {wu:+.4g} eps_u; with guidance_scale = {g:g} "
-                        f"it is eps_u + g (eps_c - eps_u) = {g:g} eps_c {1 - g:+g} eps_u")
+                    return (
+                        f"{at}, the coefficient of the noise estimate is {(wc + wu) * self.b_ref:.6g}; the DDPM step "
+                        f"uses -beta_t / (sqrt(alpha_t) sqrt(1 - alpha_bar_t)) = {self.b_ref:.6g}"
+                    )
+                return (
+                    f"{at}, the guided noise estimate is {wc:.4g} eps_c {wu:+.4g} eps_u; with guidance_scale = {g:g} "
+                    f"it is eps_u + g (eps_c - eps_u) = {g:g} eps_c {1 - g:+g} eps_u"
+                )
         if self.k == 0:
             return f"{name}: the last step (t = 0) must return the mean, adding no noise"
         if noise:
             s = float(coef[-1])
-            return (f"{at}, the added noise is {abs(s):.4g} z; expected sqrt(beta_t) = {self.sigmas[0]:.4g} (or the "
-                    f"posterior sqrt(beta_tilde_t) = {self.sigmas[1]:.4g})")
-        return (f"{at}, x_next is not the DDPM step 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) plus "
-                f"sigma_t z")
+            return (
+                f"{at}, the added noise is {abs(s):.4g} z; expected sqrt(beta_t) = {self.sigmas[0]:.4g} (or the "
+                f"posterior sqrt(beta_tilde_t) = {self.sigmas[1]:.4g})"
+            )
+        return (
+            f"{at}, x_next is not the DDPM step 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) plus "
+            f"sigma_t z"
+        )
 
 
 def sampler_step_problem(name: str, steps, draws, num_ts: int = 300, guidance=None) -> str | None:
@@ -738,8 +800,11 @@ def sampler_step_problem(name: str, steps, draws, num_ts: int = 300, guidance=No
     if steps is None or draws is None or steps.ndim != 4:
         return None
     sched = schedule(num_ts)
-    rows = [(steps[j], draws[j]) for j in range(len(steps))
-            if np.all(np.isfinite(steps[j][[0, 1, 3]])) and (guidance is None or np.all(np.isfinite(steps[j][2])))]
+    rows = [
+        (steps[j], draws[j])
+        for j in range(len(steps))
+        if np.all(np.isfinite(steps[j][[0, 1, 3]])) and (guidance is None or np.all(np.isfinite(steps[j][2])))
+    ]
     if not rows:
         return None
     best = None
@@ -796,8 +861,10 @@ def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, h
         if samples is not None and samples.shape[1:] == (1, 28, 28) and np.all(np.isfinite(samples)):
             mse, lab = nearest(samples)
             if np.all(mse < 1e-3) and list(lab) != list(labels):
-                raise Fail(f"{probe}: asked for digits {list(labels)}, the samples are digits {list(lab)}: "
-                           f"check the direction of classifier-free guidance")
+                raise Fail(
+                    f"{probe}: asked for digits {list(labels)}, the samples are digits {list(lab)}: "
+                    f"check the direction of classifier-free guidance"
+                )
     raise failure
 
 
@@ -809,7 +876,7 @@ class TrainRun:
 
     def __init__(self, sub, probe: str, kind: str):
         self.name, self.kind = probe, kind
-        keys = P.TRAIN_KEYS if kind == "denoiser" else P.TRAIN_KEYS[:P.TRAIN_COMMON]
+        keys = P.TRAIN_KEYS if kind == "denoiser" else P.TRAIN_KEYS[: P.TRAIN_COMMON]
         res = results(sub, probe)
         if res[0][1] is not None:
             raise Fail(res[0][1])
@@ -837,8 +904,10 @@ class TrainRun:
             return f"{self.name} returns no losses; return the list of per-iteration losses"
         if n != expected:
             per = " one per epoch" if n == self.epochs else ""
-            return (f"{self.name} returns {n} losses{per} for {self.epochs} epochs of {self.nb} batches; "
-                    f"expected one per iteration ({expected})")
+            return (
+                f"{self.name} returns {n} losses{per} for {self.epochs} epochs of {self.nb} batches; "
+                f"expected one per iteration ({expected})"
+            )
         if not np.all(np.isfinite(self.losses)):
             return f"{self.name} reports NaN or infinite losses"
         return None
@@ -853,37 +922,49 @@ class TrainRun:
         if not self.adam.all():
             return f"{self.name} does not use torch.optim.Adam"
         if steps != expected:
-            return (f"{self.name} takes {steps} optimizer steps for {self.epochs} epochs of {self.nb} batches; "
-                    f"expected one per batch ({expected})")
+            return (
+                f"{self.name} takes {steps} optimizer steps for {self.epochs} epochs of {self.nb} batches; "
+                f"expected one per batch ({expected})"
+            )
         if not scheduled:
             if abs(self.lrs[0] - self.lr) > 1e-9 * max(1.0, self.lr) + 1e-12:
                 return f"{self.name}: Adam runs with lr = {self.lrs[0]:g}; the lr argument was {self.lr:g}"
             if not np.allclose(self.lrs, self.lr, rtol=1e-6, atol=0):  # lrs come as float32
                 moved = int(np.flatnonzero(np.abs(self.lrs - self.lr) > 1e-6 * self.lr)[0])
                 per = " at every step" if moved == 1 else f" from step {moved + 1}"
-                return (f"{self.name}: the learning rate changes during training{per} ({self.lrs[0]:g} -> "
-                        f"{self.lrs[-1]:g}); this loop trains with the constant lr it is given (no scheduler)")
+                return (
+                    f"{self.name}: the learning rate changes during training{per} ({self.lrs[0]:g} -> "
+                    f"{self.lrs[-1]:g}); this loop trains with the constant lr it is given (no scheduler)"
+                )
             return None
         gamma = 0.1 ** (1 / self.epochs)
         epoch = np.arange(steps) // self.nb
-        expect = self.lr * gamma ** epoch
+        expect = self.lr * gamma**epoch
         if np.allclose(self.lrs, expect, rtol=1e-6, atol=0):
             return None
         if abs(self.lrs[0] - self.lr) > 1e-9:
             if abs(self.lrs[0] - self.lr * gamma) < 1e-9:
-                return (f"{self.name}: the first epoch already runs with a decayed learning rate: call "
-                        f"scheduler.step() after each epoch, not before")
+                return (
+                    f"{self.name}: the first epoch already runs with a decayed learning rate: call "
+                    f"scheduler.step() after each epoch, not before"
+                )
             return f"{self.name}: Adam starts with lr = {self.lrs[0]:g}; the lr argument was {self.lr:g}"
         if np.allclose(self.lrs, self.lr, rtol=1e-9, atol=0):
-            return (f"{self.name}: the learning rate never decays: use ExponentialLR(optimizer, "
-                    f"gamma=0.1 ** (1 / num_epochs)) and step it once per epoch")
+            return (
+                f"{self.name}: the learning rate never decays: use ExponentialLR(optimizer, "
+                f"gamma=0.1 ** (1 / num_epochs)) and step it once per epoch"
+            )
         ratio = self.lrs[1] / self.lrs[0]
         if ratio < 1 - 1e-9 and np.allclose(self.lrs, self.lr * ratio ** np.arange(steps), rtol=1e-6):
-            return (f"{self.name}: the learning-rate scheduler is stepped every iteration; step it once per epoch "
-                    f"(ExponentialLR, gamma = 0.1 ** (1 / num_epochs))")
+            return (
+                f"{self.name}: the learning-rate scheduler is stepped every iteration; step it once per epoch "
+                f"(ExponentialLR, gamma = 0.1 ** (1 / num_epochs))"
+            )
         per_epoch = self.lrs[self.nb] / self.lrs[0]
-        return (f"{self.name}: the learning rate decays by a factor {per_epoch:.4g} per epoch; expected "
-                f"ExponentialLR gamma = 0.1 ** (1 / num_epochs) = {gamma:.4g}")
+        return (
+            f"{self.name}: the learning rate decays by a factor {per_epoch:.4g} per epoch; expected "
+            f"ExponentialLR gamma = 0.1 ** (1 / num_epochs) = {gamma:.4g}"
+        )
 
     def step_problem(self) -> str | None:
         """Is every recorded optimizer step Adam's, with PyTorch's default settings, on fresh gradients?"""
@@ -891,10 +972,12 @@ class TrainRun:
 
     def learns_problem(self) -> str | None:
         if self.changed <= 0:
-            return (f"{self.name}: the model's weights never change (loss.backward() and optimizer.step() on the "
-                    f"model's parameters?)")
+            return (
+                f"{self.name}: the model's weights never change (loss.backward() and optimizer.step() on the "
+                f"model's parameters?)"
+            )
         if len(self.losses) >= 2 * self.nb:
-            first, last = self.losses[: self.nb].mean(), self.losses[-self.nb:].mean()
+            first, last = self.losses[: self.nb].mean(), self.losses[-self.nb :].mean()
             if not last < first:
                 return f"{self.name}: the loss does not fall over {self.epochs} epochs ({first:.4g} -> {last:.4g})"
         return None
@@ -925,8 +1008,10 @@ class TrainRun:
         if match(z):
             return f"{self.name}: the loss compares the output with the noisy input; the target is the clean image"
         if match(noise):
-            return (f"{self.name}: the loss targets the noise; the single-step denoiser is trained to output the "
-                    f"clean image (L2 to x)")
+            return (
+                f"{self.name}: the loss targets the noise; the single-step denoiser is trained to output the "
+                f"clean image (L2 to x)"
+            )
         return f"{self.name}: the reported losses are not the L2 (MSE) between the model output and the clean image"
 
 
@@ -936,9 +1021,16 @@ class TrainRun:
 ADAM_DEFAULTS = (0.9, 0.999, 0.0, 1e-8, 0.0, 0.0)
 
 
-def adam_replay(before: np.ndarray, grads: np.ndarray, lrs, betas=(0.9, 0.999), eps=1e-8,
-                reset_every: int | None = None, live: np.ndarray | None = None,
-                sizes: np.ndarray | None = None) -> np.ndarray:
+def adam_replay(
+    before: np.ndarray,
+    grads: np.ndarray,
+    lrs,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    reset_every: int | None = None,
+    live: np.ndarray | None = None,
+    sizes: np.ndarray | None = None,
+) -> np.ndarray:
     """The parameters after each step of PyTorch's Adam (float64), given the parameters before the first
     step, the gradients of each step and its lr; ``reset_every``: the optimizer is made anew every so
     many steps. ``live`` (steps, parameters): which parameter tensors (of ``sizes`` elements each) had a
@@ -961,8 +1053,8 @@ def adam_replay(before: np.ndarray, grads: np.ndarray, lrs, betas=(0.9, 0.999), 
         m = np.where(on, b1 * m + (1 - b1) * g, m)
         v = np.where(on, b2 * v + (1 - b2) * g * g, v)
         with np.errstate(divide="ignore", invalid="ignore"):
-            c1 = np.where(on, 1 - b1 ** k, 1.0)
-            c2 = np.where(on, 1 - b2 ** k, 1.0)
+            c1 = np.where(on, 1 - b1**k, 1.0)
+            c2 = np.where(on, 1 - b2**k, 1.0)
             update = (lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + eps)
         p = np.where(on, p - update, p)
         out.append(p.copy())
@@ -990,11 +1082,15 @@ def adam_step_problem(name: str, step: dict, lrs, nb: int) -> str | None:
     # 1. the optimizer's settings
     b1, b2, wd, eps, amsgrad, maximize = hyper[0]
     if np.isfinite(b1) and (abs(b1 - 0.9) > 1e-6 or abs(b2 - 0.999) > 1e-6):
-        return (f"{name}: Adam runs with betas = ({b1:g}, {b2:g}); the spec's optimizer uses PyTorch's defaults "
-                f"(0.9, 0.999): pass only the parameters and lr")
+        return (
+            f"{name}: Adam runs with betas = ({b1:g}, {b2:g}); the spec's optimizer uses PyTorch's defaults "
+            f"(0.9, 0.999): pass only the parameters and lr"
+        )
     if np.isfinite(wd) and wd != 0:
-        return (f"{name}: the optimizer runs with weight_decay = {wd:g} (AdamW's default is 0.01); the spec's Adam "
-                f"has no weight decay")
+        return (
+            f"{name}: the optimizer runs with weight_decay = {wd:g} (AdamW's default is 0.01); the spec's Adam "
+            f"has no weight decay"
+        )
     if np.isfinite(eps) and abs(eps - 1e-8) > 1e-12:
         return f"{name}: Adam runs with eps = {eps:g}; the spec's optimizer uses PyTorch's default (1e-8)"
     if amsgrad:
@@ -1009,31 +1105,46 @@ def adam_step_problem(name: str, step: dict, lrs, nb: int) -> str | None:
 
     if not same(grads, fresh):
         if n > 1 and same(grads, np.cumsum(fresh, axis=0)):
-            return (f"{name} never zeroes the gradients: every optimizer.step() uses the sum of all gradients so "
-                    f"far; call optimizer.zero_grad() once per batch, before loss.backward()")
+            return (
+                f"{name} never zeroes the gradients: every optimizer.step() uses the sum of all gradients so "
+                f"far; call optimizer.zero_grad() once per batch, before loss.backward()"
+            )
         if np.all(np.abs(grads) <= 1e-12) and np.any(np.abs(fresh) > 0):
-            return (f"{name}: the gradients are zeroed between loss.backward() and optimizer.step(); call "
-                    f"optimizer.zero_grad() before backward()")
+            return (
+                f"{name}: the gradients are zeroed between loss.backward() and optimizer.step(); call "
+                f"optimizer.zero_grad() before backward()"
+            )
         if n > 1 and same(grads[1:], fresh[:-1]):
-            return (f"{name}: each optimizer.step() uses the previous batch's gradients: call zero_grad(), "
-                    f"loss.backward() and step() in that order for every batch")
+            return (
+                f"{name}: each optimizer.step() uses the previous batch's gradients: call zero_grad(), "
+                f"loss.backward() and step() in that order for every batch"
+            )
         ratio = float(np.median(np.abs(grads[fresh != 0] / fresh[fresh != 0]))) if np.any(fresh != 0) else 0.0
-        return (f"{name}: optimizer.step() uses gradients that differ from those of loss.backward() "
-                f"(about {ratio:.3g} times them: clipped, rescaled or accumulated?); step on the loss's own gradients")
+        return (
+            f"{name}: optimizer.step() uses gradients that differ from those of loss.backward() "
+            f"(about {ratio:.3g} times them: clipped, rescaled or accumulated?); step on the loss's own gradients"
+        )
     # 3. the parameters move only by Adam's steps
     if n > 1 and not np.allclose(before[1:], after[:-1], rtol=0, atol=1e-7):
-        return (f"{name}: the parameters change between optimizer steps (something other than optimizer.step() "
-                f"updates them)")
+        return (
+            f"{name}: the parameters change between optimizer steps (something other than optimizer.step() "
+            f"updates them)"
+        )
     tol = 1e-3 * np.abs(lrs).max() + 1e-7
     replay = adam_replay(before, grads, lrs, live=live, sizes=sizes)
     if np.allclose(after, replay, rtol=0, atol=tol):
         return None
-    if n > nb and np.allclose(after, adam_replay(before, grads, lrs, reset_every=nb, live=live, sizes=sizes),
-                              rtol=0, atol=tol):
-        return (f"{name}: the optimizer is created anew every epoch, so Adam's moment estimates restart; create it "
-                f"once, before the loop over epochs")
+    if n > nb and np.allclose(
+        after, adam_replay(before, grads, lrs, reset_every=nb, live=live, sizes=sizes), rtol=0, atol=tol
+    ):
+        return (
+            f"{name}: the optimizer is created anew every epoch, so Adam's moment estimates restart; create it "
+            f"once, before the loop over epochs"
+        )
     if np.allclose(after, before - lrs[:, None] * grads, rtol=0, atol=tol):
         return f"{name}: the parameters move by plain gradient descent (lr * grad), not by Adam's update"
     off = float(np.abs(after - replay).max())
-    return (f"{name}: the parameters after optimizer.step() differ by up to {off:.3g} from Adam's update with lr "
-            f"{lrs[0]:g} and the default settings on the same gradients")
+    return (
+        f"{name}: the parameters after optimizer.step() differ by up to {off:.3g} from Adam's update with lr "
+        f"{lrs[0]:g} and the default settings on the same gradients"
+    )

@@ -15,11 +15,10 @@ Training calls rebind ``add_noise`` / ``ddpm_forward`` / ``ddpm_forward_class``
 to the reference versions for the same reason.
 """
 
+from grader.probing import call
+
 BLOCK_NAMES = ("Conv", "DownConv", "UpConv", "Flatten", "Unflatten", "ConvBlock", "DownBlock", "UpBlock", "FCBlock")
 REBIND_ALL = {name: f"$support:Ref{name}" for name in BLOCK_NAMES}
-
-
-from grader.probing import call
 
 
 def ns(name):
@@ -67,8 +66,10 @@ def _module_calls(name, rebind):
         call("$standin:module_params", ns(name), args, **kw),
     ]
     if name in UNETS:
-        calls += [call("$standin:module_params", ns(name), _with_d(args, 16), **kw),
-                  call("$standin:module_output", ns(name), _with_d(args, 4), shape, cond, "eval", **kw)]
+        calls += [
+            call("$standin:module_params", ns(name), _with_d(args, 16), **kw),
+            call("$standin:module_output", ns(name), _with_d(args, 4), shape, cond, "eval", **kw),
+        ]
     return calls
 
 
@@ -89,12 +90,17 @@ PROBES = {name: module_probe(name) for name in MODULES}
 # ---- add_noise, ddpm_schedule ---------------------------------------------------------------
 
 PX = {"$input": "probe_x"}
-PROBES["add_noise"] = ("add_noise", [call("add_noise", PX, 0.5, seed=11, name="sigma0.5"),
-                                      call("add_noise", PX, 0.2, seed=12, name="sigma0.2")])
-PROBES["ddpm_schedule"] = ("ddpm_schedule", [
-    call("$standin:run_schedule", ns("ddpm_schedule"), 1e-4, 0.02, 300, label="ddpm_schedule"),
-    call("$standin:run_schedule", ns("ddpm_schedule"), 1e-3, 0.05, 50, label="ddpm_schedule"),
-])
+PROBES["add_noise"] = (
+    "add_noise",
+    [call("add_noise", PX, 0.5, seed=11, name="sigma0.5"), call("add_noise", PX, 0.2, seed=12, name="sigma0.2")],
+)
+PROBES["ddpm_schedule"] = (
+    "ddpm_schedule",
+    [
+        call("$standin:run_schedule", ns("ddpm_schedule"), 1e-4, 0.02, 300, label="ddpm_schedule"),
+        call("$standin:run_schedule", ns("ddpm_schedule"), 1e-3, 0.05, 50, label="ddpm_schedule"),
+    ],
+)
 
 # ---- ddpm_forward, ddpm_forward_class ---------------------------------------------------------
 
@@ -102,29 +108,43 @@ FORWARD_KEYS = ("t", "x", "x0", "eps0", "calls")  # the probe UNet's output is 0
 
 
 def _forward_run(name, helper, seed, **kwargs):
-    return ([call(f"$standin:{helper}", ns(name), seed=seed, no_grad=False, label=name, **kwargs)]
-            + [stash(k, name) for k in FORWARD_KEYS])
+    return [call(f"$standin:{helper}", ns(name), seed=seed, no_grad=False, label=name, **kwargs)] + [
+        stash(k, name) for k in FORWARD_KEYS
+    ]
 
 
 #: Call indices: run r's FORWARD_KEYS entries follow its index.
-PROBES["ddpm_forward"] = ("ddpm_forward",
-                          _forward_run("ddpm_forward", "run_ddpm_forward", 21, n=32, num_ts=300)
-                          + _forward_run("ddpm_forward", "run_ddpm_forward", 22, n=16, num_ts=50))
+PROBES["ddpm_forward"] = (
+    "ddpm_forward",
+    _forward_run("ddpm_forward", "run_ddpm_forward", 21, n=32, num_ts=300)
+    + _forward_run("ddpm_forward", "run_ddpm_forward", 22, n=16, num_ts=50),
+)
 FORWARD_RUNS = {"ddpm_forward": {300: 0, 50: 1 + len(FORWARD_KEYS)}}
 
 CLASS_KEYS = ("c", "mask", "labels", "calls")
 
 
 def _dropout_run(seed, p):
-    return ([call("$standin:run_ddpm_forward_class", ns("ddpm_forward_class"), seed=seed, no_grad=False,
-                  label="ddpm_forward_class", n=200, p_uncond=p, num_ts=300)]
-            + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS])
+    return [
+        call(
+            "$standin:run_ddpm_forward_class",
+            ns("ddpm_forward_class"),
+            seed=seed,
+            no_grad=False,
+            label="ddpm_forward_class",
+            n=200,
+            p_uncond=p,
+            num_ts=300,
+        )
+    ] + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS]
 
 
-PROBES["ddpm_forward_class"] = ("ddpm_forward_class",
-                                _forward_run("ddpm_forward_class", "run_ddpm_forward_class", 31, n=32, p_uncond=0.2,
-                                             num_ts=300)
-                                + _dropout_run(32, 0.2) + _dropout_run(33, 0.5))
+PROBES["ddpm_forward_class"] = (
+    "ddpm_forward_class",
+    _forward_run("ddpm_forward_class", "run_ddpm_forward_class", 31, n=32, p_uncond=0.2, num_ts=300)
+    + _dropout_run(32, 0.2)
+    + _dropout_run(33, 0.5),
+)
 # 0 objective run (n = 32), then per dropout run: run, c, mask, labels, calls
 _D0 = 1 + len(FORWARD_KEYS)
 CLASS_DROP = {0.2: tuple(range(_D0, _D0 + 5)), 0.5: tuple(range(_D0 + 5, _D0 + 10))}
@@ -141,39 +161,82 @@ def _step_stash(api, suffix=""):
     return [stash(k, f"{api} (its update steps)", name=k + suffix, stored=False) for k in STEP_STASH]
 
 
-PROBES["ddpm_sample"] = ("ddpm_sample", [
-    call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
-    *[stash(k, "ddpm_sample", name=k) for k in SAMPLE_KEYS[:3]],
-    *_step_stash("ddpm_sample"),
-])
+PROBES["ddpm_sample"] = (
+    "ddpm_sample",
+    [
+        call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
+        *[stash(k, "ddpm_sample", name=k) for k in SAMPLE_KEYS[:3]],
+        *_step_stash("ddpm_sample"),
+    ],
+)
 #: Asked for only when the exact comparison fails (noise drawn in another order): the 1-based denoiser's samples.
-PROBES["ddpm_sample_fallback"] = ("ddpm_sample", [
-    call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample", name="samples"),
-])
+PROBES["ddpm_sample_fallback"] = (
+    "ddpm_sample",
+    [
+        call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample", name="samples"),
+    ],
+)
 
 CLASS_LABELS = ([7, 3, 0, 9], [1, 5, 2, 8])
-PROBES["ddpm_sample_class"] = ("ddpm_sample_class", [
-    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[0], None, seed=51,
-         label="ddpm_sample_class", name="samples"),
-    *[stash(k, "ddpm_sample_class", name=k) for k in SAMPLE_KEYS],
-    *_step_stash("ddpm_sample_class"),
-    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[1], 2.0, seed=52,
-         label="ddpm_sample_class", name="samples_scale2"),
-    stash("traj", "ddpm_sample_class", name="traj_scale2"),
-    *_step_stash("ddpm_sample_class", "_scale2"),
-])
-PROBES["ddpm_sample_class_fallback"] = ("ddpm_sample_class", [
-    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[0], None, offset=-1, seed=51,
-         label="ddpm_sample_class", name="samples"),
-    call("$standin:run_sample_class", ns("ddpm_sample_class"), CLASS_LABELS[1], 2.0, offset=-1, seed=52,
-         label="ddpm_sample_class", name="samples_scale2"),
-])
+PROBES["ddpm_sample_class"] = (
+    "ddpm_sample_class",
+    [
+        call(
+            "$standin:run_sample_class",
+            ns("ddpm_sample_class"),
+            CLASS_LABELS[0],
+            None,
+            seed=51,
+            label="ddpm_sample_class",
+            name="samples",
+        ),
+        *[stash(k, "ddpm_sample_class", name=k) for k in SAMPLE_KEYS],
+        *_step_stash("ddpm_sample_class"),
+        call(
+            "$standin:run_sample_class",
+            ns("ddpm_sample_class"),
+            CLASS_LABELS[1],
+            2.0,
+            seed=52,
+            label="ddpm_sample_class",
+            name="samples_scale2",
+        ),
+        stash("traj", "ddpm_sample_class", name="traj_scale2"),
+        *_step_stash("ddpm_sample_class", "_scale2"),
+    ],
+)
+PROBES["ddpm_sample_class_fallback"] = (
+    "ddpm_sample_class",
+    [
+        call(
+            "$standin:run_sample_class",
+            ns("ddpm_sample_class"),
+            CLASS_LABELS[0],
+            None,
+            offset=-1,
+            seed=51,
+            label="ddpm_sample_class",
+            name="samples",
+        ),
+        call(
+            "$standin:run_sample_class",
+            ns("ddpm_sample_class"),
+            CLASS_LABELS[1],
+            2.0,
+            offset=-1,
+            seed=52,
+            label="ddpm_sample_class",
+            name="samples_scale2",
+        ),
+    ],
+)
 
 # ---- training ----------------------------------------------------------------------------------
 
 STEP_KEYS = ("step_before", "step_after", "step_grad", "step_fresh", "step_hyper", "step_live", "step_sizes")
-TRAIN_KEYS = ("lrs", "adam", "covers", "changed", "n_fwd", "n_batches", "ret_none") + STEP_KEYS + ("fwd_x", "fwd_out",
-                                                                                                   "clean")
+TRAIN_KEYS = (
+    ("lrs", "adam", "covers", "changed", "n_fwd", "n_batches", "ret_none") + STEP_KEYS + ("fwd_x", "fwd_out", "clean")
+)
 #: How many of TRAIN_KEYS every kind of training run stashes (the denoiser's stashes them all).
 TRAIN_COMMON = 7 + len(STEP_KEYS)
 TRAIN_EPOCHS = 3
@@ -182,18 +245,38 @@ TRAIN_LR = 1e-2
 
 def _train_probe(name, kind, seed, rebind, **kwargs):
     keys = TRAIN_KEYS if kind == "denoiser" else TRAIN_KEYS[:TRAIN_COMMON]
-    return (name, [call("$standin:run_train", ns(name), kind, seed=seed, no_grad=False, label=name, rebind=rebind,
-                        num_epochs=TRAIN_EPOCHS, lr=TRAIN_LR, **kwargs)]
-            + [stash(k, name) for k in keys])
+    return (
+        name,
+        [
+            call(
+                "$standin:run_train",
+                ns(name),
+                kind,
+                seed=seed,
+                no_grad=False,
+                label=name,
+                rebind=rebind,
+                num_epochs=TRAIN_EPOCHS,
+                lr=TRAIN_LR,
+                **kwargs,
+            )
+        ]
+        + [stash(k, name) for k in keys],
+    )
 
 
-PROBES["train_denoiser"] = _train_probe("train_denoiser", "denoiser", 61, {"add_noise": "$support:ref_add_noise"},
-                                        sigma=0.3)
-PROBES["train_time_conditioned"] = _train_probe("train_time_conditioned", "time", 71,
-                                                {"ddpm_forward": "$support:ref_ddpm_forward"})
+PROBES["train_denoiser"] = _train_probe(
+    "train_denoiser", "denoiser", 61, {"add_noise": "$support:ref_add_noise"}, sigma=0.3
+)
+PROBES["train_time_conditioned"] = _train_probe(
+    "train_time_conditioned", "time", 71, {"ddpm_forward": "$support:ref_ddpm_forward"}
+)
 # ddpm_forward too: a notebook may define its class-conditioned objective again under that name (interfaces.py)
-PROBES["train_class_conditioned"] = _train_probe("train_class_conditioned", "class", 81,
-                                                 {"ddpm_forward_class": "$support:ref_ddpm_forward_class",
-                                                  "ddpm_forward": "$support:ref_ddpm_forward_class"},
-                                                 p_uncond=0.1)
+PROBES["train_class_conditioned"] = _train_probe(
+    "train_class_conditioned",
+    "class",
+    81,
+    {"ddpm_forward_class": "$support:ref_ddpm_forward_class", "ddpm_forward": "$support:ref_ddpm_forward_class"},
+    p_uncond=0.1,
+)
 TRAIN_SIGMA = 0.3

@@ -60,8 +60,9 @@ def _as_images(images) -> torch.Tensor:
     return t
 
 
-def make_denoiser(inputs: dict, alpha_bars, conditional: bool = False, bank: str = "bank", num_ts: int = NUM_TS,
-                  index_offset: int = 0) -> nn.Module:
+def make_denoiser(
+    inputs: dict, alpha_bars, conditional: bool = False, bank: str = "bank", num_ts: int = NUM_TS, index_offset: int = 0
+) -> nn.Module:
     """An analytic denoiser over the fixture's ``bank`` (or ``train``/``test``) digits and a schedule's alpha_bars."""
     images, labels = inputs[f"{bank}_images"], inputs[f"{bank}_labels"]
     cls = AnalyticClassDenoiser if conditional else AnalyticDenoiser
@@ -117,7 +118,7 @@ class AnalyticDenoiser(LooksLikeUNet, nn.Module):
         super().__init__()
         bank = _as_images(images)
         self.register_buffer("bank", bank.reshape(bank.shape[0], -1))  # (K, P) float64
-        self.register_buffer("bank_sq", (self.bank ** 2).sum(1))
+        self.register_buffer("bank_sq", (self.bank**2).sum(1))
         self.register_buffer("labels", torch.as_tensor(np.asarray(labels)).reshape(-1).long())
         self.register_buffer("alpha_bars", torch.as_tensor(schedule_alpha_bars).detach().double().reshape(-1))
         self.image_shape = tuple(bank.shape[1:])
@@ -154,7 +155,9 @@ class AnalyticDenoiser(LooksLikeUNet, nn.Module):
         n = x_in.shape[0]
         flat = x_in.detach().cpu().double().reshape(n, -1)
         if flat.shape[1] != self.bank.shape[1]:
-            raise ValueError(f"expected images of shape (N, {', '.join(map(str, self.image_shape))}), got {tuple(x_in.shape)}")
+            raise ValueError(
+                f"expected images of shape (N, {', '.join(map(str, self.image_shape))}), got {tuple(x_in.shape)}"
+            )
         abar = self.alpha_bars[self.steps(t, n)]
         x0 = self.posterior_mean(flat, abar, allowed)
         eps = (flat - abar.sqrt()[:, None] * x0) / (1 - abar).sqrt()[:, None]
@@ -299,12 +302,23 @@ def _labels(c, n: int) -> torch.Tensor:
 class FixtureMNIST(torch.utils.data.Dataset):
     """``torchvision.datasets.MNIST`` with the fixture digits; no files, no network."""
 
-    classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
-               "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
+    classes = [
+        "0 - zero",
+        "1 - one",
+        "2 - two",
+        "3 - three",
+        "4 - four",
+        "5 - five",
+        "6 - six",
+        "7 - seven",
+        "8 - eight",
+        "9 - nine",
+    ]
     splits: dict = {}
 
-    def __init__(self, root="data", train: bool = True, transform=None, target_transform=None,
-                 download: bool = False, **_ignored):
+    def __init__(
+        self, root="data", train: bool = True, transform=None, target_transform=None, download: bool = False, **_ignored
+    ):
         if not self.splits:
             raise RuntimeError("the grader's MNIST stand-in has no digits (install_mnist was not called)")
         self.root = root
@@ -357,8 +371,10 @@ class FixtureMNIST(torch.utils.data.Dataset):
 
     def __repr__(self) -> str:
         split = "Train" if self.train else "Test"
-        return (f"Dataset MNIST (grader stand-in)\n    Number of datapoints: {len(self)}\n"
-                f"    Root location: {self.root}\n    Split: {split}")
+        return (
+            f"Dataset MNIST (grader stand-in)\n    Number of datapoints: {len(self)}\n"
+            f"    Root location: {self.root}\n    Split: {split}"
+        )
 
 
 _PATCHED = ("torchvision.datasets", "torchvision.datasets.mnist")

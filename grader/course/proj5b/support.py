@@ -12,10 +12,19 @@ from torch import nn
 
 #: definition -> the graded name it answers
 ANSWERS = {
-    "RefConv": "Conv", "RefDownConv": "DownConv", "RefUpConv": "UpConv", "RefFlatten": "Flatten",
-    "RefUnflatten": "Unflatten", "RefConvBlock": "ConvBlock", "RefDownBlock": "DownBlock", "RefUpBlock": "UpBlock",
-    "RefFCBlock": "FCBlock", "ref_add_noise": "add_noise", "ref_ddpm_forward": "ddpm_forward",
-    "ref_ddpm_forward_class": "ddpm_forward_class", "reference_schedule": "ddpm_schedule",
+    "RefConv": "Conv",
+    "RefDownConv": "DownConv",
+    "RefUpConv": "UpConv",
+    "RefFlatten": "Flatten",
+    "RefUnflatten": "Unflatten",
+    "RefConvBlock": "ConvBlock",
+    "RefDownBlock": "DownBlock",
+    "RefUpBlock": "UpBlock",
+    "RefFCBlock": "FCBlock",
+    "ref_add_noise": "add_noise",
+    "ref_ddpm_forward": "ddpm_forward",
+    "ref_ddpm_forward_class": "ddpm_forward_class",
+    "reference_schedule": "ddpm_schedule",
 }
 
 

@@ -36,8 +36,9 @@ def test_blur_denoise(sub, ref):
 @pytest.mark.points(2)
 def test_one_step_denoise_runs(sub, ref):
     """one_step_denoise returns a finite (1, 3, 64, 64) image"""
-    ref.expect_like("one_step_denoise", sub.outputs("one_step_denoise", ["t250"], optional=["t750"]), "t250",
-                    varies_with="t750")
+    ref.expect_like(
+        "one_step_denoise", sub.outputs("one_step_denoise", ["t250"], optional=["t750"]), "t250", varies_with="t750"
+    )
 
 
 @pytest.mark.api("one_step_denoise")
@@ -59,20 +60,30 @@ def test_strided_timesteps(sub):
     try:
         arr = np.asarray(value, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
-        raise Fail(f"strided_timesteps is a {type(value).__name__}; expected a list of integers (990 down to 0)") from None
+        raise Fail(
+            f"strided_timesteps is a {type(value).__name__}; expected a list of integers (990 down to 0)"
+        ) from None
     expected = np.arange(990, -1, -30)
     if arr.shape == expected.shape and np.array_equal(arr, expected):
         return
     if arr.size == 0:
-        raise Fail("strided_timesteps is empty; expected 34 values 990, 960, ..., 30, 0; "
-                   "likely cause: a range() that counts up (it must count down: a negative step)")
+        raise Fail(
+            "strided_timesteps is empty; expected 34 values 990, 960, ..., 30, 0; "
+            "likely cause: a range() that counts up (it must count down: a negative step)"
+        )
     hints = []
     if arr[0] != 990:
-        hints.append(f"it starts at {arr[0]:g}, not 990" + (" (ascending? it must decrease)" if arr[0] < arr[-1] else ""))
+        hints.append(
+            f"it starts at {arr[0]:g}, not 990" + (" (ascending? it must decrease)" if arr[0] < arr[-1] else "")
+        )
     if arr[-1] != 0:
-        hints.append(f"it ends at {arr[-1]:g}, not 0 (it must include the clean timestep 0; range() leaves out its stop value)")
+        hints.append(
+            f"it ends at {arr[-1]:g}, not 0 (it must include the clean timestep 0; range() leaves out its stop value)"
+        )
     steps = np.unique(np.diff(arr))
     if steps.size and not np.array_equal(steps, [-30]):
         hints.append(f"its steps are {', '.join(f'{s:g}' for s in steps[:3])}, not -30")
-    raise Fail(f"strided_timesteps has {arr.size} values; expected 34 (990 down to 0 by 30); likely cause: "
-               + "; ".join(hints or ["some values differ"]))
+    raise Fail(
+        f"strided_timesteps has {arr.size} values; expected 34 (990 down to 0 by 30); likely cause: "
+        + "; ".join(hints or ["some values differ"])
+    )

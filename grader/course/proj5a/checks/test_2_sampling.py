@@ -3,7 +3,6 @@
 import pytest
 
 
-
 @pytest.mark.visible
 @pytest.mark.api("iterative_denoise")
 @pytest.mark.points(3)
@@ -24,7 +23,9 @@ def test_iterative_denoise_matches_reference(sub, ref):
 @pytest.mark.points(3)
 def test_iterative_denoise_cfg_runs(sub, ref):
     """iterative_denoise_cfg returns a finite (1, 3, 64, 64) image"""
-    ref.expect_like("iterative_denoise_cfg", sub.outputs("iterative_denoise_cfg", ["from_noise_scale3"]), "from_noise_scale3")
+    ref.expect_like(
+        "iterative_denoise_cfg", sub.outputs("iterative_denoise_cfg", ["from_noise_scale3"]), "from_noise_scale3"
+    )
 
 
 @pytest.mark.api("iterative_denoise_cfg")

@@ -21,8 +21,11 @@ def test_sdedit_runs(sub, ref):
 def test_sdedit_matches_reference(sub, ref, request):
     """sdedit noises the image to timesteps[i_start], then denoises with CFG from i_start"""
     got = sub.outputs("sdedit", ["rocket", "photo"], optional=["own_cfg_rocket", "own_cfg_photo"])
-    own = ({"rocket": got["own_cfg_rocket"], "photo": got["own_cfg_photo"]}
-           if "own_cfg_rocket" in got and "own_cfg_photo" in got else None)
+    own = (
+        {"rocket": got["own_cfg_rocket"], "photo": got["own_cfg_photo"]}
+        if "own_cfg_rocket" in got and "own_cfg_photo" in got
+        else None
+    )
     if ref.judge("sdedit", got, ["rocket", "photo"], alternatives=[own] if own else []) == "alternative":
         request.node.user_properties.append(("judged_with", "iterative_denoise_cfg"))
 

@@ -49,13 +49,17 @@ def _make(name, kind, points, doc):
 for _name, ((_runs, _structure, _outputs), _what) in MODULE_POINTS.items():
     _args = ", ".join(map(str, MODULES[_name][0]))
     globals()[f"test_{_name}_runs"] = _make(
-        _name, "runs", _runs, f"{_name}({_args}) runs and returns the expected shape")
+        _name, "runs", _runs, f"{_name}({_args}) runs and returns the expected shape"
+    )
     if _outputs:
         globals()[f"test_{_name}_structure"] = _make(
-            _name, "structure", _structure, f"{_name} has the expected layers and parameter count: {_what}")
+            _name, "structure", _structure, f"{_name} has the expected layers and parameter count: {_what}"
+        )
         globals()[f"test_{_name}_outputs"] = _make(
-            _name, "outputs", _outputs, f"{_name} gives the reference's outputs with the reference's weights")
+            _name, "outputs", _outputs, f"{_name} gives the reference's outputs with the reference's weights"
+        )
     else:  # no parameters: layers and outputs judged together
+
         def _both(sub, ref, _n=_name):
             view = ModuleView(sub, ref, _n)
             view.check_structure()

@@ -27,7 +27,6 @@ def _run(sub):
     return TrainRun(sub, "train_denoiser", "denoiser")
 
 
-
 @pytest.mark.visible
 @pytest.mark.api("train_denoiser")
 @pytest.mark.points(1)

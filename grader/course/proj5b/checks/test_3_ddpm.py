@@ -18,8 +18,6 @@ from grader.course.proj5b import judging as A
 from grader.course.proj5b import probes as P
 from grader.judge import Fail, degenerate_problem, fail_if, shape_problem
 
-
-
 # ---- ddpm_schedule ----------------------------------------------------------------------------
 
 
@@ -37,6 +35,7 @@ def test_ddpm_schedule(sub):
 
 
 # ---- ddpm_forward -----------------------------------------------------------------------------
+
 
 def _forward(sub, num_ts):
     return A.ForwardRun(sub, "ddpm_forward", P.FORWARD_RUNS["ddpm_forward"][num_ts], num_ts, "ddpm_forward")
@@ -108,9 +107,16 @@ def test_ddpm_sample_steps(sub):
 def test_ddpm_sample_matches_reference(sub, ref):
     """ddpm_sample from pure noise matches the reference (same noise), or takes exact DDPM steps and lands on digits"""
     got = sub.outputs("ddpm_sample", ["samples", "traj"], optional=["t_calls", "steps", "draws"])
-    A.judge_sampler(sub, ref, "ddpm_sample", got, ["samples", "traj"],
-                    fallback=("samples", ("ddpm_sample_fallback", "samples")), t_calls=got.get("t_calls"),
-                    update=(got.get("steps"), got.get("draws"), 300, None))
+    A.judge_sampler(
+        sub,
+        ref,
+        "ddpm_sample",
+        got,
+        ["samples", "traj"],
+        fallback=("samples", ("ddpm_sample_fallback", "samples")),
+        t_calls=got.get("t_calls"),
+        update=(got.get("steps"), got.get("draws"), 300, None),
+    )
 
 
 # ---- train_time_conditioned --------------------------------------------------------------------

@@ -7,8 +7,6 @@ from grader.course.proj5b import judging as A
 from grader.course.proj5b import probes as P
 from grader.judge import Fail, degenerate_problem, fail_if, shape_problem
 
-
-
 # ---- ddpm_forward_class ------------------------------------------------------------------------
 
 
@@ -49,8 +47,10 @@ def test_ddpm_forward_class_passes_labels(sub):
     c, mask, labels, dropped = _drops(sub, 0.2)
     wrong = (~dropped) & (c != labels)
     if wrong.any():
-        raise Fail(f"ddpm_forward_class: the UNet receives class labels that differ from c for {int(wrong.sum())} of "
-                   f"{len(c)} images; drop a class with mask = 0 (or an all-zero one-hot row), keep the labels")
+        raise Fail(
+            f"ddpm_forward_class: the UNet receives class labels that differ from c for {int(wrong.sum())} of "
+            f"{len(c)} images; drop a class with mask = 0 (or an all-zero one-hot row), keep the labels"
+        )
 
 
 @pytest.mark.api("ddpm_forward_class")
@@ -67,17 +67,24 @@ def test_ddpm_forward_class_drops_classes(sub):
         if abs(frac - p) <= 4 * sigma:
             continue
         if all(f == 0 for f in fractions.values()):
-            raise Fail("ddpm_forward_class never drops the class: set mask = 0 with probability p_uncond "
-                       "(classifier-free guidance needs the unconditional case)")
+            raise Fail(
+                "ddpm_forward_class never drops the class: set mask = 0 with probability p_uncond "
+                "(classifier-free guidance needs the unconditional case)"
+            )
         if all(f == 1 for f in fractions.values()):
-            raise Fail("ddpm_forward_class drops the class for every image: mask must be 1 except with probability "
-                       "p_uncond")
+            raise Fail(
+                "ddpm_forward_class drops the class for every image: mask must be 1 except with probability p_uncond"
+            )
         if abs(fractions[0.2] - 0.8) <= 4 * sigma:
-            raise Fail("ddpm_forward_class: the mask is inverted: the class is dropped with probability 1 - p_uncond "
-                       "(mask should be 0 with probability p_uncond)")
+            raise Fail(
+                "ddpm_forward_class: the mask is inverted: the class is dropped with probability 1 - p_uncond "
+                "(mask should be 0 with probability p_uncond)"
+            )
         if abs(fractions[0.2] - fractions[0.5]) < 0.1:
-            raise Fail(f"ddpm_forward_class ignores p_uncond: the class is dropped for {fractions[0.2]:.0%} of images "
-                       f"with p_uncond = 0.2 and {fractions[0.5]:.0%} with p_uncond = 0.5")
+            raise Fail(
+                f"ddpm_forward_class ignores p_uncond: the class is dropped for {fractions[0.2]:.0%} of images "
+                f"with p_uncond = 0.2 and {fractions[0.5]:.0%} with p_uncond = 0.5"
+            )
         raise Fail(f"ddpm_forward_class drops the class for {frac:.0%} of images with p_uncond = {p}")
 
 
@@ -99,8 +106,10 @@ def _cfg_problem(got) -> str | None:
     if t_calls is None or dropped is None or t_calls.size == 0:
         return None
     if not (dropped > 0).any():
-        return ("ddpm_sample_class never calls the UNet with the class dropped (mask = 0): classifier-free "
-                "guidance needs an unconditional estimate at every step")
+        return (
+            "ddpm_sample_class never calls the UNet with the class dropped (mask = 0): classifier-free "
+            "guidance needs an unconditional estimate at every step"
+        )
     return None
 
 
@@ -108,24 +117,44 @@ def _cfg_problem(got) -> str | None:
 @pytest.mark.points(5)
 def test_ddpm_sample_class_matches_reference(sub, ref):
     """ddpm_sample_class with guidance 5 matches the reference and produces the requested digits"""
-    got = sub.outputs("ddpm_sample_class", ["samples", "traj"],
-                      optional=["t_calls", "batch_calls", "dropped_calls", "steps", "draws"])
-    A.judge_sampler(sub, ref, "ddpm_sample_class", got, ["samples", "traj"],
-                    fallback=("samples", ("ddpm_sample_class_fallback", "samples")),
-                    t_calls=got.get("t_calls"), labels=P.CLASS_LABELS[0], hint=_cfg_problem(got),
-                    update=(got.get("steps"), got.get("draws"), 300, 5.0))
+    got = sub.outputs(
+        "ddpm_sample_class", ["samples", "traj"], optional=["t_calls", "batch_calls", "dropped_calls", "steps", "draws"]
+    )
+    A.judge_sampler(
+        sub,
+        ref,
+        "ddpm_sample_class",
+        got,
+        ["samples", "traj"],
+        fallback=("samples", ("ddpm_sample_class_fallback", "samples")),
+        t_calls=got.get("t_calls"),
+        labels=P.CLASS_LABELS[0],
+        hint=_cfg_problem(got),
+        update=(got.get("steps"), got.get("draws"), 300, 5.0),
+    )
 
 
 @pytest.mark.api("ddpm_sample_class")
 @pytest.mark.points(2)
 def test_ddpm_sample_class_guidance_scale(sub, ref):
     """ddpm_sample_class follows eps_u + g (eps_c - eps_u) for guidance_scale = 2"""
-    got = sub.outputs("ddpm_sample_class", ["samples_scale2", "traj_scale2"],
-                      optional=["t_calls", "dropped_calls", "steps_scale2", "draws_scale2"])
-    A.judge_sampler(sub, ref, "ddpm_sample_class", got, ["samples_scale2", "traj_scale2"],
-                    fallback=("samples_scale2", ("ddpm_sample_class_fallback", "samples_scale2")),
-                    t_calls=got.get("t_calls"), labels=P.CLASS_LABELS[1], hint=_cfg_problem(got),
-                    update=(got.get("steps_scale2"), got.get("draws_scale2"), 300, 2.0))
+    got = sub.outputs(
+        "ddpm_sample_class",
+        ["samples_scale2", "traj_scale2"],
+        optional=["t_calls", "dropped_calls", "steps_scale2", "draws_scale2"],
+    )
+    A.judge_sampler(
+        sub,
+        ref,
+        "ddpm_sample_class",
+        got,
+        ["samples_scale2", "traj_scale2"],
+        fallback=("samples_scale2", ("ddpm_sample_class_fallback", "samples_scale2")),
+        t_calls=got.get("t_calls"),
+        labels=P.CLASS_LABELS[1],
+        hint=_cfg_problem(got),
+        update=(got.get("steps_scale2"), got.get("draws_scale2"), 300, 2.0),
+    )
 
 
 # ---- train_class_conditioned -------------------------------------------------------------------
