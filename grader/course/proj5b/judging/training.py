@@ -1,0 +1,294 @@
+"""Part B judging, training: losses, the optimizer and its schedule, and each optimizer step replayed (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.course.proj5b import probes as P
+from grader.course.proj5b.judging.common import (
+    _scalar_int,
+    arr,
+    results,
+)
+from grader.judge import Fail
+
+# ---- training ----------------------------------------------------------------------------------------
+
+
+class TrainRun:
+    """One run of a student's training loop on the tiny recording net, read back from the stash."""
+
+    def __init__(self, sub, probe: str, kind: str):
+        self.name, self.kind = probe, kind
+        keys = P.TRAIN_KEYS if kind == "denoiser" else P.TRAIN_KEYS[: P.TRAIN_COMMON]
+        res = results(sub, probe)
+        if res[0][1] is not None:
+            raise Fail(res[0][1])
+        self.losses = arr(res[0][0])
+        self.losses = np.zeros(0) if self.losses is None else self.losses.reshape(-1)
+        d = {k: res[1 + j][0] for j, k in enumerate(keys)}
+        self.lrs = arr(d["lrs"]).reshape(-1)
+        self.adam = arr(d["adam"]).reshape(-1)
+        self.covers = arr(d["covers"]).reshape(-1)
+        self.changed = float(np.asarray(d["changed"]).reshape(-1)[0])
+        self.n_fwd = _scalar_int(d["n_fwd"])
+        self.nb = _scalar_int(d["n_batches"])
+        self.ret_none = bool(_scalar_int(d["ret_none"]))
+        self.epochs = P.TRAIN_EPOCHS
+        self.lr = P.TRAIN_LR
+        self.fwd = {k: arr(d.get(k)) for k in ("fwd_x", "fwd_out", "clean")}
+        self.step = {k: arr(d.get(k)) for k in P.STEP_KEYS}
+
+    def runs_problem(self) -> str | None:
+        expected = self.epochs * self.nb
+        n = len(self.losses)
+        if self.ret_none:
+            return f"{self.name} returns None; return the list of per-iteration losses"
+        if n == 0:
+            return f"{self.name} returns no losses; return the list of per-iteration losses"
+        if n != expected:
+            per = " one per epoch" if n == self.epochs else ""
+            return (
+                f"{self.name} returns {n} losses{per} for {self.epochs} epochs of {self.nb} batches; "
+                f"expected one per iteration ({expected})"
+            )
+        if not np.all(np.isfinite(self.losses)):
+            return f"{self.name} reports NaN or infinite losses"
+        return None
+
+    def optimizer_problem(self, scheduled: bool) -> str | None:
+        steps = len(self.lrs)
+        expected = self.epochs * self.nb
+        if steps == 0:
+            return f"{self.name} never calls optimizer.step()"
+        if not self.covers.all():
+            return f"{self.name}: the optimizer does not hold the model's parameters (pass unet.parameters())"
+        if not self.adam.all():
+            return f"{self.name} does not use torch.optim.Adam"
+        if steps != expected:
+            return (
+                f"{self.name} takes {steps} optimizer steps for {self.epochs} epochs of {self.nb} batches; "
+                f"expected one per batch ({expected})"
+            )
+        if not scheduled:
+            if abs(self.lrs[0] - self.lr) > 1e-9 * max(1.0, self.lr) + 1e-12:
+                return f"{self.name}: Adam runs with lr = {self.lrs[0]:g}; the lr argument was {self.lr:g}"
+            if not np.allclose(self.lrs, self.lr, rtol=1e-6, atol=0):  # lrs come as float32
+                moved = int(np.flatnonzero(np.abs(self.lrs - self.lr) > 1e-6 * self.lr)[0])
+                per = " at every step" if moved == 1 else f" from step {moved + 1}"
+                return (
+                    f"{self.name}: the learning rate changes during training{per} ({self.lrs[0]:g} -> "
+                    f"{self.lrs[-1]:g}); this loop trains with the constant lr it is given (no scheduler)"
+                )
+            return None
+        gamma = 0.1 ** (1 / self.epochs)
+        epoch = np.arange(steps) // self.nb
+        expect = self.lr * gamma**epoch
+        if np.allclose(self.lrs, expect, rtol=1e-6, atol=0):
+            return None
+        if abs(self.lrs[0] - self.lr) > 1e-9:
+            if abs(self.lrs[0] - self.lr * gamma) < 1e-9:
+                return (
+                    f"{self.name}: the first epoch already runs with a decayed learning rate: call "
+                    f"scheduler.step() after each epoch, not before"
+                )
+            return f"{self.name}: Adam starts with lr = {self.lrs[0]:g}; the lr argument was {self.lr:g}"
+        if np.allclose(self.lrs, self.lr, rtol=1e-9, atol=0):
+            return (
+                f"{self.name}: the learning rate never decays: use ExponentialLR(optimizer, "
+                f"gamma=0.1 ** (1 / num_epochs)) and step it once per epoch"
+            )
+        ratio = self.lrs[1] / self.lrs[0]
+        if ratio < 1 - 1e-9 and np.allclose(self.lrs, self.lr * ratio ** np.arange(steps), rtol=1e-6):
+            return (
+                f"{self.name}: the learning-rate scheduler is stepped every iteration; step it once per epoch "
+                f"(ExponentialLR, gamma = 0.1 ** (1 / num_epochs))"
+            )
+        per_epoch = self.lrs[self.nb] / self.lrs[0]
+        return (
+            f"{self.name}: the learning rate decays by a factor {per_epoch:.4g} per epoch; expected "
+            f"ExponentialLR gamma = 0.1 ** (1 / num_epochs) = {gamma:.4g}"
+        )
+
+    def step_problem(self) -> str | None:
+        """Is every recorded optimizer step Adam's, with PyTorch's default settings, on fresh gradients?"""
+        return adam_step_problem(self.name, self.step, self.lrs, self.nb)
+
+    def learns_problem(self) -> str | None:
+        if self.changed <= 0:
+            return (
+                f"{self.name}: the model's weights never change (loss.backward() and optimizer.step() on the "
+                f"model's parameters?)"
+            )
+        if len(self.losses) >= 2 * self.nb:
+            first, last = self.losses[: self.nb].mean(), self.losses[-self.nb :].mean()
+            if not last < first:
+                return f"{self.name}: the loss does not fall over {self.epochs} epochs ({first:.4g} -> {last:.4g})"
+        return None
+
+    def target_problem(self, sigma: float) -> str | None:
+        z, out, clean = self.fwd["fwd_x"], self.fwd["fwd_out"], self.fwd["clean"]
+        if z is None or out is None or clean is None:
+            return f"{self.name} never calls the model on a training batch with gradients enabled"
+        k = min(len(z), len(self.losses))
+        z, out, clean = z[:k].reshape(k, -1), out[:k].reshape(k, -1), clean[:k].reshape(k, -1)
+        noise = z - clean
+        if np.abs(noise).max() < 1e-6:
+            return f"{self.name}: the model is given the clean images: noise each batch with add_noise(x, sigma)"
+        std = float(noise.std())
+        if abs(std / sigma - 1) > 0.1:
+            if abs(std - 0.5) < 0.05:
+                return f"{self.name}: the noise has std 0.5 although sigma = {sigma:g}: the sigma argument is ignored"
+            return f"{self.name}: the noise added to the batches has std {std:.3g}; expected sigma = {sigma:g}"
+        losses = self.losses[:k]
+
+        def match(target):  # the mean, or a sum over pixels or over the batch: all are the L2 loss
+            sq = (out - target) ** 2
+            n = len(clean[0]) // (28 * 28) or 1
+            return any(np.allclose(losses, v, rtol=1e-4, atol=1e-7) for v in (sq.mean(1), sq.sum(1), sq.sum(1) / n))
+
+        if match(clean):
+            return None
+        if match(z):
+            return f"{self.name}: the loss compares the output with the noisy input; the target is the clean image"
+        if match(noise):
+            return (
+                f"{self.name}: the loss targets the noise; the single-step denoiser is trained to output the "
+                f"clean image (L2 to x)"
+            )
+        return f"{self.name}: the reported losses are not the L2 (MSE) between the model output and the clean image"
+
+
+# ---- the optimisation step -------------------------------------------------------------------------------
+
+#: PyTorch's Adam defaults, which the spec's optimizer uses: beta1, beta2, weight_decay, eps, amsgrad, maximize.
+ADAM_DEFAULTS = (0.9, 0.999, 0.0, 1e-8, 0.0, 0.0)
+
+
+def adam_replay(
+    before: np.ndarray,
+    grads: np.ndarray,
+    lrs,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    reset_every: int | None = None,
+    live: np.ndarray | None = None,
+    sizes: np.ndarray | None = None,
+) -> np.ndarray:
+    """The parameters after each step of PyTorch's Adam (float64), given the parameters before the first
+    step, the gradients of each step and its lr; ``reset_every``: the optimizer is made anew every so
+    many steps. ``live`` (steps, parameters): which parameter tensors (of ``sizes`` elements each) had a
+    .grad at each step; PyTorch skips the others, state and step count alike (default: those with a
+    nonzero gradient at that step or before)."""
+    b1, b2 = betas
+    p = before[0].copy()
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    k = np.zeros_like(p)
+    out = []
+    for i, (g, lr) in enumerate(zip(grads, lrs)):
+        if reset_every and i and i % reset_every == 0:
+            m[:], v[:], k[:] = 0, 0, 0
+        if live is not None and sizes is not None:
+            on = np.repeat(np.asarray(live[i]) > 0, np.asarray(sizes, dtype=np.int64))
+        else:
+            on = (g != 0) | (k > 0)
+        k = k + on
+        m = np.where(on, b1 * m + (1 - b1) * g, m)
+        v = np.where(on, b2 * v + (1 - b2) * g * g, v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c1 = np.where(on, 1 - b1**k, 1.0)
+            c2 = np.where(on, 1 - b2**k, 1.0)
+            update = (lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + eps)
+        p = np.where(on, p - update, p)
+        out.append(p.copy())
+    return np.asarray(out)
+
+
+def adam_step_problem(name: str, step: dict, lrs, nb: int) -> str | None:
+    """A sentence naming what is wrong with the first optimizer steps a training loop took, or None.
+
+    ``step`` holds the recorder's arrays (see harness ``_StepRecorder``): parameters before and after each
+    step, the gradients it stepped with, the fresh gradients of the backward() calls since the previous
+    step, and the optimizer's settings.
+    """
+    before, after, grads, fresh, hyper, live, sizes = (step.get(k) for k in P.STEP_KEYS)
+    if before is None or after is None or before.ndim != 2 or len(after) == 0:
+        return None  # no step recorded: optimizer_problem says so
+    n = len(after)
+    before, grads, fresh, hyper = before[:n], grads[:n], fresh[:n], hyper[:n]
+    if live is None or sizes is None or live.ndim != 2 or int(np.sum(sizes)) != before.shape[1]:
+        live = sizes = None
+    else:
+        live = live[:n]
+        sizes = np.asarray(sizes).reshape(-1).astype(np.int64)
+    lrs = np.asarray(lrs, dtype=np.float64)[:n]
+    # 1. the optimizer's settings
+    b1, b2, wd, eps, amsgrad, maximize = hyper[0]
+    if np.isfinite(b1) and (abs(b1 - 0.9) > 1e-6 or abs(b2 - 0.999) > 1e-6):
+        return (
+            f"{name}: Adam runs with betas = ({b1:g}, {b2:g}); the spec's optimizer uses PyTorch's defaults "
+            f"(0.9, 0.999): pass only the parameters and lr"
+        )
+    if np.isfinite(wd) and wd != 0:
+        return (
+            f"{name}: the optimizer runs with weight_decay = {wd:g} (AdamW's default is 0.01); the spec's Adam "
+            f"has no weight decay"
+        )
+    if np.isfinite(eps) and abs(eps - 1e-8) > 1e-12:
+        return f"{name}: Adam runs with eps = {eps:g}; the spec's optimizer uses PyTorch's default (1e-8)"
+    if amsgrad:
+        return f"{name}: Adam runs with amsgrad=True; the spec's optimizer is plain Adam"
+    if maximize:
+        return f"{name}: Adam runs with maximize=True: it climbs the loss instead of descending it"
+    # 2. the gradients it steps with: those of the latest backward(), once
+    scale = np.abs(fresh).max(axis=1, keepdims=True) + 1e-30
+
+    def same(a, b):
+        return bool(np.all(np.abs(a - b) <= 1e-5 * scale + 1e-12))
+
+    if not same(grads, fresh):
+        if n > 1 and same(grads, np.cumsum(fresh, axis=0)):
+            return (
+                f"{name} never zeroes the gradients: every optimizer.step() uses the sum of all gradients so "
+                f"far; call optimizer.zero_grad() once per batch, before loss.backward()"
+            )
+        if np.all(np.abs(grads) <= 1e-12) and np.any(np.abs(fresh) > 0):
+            return (
+                f"{name}: the gradients are zeroed between loss.backward() and optimizer.step(); call "
+                f"optimizer.zero_grad() before backward()"
+            )
+        if n > 1 and same(grads[1:], fresh[:-1]):
+            return (
+                f"{name}: each optimizer.step() uses the previous batch's gradients: call zero_grad(), "
+                f"loss.backward() and step() in that order for every batch"
+            )
+        ratio = float(np.median(np.abs(grads[fresh != 0] / fresh[fresh != 0]))) if np.any(fresh != 0) else 0.0
+        return (
+            f"{name}: optimizer.step() uses gradients that differ from those of loss.backward() "
+            f"(about {ratio:.3g} times them: clipped, rescaled or accumulated?); step on the loss's own gradients"
+        )
+    # 3. the parameters move only by Adam's steps
+    if n > 1 and not np.allclose(before[1:], after[:-1], rtol=0, atol=1e-7):
+        return (
+            f"{name}: the parameters change between optimizer steps (something other than optimizer.step() "
+            f"updates them)"
+        )
+    tol = 1e-3 * np.abs(lrs).max() + 1e-7
+    replay = adam_replay(before, grads, lrs, live=live, sizes=sizes)
+    if np.allclose(after, replay, rtol=0, atol=tol):
+        return None
+    if n > nb and np.allclose(
+        after, adam_replay(before, grads, lrs, reset_every=nb, live=live, sizes=sizes), rtol=0, atol=tol
+    ):
+        return (
+            f"{name}: the optimizer is created anew every epoch, so Adam's moment estimates restart; create it "
+            f"once, before the loop over epochs"
+        )
+    if np.allclose(after, before - lrs[:, None] * grads, rtol=0, atol=tol):
+        return f"{name}: the parameters move by plain gradient descent (lr * grad), not by Adam's update"
+    off = float(np.abs(after - replay).max())
+    return (
+        f"{name}: the parameters after optimizer.step() differ by up to {off:.3g} from Adam's update with lr "
+        f"{lrs[0]:g} and the default settings on the same gradients"
+    )
