@@ -141,7 +141,8 @@ class Reference:
         """Fail unless the output of ``call`` has the reference's type and shape and is finite."""
         got, call = self.by_index(probe, got), call_index(self.probes[probe][1], call)
         what = self.probes[probe][1][call]["func"]
-        expected = self.outputs(probe)[call]
+        ref = self.outputs(probe)
+        expected = ref[call]
         problem = shape_problem(got.get(call), expected, what, self.doubled_channels_hint) or degenerate_problem(
             got.get(call), expected, what
         )
@@ -149,7 +150,6 @@ class Reference:
             raise Fail(problem)
         if varies_with is not None:  # where the reference's outputs for two inputs differ, the student's must too
             other = call_index(self.probes[probe][1], varies_with)
-            ref = self.outputs(probe)
             if other in got and max_diff(ref[call], ref[other]) > ATOL and max_diff(got[call], got[other]) == 0:
                 raise Fail(f"{what} returned the same output for two different inputs; it must depend on its input")
 
