@@ -20,6 +20,8 @@ from pathlib import Path
 
 import nbformat
 
+from grader import training_loops
+
 #: Callables a kept top-level statement may call (by dotted name or bare name).
 SAFE_CALLS = {
     "range",
@@ -78,8 +80,11 @@ class Loaded:
     assignment: str | None
     notes: list[str] = field(default_factory=list)
     defined: list[str] = field(default_factory=list)
-    #: cells holding a top-level training loop (a loop that calls ``.backward()``), which the grader does not run
+    #: cells holding a top-level training loop (a loop that calls ``.backward()``) that the grader cannot run
+    #: in place of a training function (graded loops are ``graded_loops``)
     training_loops: list[int] = field(default_factory=list)
+    #: graded training function -> the top-level loop graded in its place (see grader.training_loops)
+    graded_loops: dict = field(default_factory=dict)
 
 
 def _read_regular_file(path: Path) -> bytes:
@@ -336,6 +341,7 @@ class Chunk:
     quiet: bool = False  # an import taken out of a dropped statement: its failure is not worth a note
     where: str = ""  # the cell as Jupyter shows it: 'the cell starting "def forward(im, t):"'
     line: int = 1  # the cell line the source starts on (messages give the student's line numbers)
+    loop: dict | None = None  # kind "loop": a top-level training loop, kept for a probe to run (not run at load)
 
 
 def cell_label(source: str) -> str:
@@ -344,20 +350,22 @@ def cell_label(source: str) -> str:
     return f'the cell starting "{first if len(first) <= 48 else first[:45] + "..."}"'
 
 
-def _provided(assignment: str | None) -> set:
+def _spec(assignment: str | None):
     from grader import course
 
     try:
-        return set(course.get(assignment).provided)
+        return course.get(assignment)
     except course.UnknownAssignment:
-        return set()
+        return None
 
 
 def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list[Chunk], Loaded]:
     """Read a notebook and return the chunks to execute plus a summary for the report."""
     nb = read_notebook(path)
     assignment = assignment or infer_assignment(nb, path)
-    provided = _provided(assignment) | {"get_ipython"}
+    spec = _spec(assignment)
+    provided = (set(spec.provided) if spec else set()) | {"get_ipython"}
+    statements: list[training_loops.Statement] = []
     chunks: list[Chunk] = []
     info = Loaded(source="", assignment=assignment)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
@@ -385,6 +393,8 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
         trees.append(tree)
         for node in tree.body:
             keep, _ = _keep(node, provided)
+            seg = ast.get_source_segment(code, node) or ast.unparse(node)
+            statements.append(training_loops.Statement(index + 1, cell_label(cell.source), node, seg, keep))
             if not keep:
                 if is_training_loop(node) and index + 1 not in info.training_loops:
                     info.training_loops.append(index + 1)
@@ -398,7 +408,6 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
                         )
                     )
                 continue
-            seg = ast.get_source_segment(code, node) or ast.unparse(node)
             # Decorators are not part of the node's segment before 3.8's end positions; add them.
             if getattr(node, "decorator_list", None):
                 seg = "\n".join("@" + ast.get_source_segment(code, d) for d in node.decorator_list) + "\n" + seg
@@ -429,4 +438,25 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
             f"{', '.join(users)} fail(s) where {name} is used"
         )
     info.source = "\n\n".join(c.source for c in chunks)
+    if spec is not None and spec.training_functions and info.training_loops:
+        _add_graded_loops(chunks, info, statements, spec, provided)
     return chunks, info
+
+
+def _add_graded_loops(chunks: list[Chunk], info: Loaded, statements, spec, provided: set) -> None:
+    """Top-level training loops that can stand for a training function: kept for the probes to run."""
+    info.graded_loops = training_loops.find(statements, dict(spec.training_functions), provided)
+    for api, record in info.graded_loops.items():
+        chunks.append(
+            Chunk(
+                cell=record["cell"],
+                source=record["source"],
+                kind="loop",
+                name=api,
+                where=record["where"],
+                line=record["line"],
+                loop=record,
+            )
+        )
+    graded = {r["cell"] for r in info.graded_loops.values()}
+    info.training_loops = [c for c in info.training_loops if c not in graded]

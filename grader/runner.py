@@ -165,8 +165,8 @@ def collect_images(a, submission: Submission) -> dict:
 
 
 def explain_training_loops(a, result: Grade, loops: list[int]) -> None:
-    """A training function the notebook does not define, while a top-level training loop exists: say so in its
-    checks' messages and once in the notes (the loop is top-level work, which the grader does not run)."""
+    """A training function the notebook does not define, while a top-level training loop exists that could not be
+    graded in its place (grader.training_loops): say so in its checks' messages and once in the notes."""
     if not loops:
         return
     cells = ", ".join(map(str, loops))
@@ -175,7 +175,8 @@ def explain_training_loops(a, result: Grade, loops: list[int]) -> None:
         if not check.passed and check.api in a.training_functions and "is not defined" in check.message:
             check.message = (
                 f"{check.api} is not defined in your notebook; your training is a top-level loop "
-                f"(cell {cells}), which the grader does not run: put the loop in {check.api} "
+                f"(cell {cells}) that the grader cannot run in its place (it runs a `for` loop over batches "
+                f"that trains a model class the assignment names): put the loop in {check.api} "
                 f"as the assignment specifies"
             )
             if check.api not in named:

@@ -51,8 +51,10 @@ class Spec:
     error_hints: tuple = ()
     #: Why an image output might have twice the expected channels (None: no special reason).
     doubled_channels_hint: str | None = None
-    #: Graded functions that a notebook may have written instead as a top-level training loop (not run).
-    training_functions: tuple = ()
+    #: Graded training functions that a notebook may write instead as a top-level loop -> the model classes
+    #: whose construction marks a loop as standing for that function (searched in this order; see
+    #: grader.training_loops). The loop is run with the grader's model built in place of those classes.
+    training_functions: dict = field(default_factory=dict, compare=False)
     #: Worker-side modules besides ``standins`` (relative names), searched for ``$standin:NAME``.
     worker_modules: tuple = ()
     #: Whether ``grader kit build`` may build a student kit (its support parts are replayable functions).

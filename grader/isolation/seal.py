@@ -140,6 +140,7 @@ def worker_files(package_dir: str, modules: list[str], import_root: str) -> dict
         "grader.worker.serve",
         "grader.worker.environment",
         "grader.worker.adapters",
+        "grader.worker.loops",
         "grader.course",
     ):
         add_module(name, grader_parent)

@@ -111,6 +111,7 @@ class Worker:
         self.defs = adapters.Definitions()  # every definition of every name (redefinitions kept)
         self.interfaces: dict = {}  # graded name -> adapters.Interface (the assignment's interfaces module)
         self.notes: list[str] = []
+        self.loops: dict = {}  # graded training function -> the top-level loop that stands for it (loops.py)
         self.provided: dict = {}
         self.inputs: dict = {}
 
@@ -155,6 +156,9 @@ class Worker:
     def _exec_chunk(self, chunk: dict, limit: float) -> None:
         source, kind = chunk["source"], chunk["kind"]
         cell = chunk.get("where") or f"cell {chunk['cell']}"
+        if kind == "loop":  # run by the probes of its training function, not now
+            self.loops[chunk["name"]] = chunk["loop"]
+            return
 
         def on_alarm(signum, frame):
             raise _ChunkTimeout()
@@ -215,6 +219,8 @@ class Worker:
         layout that fit (adapters.choose)."""
         iface = self.interfaces.get(name)
         names = (name,) + tuple(iface.aliases if iface else ())
+        if name in self.loops and (not any(n in self.ns for n in names) or name in self.stubs):
+            return self._loop(name)
         if not any(n in self.ns for n in names):
             raise _Missing(name)
         if name in self.ns and (isinstance(self.ns[name], type) or not callable(self.ns[name])):
@@ -228,6 +234,12 @@ class Worker:
         except LookupError:
             raise _Stub(name) from None
         return adapters.Adapted(name, self.ns, self.defs, iface)
+
+    def _loop(self, name: str):
+        """The notebook's top-level training loop, run in place of the training function it does not define."""
+        from grader.worker.loops import LoopTraining
+
+        return LoopTraining(self.ns, self.loops[name])
 
     def _call(self, call: dict, results: list):
         name = call["func"]

@@ -9,5 +9,9 @@ SPEC = Spec(
     recognised_by=("class UnconditionalUNet", "def ddpm_schedule", "class DownBlock", "def add_noise"),
     probe_timeout=30.0,
     worker_modules=("harness", "opcodes", "interfaces"),
-    training_functions=("train_denoiser", "train_time_conditioned", "train_class_conditioned"),
+    training_functions={
+        "train_class_conditioned": ("ClassConditionalUNet",),
+        "train_time_conditioned": ("TimeConditionalUNet",),
+        "train_denoiser": ("UnconditionalUNet",),
+    },
 )

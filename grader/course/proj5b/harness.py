@@ -873,7 +873,7 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
     that step was Adam's), ``covers`` (1 where the optimizer holds the net's
     parameters), ``changed`` (largest parameter change), ``fwd_x`` / ``fwd_out`` /
     ``clean`` (the first training forwards and their clean batches), ``n_fwd``,
-    ``ret_none``.
+    ``ret_none``, ``loop`` (whether ``fn`` is a top-level loop, and the epochs it declares).
     """
     from torch.optim.optimizer import register_optimizer_step_pre_hook
     from torch.utils.data import DataLoader, TensorDataset
@@ -900,7 +900,9 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
     step = _StepRecorder(net)
     _STASH.clear()
     try:
-        if kind == "denoiser":
+        if getattr(fn, "is_training_loop", False):  # a top-level loop in place of the function (worker/loops.py)
+            losses = fn.run(net, loader, num_epochs)
+        elif kind == "denoiser":
             losses = fn(net, loader, sigma=sigma, num_epochs=num_epochs, lr=lr)
         elif kind == "time":
             losses = fn(net, reference_schedule(num_ts), loader, num_ts=num_ts, num_epochs=num_epochs, lr=lr)
@@ -924,6 +926,10 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
             "n_fwd": torch.tensor(len(fwd)),
             "n_batches": torch.tensor(nb),
             "ret_none": torch.tensor(int(losses is None)),
+            # a top-level loop: 1, and how many epochs its own epoch loop declares (0: unknown)
+            "loop": torch.tensor(
+                [int(getattr(fn, "is_training_loop", False)), int(getattr(fn, "declared_epochs", None) or 0)]
+            ),
             **step.data(),
         }
     )

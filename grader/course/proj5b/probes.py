@@ -235,10 +235,12 @@ PROBES["ddpm_sample_class_fallback"] = (
 
 STEP_KEYS = ("step_before", "step_after", "step_grad", "step_fresh", "step_hyper", "step_live", "step_sizes")
 TRAIN_KEYS = (
-    ("lrs", "adam", "covers", "changed", "n_fwd", "n_batches", "ret_none") + STEP_KEYS + ("fwd_x", "fwd_out", "clean")
+    ("lrs", "adam", "covers", "changed", "n_fwd", "n_batches", "ret_none", "loop")
+    + STEP_KEYS
+    + ("fwd_x", "fwd_out", "clean")
 )
 #: How many of TRAIN_KEYS every kind of training run stashes (the denoiser's stashes them all).
-TRAIN_COMMON = 7 + len(STEP_KEYS)
+TRAIN_COMMON = 8 + len(STEP_KEYS)
 TRAIN_EPOCHS = 3
 TRAIN_LR = 1e-2
 
@@ -280,3 +282,5 @@ PROBES["train_class_conditioned"] = _train_probe(
     p_uncond=0.1,
 )
 TRAIN_SIGMA = 0.3
+#: The noise level the spec trains the single-step denoiser at: what a top-level training loop must use.
+LOOP_SIGMA = 0.5

@@ -223,7 +223,7 @@ def train_class_conditioned(unet, ddpm_schedule, train_loader, num_ts=300, p_unc
     return losses
 '''
 
-# ---- 3. time-conditioned training written as a loop around a small DDPM module (not graded: detected) ----------
+# ---- 3. training written as top-level loops (graded by running the loop on the grader's model and data) ---------
 
 DDPM_LOOP = '''
 class DDPM(nn.Module):
@@ -257,6 +257,84 @@ for epoch in range(num_epochs):
 '''
 
 
+# the skeleton's stub kept, the training done below it: tqdm, a GPU device, inline noise, a criterion object and a
+# checkpoint saved to Google Drive every epoch
+DENOISER_LOOP = '''
+from tqdm.auto import tqdm
+
+
+def train_denoiser(unet, train_loader, sigma=0.5, num_epochs=5, lr=1e-4, device="cpu"):
+    ...  # I trained in the cell below instead
+
+
+dev = torch.device("cuda")
+sigma = 0.5
+denoiser = UnconditionalUNet(1, 128).to(dev)
+criterion = nn.MSELoss()
+opt = torch.optim.Adam(denoiser.parameters(), lr=1e-4)
+train_losses = []
+for epoch in tqdm(range(5), desc="epochs"):
+    for i, (images, labels) in enumerate(tqdm(train_loader, leave=False)):
+        images = images.to(dev)
+        noisy = images + sigma * torch.randn_like(images)
+        opt.zero_grad()
+        out = denoiser(noisy)
+        loss = criterion(out, images)
+        loss.backward()
+        opt.step()
+        train_losses.append(loss.item())
+    torch.save(denoiser.state_dict(), f"/content/drive/MyDrive/cs180/denoiser_{epoch}.pt")
+'''
+
+# one-based epochs, a progress bar bound to a name, the objective called directly, samples every fifth epoch
+CLASS_LOOP = '''
+from tqdm.auto import tqdm
+
+num_epochs = 20
+class_unet = ClassConditionalUNet(1, 10, 64).to(device)
+schedule = ddpm_schedule(1e-4, 0.02, 300)
+optimizer = torch.optim.Adam(class_unet.parameters(), lr=1e-3)
+lr_sched = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1 / num_epochs))
+class_losses = []
+for epoch in range(1, num_epochs + 1):
+    class_unet.train()
+    pbar = tqdm(train_loader, desc=f"epoch {epoch}")
+    for x, c in pbar:
+        x, c = x.to(device), c.to(device)
+        loss = ddpm_forward_class(class_unet, schedule, x, c, 0.1, 300)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        class_losses.append(loss.item())
+        pbar.set_postfix(loss=loss.item())
+    lr_sched.step()
+    if epoch % 5 == 0:
+        class_unet.eval()
+        samples = ddpm_sample_class(class_unet, schedule, torch.arange(10).repeat(4), (28, 28), 300)
+        show_grid(samples, nrow=10, title=f"epoch {epoch}")
+'''
+
+# a loop over iterations with while: the grader cannot run it in place of the function (explained, not graded)
+WHILE_LOOP = '''
+num_epochs = 20
+ddpm_sched = ddpm_schedule(1e-4, 0.02, 300)
+time_unet = TimeConditionalUNet(1, 10, 64).to(device)
+optimizer = torch.optim.Adam(time_unet.parameters(), lr=1e-3)
+step, batches = 0, iter(train_loader)
+while step < num_epochs * len(train_loader):
+    try:
+        x, _ = next(batches)
+    except StopIteration:
+        batches = iter(train_loader)
+        x, _ = next(batches)
+    loss = ddpm_forward(time_unet, ddpm_sched, x.to(device), 300)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    step += 1
+'''
+
+
 def interface_styles(B, reference_cells):
     """stem -> (kind, api, expect_in_message, expect_note, cells)."""
     return {
@@ -283,8 +361,31 @@ def interface_styles(B, reference_cells):
             "ddpm_sample_class": ONE_HOT_SAMPLE,
             "train_class": ONE_HOT_TRAIN,
         })),
-        "mistake_train_time_top_level_loop": ("mistake", "train_time_conditioned", "top-level loop",
-                                              "training written as a top-level loop", reference_cells({
+        "correct_real_time_loop": ("correct", None, None, "graded your training loop", reference_cells({
             "train_time": DDPM_LOOP,
+        })),
+        "correct_real_denoiser_loop": ("correct", None, None, "as train_denoiser", reference_cells({
+            "train_denoiser": DENOISER_LOOP,
+        })),
+        "correct_real_class_loop": ("correct", None, None, "as train_class_conditioned", reference_cells({
+            "train_class": CLASS_LOOP,
+        })),
+        # mistakes inside a top-level loop lose points in the training function's checks, named as usual
+        "mistake_loop_denoiser_noisy_target": ("mistake", "train_denoiser", "noisy input", "as train_denoiser",
+                                               reference_cells({
+            "train_denoiser": DENOISER_LOOP.replace("loss = criterion(out, images)", "loss = criterion(out, noisy)"),
+        })),
+        "mistake_loop_time_scheduler_per_batch": ("mistake", "train_time_conditioned", "every iteration",
+                                                  "graded your training loop", reference_cells({
+            "train_time": DDPM_LOOP.replace("        time_losses.append(loss.item())\n    scheduler.step()",
+                                            "        time_losses.append(loss.item())\n        scheduler.step()"),
+        })),
+        "mistake_loop_class_no_zero_grad": ("mistake", "train_class_conditioned", "never zeroes",
+                                            "as train_class_conditioned", reference_cells({
+            "train_class": CLASS_LOOP.replace("        optimizer.zero_grad()\n", ""),
+        })),
+        "mistake_train_time_while_loop": ("mistake", "train_time_conditioned", "top-level loop",
+                                          "training written as a top-level loop", reference_cells({
+            "train_time": WHILE_LOOP,
         })),
     }

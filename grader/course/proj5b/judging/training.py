@@ -36,6 +36,12 @@ class TrainRun:
         self.ret_none = bool(_scalar_int(d["ret_none"]))
         self.epochs = P.TRAIN_EPOCHS
         self.lr = P.TRAIN_LR
+        loop = arr(d["loop"]).reshape(-1)
+        #: a top-level loop ran in place of the function: its own lr, epoch count and sigma are the ones to hold
+        self.is_loop = bool(loop[0])
+        self.declared_epochs = int(loop[1]) if self.is_loop and loop[1] > 0 else self.epochs
+        if self.is_loop and len(self.lrs):
+            self.lr = float(self.lrs[0])
         self.fwd = {k: arr(d.get(k)) for k in ("fwd_x", "fwd_out", "clean")}
         self.step = {k: arr(d.get(k)) for k in P.STEP_KEYS}
 
@@ -81,7 +87,7 @@ class TrainRun:
                     f"{self.lrs[-1]:g}); this loop trains with the constant lr it is given (no scheduler)"
                 )
             return None
-        gamma = 0.1 ** (1 / self.epochs)
+        gamma = 0.1 ** (1 / self.declared_epochs)
         epoch = np.arange(steps) // self.nb
         expect = self.lr * gamma**epoch
         if np.allclose(self.lrs, expect, rtol=1e-6, atol=0):
@@ -127,6 +133,8 @@ class TrainRun:
         return None
 
     def target_problem(self, sigma: float) -> str | None:
+        if self.is_loop:
+            sigma = P.LOOP_SIGMA  # a loop has no sigma argument: it trains at the spec's
         z, out, clean = self.fwd["fwd_x"], self.fwd["fwd_out"], self.fwd["clean"]
         if z is None or out is None or clean is None:
             return f"{self.name} never calls the model on a training batch with gradients enabled"

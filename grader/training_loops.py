@@ -1,0 +1,173 @@
+"""Training written as a top-level loop: which graded function it stands for, and what it needs to run.
+
+The loader drops top-level loops (they are the notebook's long work). When a loop calls ``.backward()``,
+this module describes it for the worker (:mod:`grader.worker.loops` runs it):
+
+* **which graded function**: the assignment's ``Spec.training_functions`` maps each training function to
+  the model classes whose construction marks a loop as training that model; the loop's own code, its
+  set-up and the notebook's definitions they use are searched, in the declared order;
+* **its set-up**: the top-level assignments that the loop needs (model, optimizer, scheduler, criterion,
+  a wrapper module, ``losses = []`` ...), followed back by name through the statements before it, in
+  notebook order; they run again before the loop, since a later cell may have bound the same name to
+  something else. Statements that bind a data loader (any ``DataLoader``, a validation one too), a dataset
+  fed to one, or a device are not needed: the grader binds its own loader, its dataset and the CPU to
+  those names. Nothing is executed here.
+
+When two loops stand for the same function, the later one is graded (a notebook's final training).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass
+
+from grader.worker.loops import describe, dotted
+
+_BUILTINS = set(dir(builtins))
+
+
+@dataclass
+class Statement:
+    """One top-level statement of the notebook, in order."""
+
+    cell: int
+    where: str
+    node: ast.stmt
+    source: str
+    kept: bool  # the loader keeps it (the worker runs it anyway)
+
+
+def _loaded(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _free(node: ast.AST) -> set[str]:
+    """Names a statement reads that it does not bind itself (a loop's batch variables are its own)."""
+    stored = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    free = _loaded(node) - stored - _BUILTINS
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+        free.add(node.target.id)  # x += 1 reads x
+    return free
+
+
+def _bound(node: ast.AST) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def _mentions_gpu(node: ast.AST) -> bool:
+    text = ast.unparse(node)
+    return "cuda" in text or "mps" in text
+
+
+def data_bindings(before: list[Statement]) -> tuple[set[str], set[str]]:
+    """Names the notebook binds to a ``DataLoader`` (a validation loader too), and the datasets fed to one: the
+    grader binds its own loader and its dataset to them."""
+    loaders: set[str] = set()
+    datasets: set[str] = set()
+    for stmt in before:
+        if not isinstance(stmt.node, (ast.Assign, ast.AnnAssign)):
+            continue
+        calls = [
+            n
+            for n in ast.walk(stmt.node)
+            if isinstance(n, ast.Call) and (dotted(n.func) or "").rsplit(".", 1)[-1] == "DataLoader"
+        ]
+        if not calls:
+            continue
+        loaders |= _bound(stmt.node)
+        for call in calls:
+            fed = call.args[:1] + [k.value for k in call.keywords if k.arg == "dataset"]
+            datasets |= {n.id for arg in fed for n in ast.walk(arg) if isinstance(n, ast.Name)}
+    return loaders, datasets - loaders
+
+
+def setup_for(loop: Statement, before: list[Statement], skip: set[str]) -> tuple[list[Statement], list[str]]:
+    """The assignments ``loop`` needs, in notebook order, and the names bound to a GPU device."""
+    needed = _free(loop.node) - skip
+    chosen: list[Statement] = []
+    gpu: list[str] = []
+    for stmt in reversed(before):
+        names = _bound(stmt.node)
+        hit = names & needed
+        if not hit:
+            continue
+        is_assignment = isinstance(stmt.node, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+        if is_assignment and len(names) == 1 and _mentions_gpu(stmt.node):
+            gpu.append(next(iter(names)))  # a device: the grader binds the CPU
+            needed -= names
+            continue
+        if not is_assignment:
+            needed -= names  # a definition or an import: the worker has it
+            continue
+        # an assignment, dropped or kept: run again, since a later cell may bind the name to something else
+        chosen.append(stmt)
+        if not isinstance(stmt.node, ast.AugAssign):
+            needed -= names
+        needed |= _free(stmt.node) - skip
+    return list(reversed(chosen)), gpu
+
+
+def _uses(nodes: list[ast.AST], definitions: dict[str, ast.stmt]) -> set[str]:
+    """Every name the nodes use, and those used by the notebook's definitions they reach."""
+    seen: set[str] = set()
+    todo = [n for node in nodes for n in _loaded(node)]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in definitions:
+            todo.extend(_loaded(definitions[name]))
+    return seen
+
+
+def find(statements: list[Statement], training_functions: dict, provided: set) -> dict[str, dict]:
+    """Graded training function -> the loop that stands for it (a record for the worker)."""
+    definitions = {
+        s.node.name: s.node
+        for s in statements
+        if isinstance(s.node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+    found: dict[str, dict] = {}
+    for index, stmt in enumerate(statements):
+        if stmt.kept:
+            continue
+        shape = describe(stmt.node)
+        if shape is None:
+            continue
+        loaders, datasets = data_bindings(statements[:index])
+        loaders |= set(shape["data_names"])
+        skip = loaders | datasets | set(provided)
+        setup, gpu = setup_for(stmt, statements[:index], skip)
+        wanted = _free(stmt.node) | {n for s in setup for n in _free(s.node)}
+        used = _uses([stmt.node] + [s.node for s in setup], definitions)
+        api = next((api for api, models in training_functions.items() if used & set(models)), None)
+        if api is None:
+            continue
+        found[api] = {
+            "api": api,
+            "cell": stmt.cell,
+            "where": stmt.where,
+            "line": stmt.node.lineno,
+            "source": stmt.source,
+            "setup": [{"source": s.source, "line": s.node.lineno, "where": s.where} for s in setup],
+            "models": [m for m in training_functions[api] if m in used],
+            "data_names": sorted(loaders & (wanted | set(shape["data_names"]))),
+            "dataset_names": sorted(datasets & wanted),
+            "cpu_names": gpu,
+            "epoch_loop": shape["epoch_loop"],
+            "builds": sorted(_bound_targets(setup)),
+        }
+    return found
+
+
+def _bound_targets(setup: list[Statement]) -> set[str]:
+    return {name for s in setup for name in _bound(s.node)}
+
+
+__all__ = ["Statement", "find", "setup_for", "dotted"]

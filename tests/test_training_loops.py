@@ -1,0 +1,175 @@
+"""Training written as a top-level loop: found, described (grading side) and run in place of the function (worker)."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from grader import training_loops
+from grader.worker import loops
+
+MODELS = {"train_class": ("ClassNet",), "train_plain": ("PlainNet",)}
+
+
+def statements(*cells: str, kept=lambda node: isinstance(node, (ast.Import, ast.ClassDef, ast.FunctionDef))):
+    out = []
+    for i, code in enumerate(cells, start=1):
+        for node in ast.parse(code).body:
+            out.append(training_loops.Statement(i, f"cell {i}", node, ast.get_source_segment(code, node), kept(node)))
+    return out
+
+
+SETUP = """
+train_set = datasets.MNIST("data", download=True)
+train_loader = DataLoader(train_set, batch_size=256, shuffle=True)
+device = "cuda"
+unused = heavy_thing()
+model = PlainNet(1, 128).to(device)
+opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+"""
+LOOP = """
+for epoch in range(num_epochs):
+    for x, _ in tqdm(train_loader):
+        loss = ((model(x.to(device)) - x) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    torch.save(model.state_dict(), f"/content/drive/ckpt_{epoch}.pt")
+"""
+
+
+def test_a_loop_is_found_with_the_set_up_it_needs_and_nothing_else():
+    found = training_loops.find(statements(SETUP, LOOP), MODELS, provided=set())
+    assert list(found) == ["train_plain"]
+    rec = found["train_plain"]
+    assert [s["source"].split(" =")[0] for s in rec["setup"]] == ["model", "opt"]  # not the data, nor `unused`
+    assert rec["data_names"] == ["train_loader"]
+    assert rec["cpu_names"] == ["device"]
+    assert rec["models"] == ["PlainNet"]
+    assert rec["cell"] == 2 and rec["line"] == 2 and rec["epoch_loop"]
+
+
+def test_the_model_class_decides_the_function_even_through_a_wrapper_module():
+    wrapper = "class Wrapper(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.net = ClassNet()\n"
+    setup = "model = Wrapper()\nopt = torch.optim.Adam(model.parameters())\n"
+    found = training_loops.find(statements(wrapper, setup, LOOP), MODELS, provided=set())
+    assert list(found) == ["train_class"]
+
+
+def test_while_loops_and_loops_over_unknown_models_are_not_graded():
+    while_loop = "while step < 10:\n    loss = model(x)\n    loss.backward()\n    step += 1\n"
+    found = training_loops.find(statements("model = PlainNet()", while_loop), MODELS, provided=set())
+    assert found == {}
+    other = LOOP.replace("model", "mystery")
+    assert training_loops.find(statements("mystery = OtherNet()", other), MODELS, provided=set()) == {}
+
+
+def test_the_later_of_two_loops_for_one_function_is_graded():
+    found = training_loops.find(statements(SETUP, LOOP, LOOP), MODELS, provided=set())
+    assert found["train_plain"]["cell"] == 3
+
+
+def test_a_progress_bar_bound_inside_the_loop_is_followed_to_its_data():
+    code = "for e in range(3):\n    bar = tqdm(loader, desc='x')\n    for x, y in bar:\n        f(x).backward()\n"
+    assert loops.describe(ast.parse(code).body[0])["data_names"] == ["bar", "loader"]
+
+
+def test_the_rewrite_replaces_the_data_cuts_the_epochs_and_drops_saving():
+    text = ast.unparse(loops.rewrite(LOOP.strip(), 1))
+    assert f"for epoch in {loops.EPOCHS}(range(num_epochs))" in text
+    assert f"tqdm({loops.LOADER})" in text
+    assert "torch.save" not in text
+
+
+def test_a_loop_without_an_epoch_loop_is_run_once_per_epoch():
+    code = "for x, y in loader:\n    f(x).backward()"
+    tree = loops.rewrite(code, 1)
+    assert isinstance(tree.body[0], ast.For) and ast.unparse(tree.body[0].iter) == f"{loops.EPOCHS}(None)"
+    assert ast.unparse(tree.body[0].body[0].iter) == loops.LOADER
+
+
+def test_line_numbers_stay_the_students():
+    tree = loops.rewrite(LOOP.strip(), 7)
+    assert tree.body[0].lineno == 7
+
+
+torch = pytest.importorskip("torch")
+
+
+def test_the_loop_runs_on_the_graders_model_and_data_and_reports_the_backward_losses():
+    net = torch.nn.Linear(2, 1)
+    data = [(torch.ones(4, 2) * k, None) for k in range(3)]
+    code = (
+        "for epoch in range(num_epochs):\n"
+        "    for x, _ in train_loader:\n"
+        "        loss = (model(x.to(device)) ** 2).mean()\n"
+        "        opt.zero_grad()\n"
+        "        loss.backward()\n"
+        "        opt.step()\n"
+        "    torch.save(model.state_dict(), '/no/such/folder/ckpt.pt')\n"
+    )
+    record = {
+        "api": "train_plain",
+        "where": "cell 9",
+        "line": 1,
+        "source": code,
+        "setup": [
+            {"source": "model = PlainNet(1, 128).to(device)", "line": 1, "where": "cell 8"},
+            {"source": "opt = torch.optim.SGD(model.parameters(), lr=0.1)", "line": 2, "where": "cell 8"},
+        ],
+        "models": ["PlainNet"],
+        "data_names": ["train_loader"],
+        "cpu_names": ["device"],
+    }
+    ns = {"torch": torch, "num_epochs": 20, "device": "cuda", "PlainNet": None}
+    run = loops.LoopTraining(ns, record)
+    losses = run.run(net, data, epochs=2)
+    assert len(losses) == 2 * len(data)  # 2 of its 20 epochs, one loss per batch, read from backward()
+    assert run.declared_epochs == 20
+    assert ns["model"] is net and str(ns["device"]) == "cpu"
+    assert losses[-1] < losses[1]  # SGD on the grader's net lowered the loss
+
+
+def test_an_error_in_the_loop_names_the_students_cell_and_line():
+    record = {
+        "api": "train_plain",
+        "where": "the cell starting 'for'",
+        "line": 4,
+        "source": "for x, _ in train_loader:\n    y = undefined_name + 1\n    y.backward()\n",
+        "setup": [],
+        "models": [],
+        "data_names": ["train_loader"],
+        "cpu_names": [],
+    }
+    with pytest.raises(NameError) as info:
+        loops.LoopTraining({}, record).run(torch.nn.Linear(1, 1), [(torch.zeros(1), None)], epochs=1)
+    frame = info.traceback[-1]
+    assert frame.lineno + 1 == 5 and "the cell starting" in str(frame.path)
+
+
+def test_loaders_and_datasets_of_the_notebook_are_the_graders_and_not_set_up():
+    data = (
+        "full = datasets.MNIST('data', download=True)\n"
+        "train_set, val_set = random_split(full, [50000, 10000])\n"
+        "train_loader = DataLoader(train_set, batch_size=128)\n"
+        "val_loader = torch.utils.data.DataLoader(dataset=val_set)\n"
+    )
+    loop = LOOP.replace(
+        "    torch.save(", "    with torch.no_grad():\n        v = sum(model(x).sum() for x, _ in val_loader) / len(val_set)\n    torch.save("
+    )
+    setup = "model = PlainNet()\nopt = torch.optim.Adam(model.parameters())\n"
+    rec = training_loops.find(statements(data, setup, loop), MODELS, provided={"device"})["train_plain"]
+    assert rec["data_names"] == ["train_loader", "val_loader"]
+    assert rec["dataset_names"] == ["val_set"]
+    assert not any("MNIST" in s["source"] or "DataLoader" in s["source"] for s in rec["setup"])
+
+
+def test_notebook_progress_bars_become_plain_ones():
+    notebook = pytest.importorskip("tqdm.notebook")
+    from tqdm import std
+
+    ns = {"tqdm": notebook.tqdm, "trange": notebook.trange, "other": len}
+    loops._plain_progress_bars(ns)
+    assert ns["tqdm"] is std.tqdm and ns["trange"] is std.trange and ns["other"] is len
