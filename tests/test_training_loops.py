@@ -157,7 +157,8 @@ def test_loaders_and_datasets_of_the_notebook_are_the_graders_and_not_set_up():
         "val_loader = torch.utils.data.DataLoader(dataset=val_set)\n"
     )
     loop = LOOP.replace(
-        "    torch.save(", "    with torch.no_grad():\n        v = sum(model(x).sum() for x, _ in val_loader) / len(val_set)\n    torch.save("
+        "    torch.save(",
+        "    with torch.no_grad():\n        v = sum(model(x).sum() for x, _ in val_loader) / len(val_set)\n    torch.save(",
     )
     setup = "model = PlainNet()\nopt = torch.optim.Adam(model.parameters())\n"
     rec = training_loops.find(statements(data, setup, loop), MODELS, provided={"device"})["train_plain"]
