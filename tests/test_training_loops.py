@@ -174,3 +174,18 @@ def test_notebook_progress_bars_become_plain_ones():
     ns = {"tqdm": notebook.tqdm, "trange": notebook.trange, "other": len}
     loops._plain_progress_bars(ns)
     assert ns["tqdm"] is std.tqdm and ns["trange"] is std.trange and ns["other"] is len
+
+
+@pytest.mark.parametrize(
+    "value,gpu",
+    [
+        ('"cuda"', True),
+        ('torch.device("cuda:0")', True),
+        ('"cuda" if torch.cuda.is_available() else "cpu"', True),
+        ('torch.device("mps" if ok else "cpu")', True),
+        ('"cpu"', False),
+        ("TimeConditionalUNet(1, 10, 64).cuda()", False),  # a model moved to the GPU is set-up, not a device
+    ],
+)
+def test_only_devices_count_as_gpu_names(value, gpu):
+    assert training_loops._is_gpu_device(ast.parse(value, mode="eval").body) is gpu
