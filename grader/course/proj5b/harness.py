@@ -718,6 +718,7 @@ class _TinyNet(LooksLikeUNet, nn.Module):
         self.records.append(
             {
                 "x": x.detach().float().cpu().clone(),
+                "t": None if t is None else torch.as_tensor(t).detach().float().reshape(n, -1)[:, 0].clone(),
                 "out": out.detach().float().cpu().clone(),
                 "grad": bool(torch.is_grad_enabled()),
                 "training": bool(self.training),
@@ -872,7 +873,7 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
     Stashed: ``lrs`` (the learning rate at every optimizer step), ``adam`` (1 where
     that step was Adam's), ``covers`` (1 where the optimizer holds the net's
     parameters), ``changed`` (largest parameter change), ``fwd_x`` / ``fwd_out`` /
-    ``clean`` (the first training forwards and their clean batches), ``n_fwd``,
+    ``clean`` (the first training forwards and their clean batches), ``fwd_t`` (the t they were given), ``n_fwd``,
     ``ret_none``, ``loop`` (whether ``fn`` is a top-level loop, and the epochs it declares).
     """
     from torch.optim.optimizer import register_optimizer_step_pre_hook
@@ -936,6 +937,8 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
     if keep and all(r["x"].shape == keep[0]["x"].shape for r in keep):
         _STASH["fwd_x"] = torch.stack([r["x"] for r in keep])
         _STASH["fwd_out"] = torch.stack([r["out"] for r in keep])
+        if all(r["t"] is not None for r in keep):
+            _STASH["fwd_t"] = torch.stack([r["t"] for r in keep])
         _STASH["clean"] = torch.stack(
             [x[(i % nb) * TRAIN_BATCH : (i % nb + 1) * TRAIN_BATCH] for i in range(len(keep))]
         )

@@ -237,16 +237,16 @@ STEP_KEYS = ("step_before", "step_after", "step_grad", "step_fresh", "step_hyper
 TRAIN_KEYS = (
     ("lrs", "adam", "covers", "changed", "n_fwd", "n_batches", "ret_none", "loop")
     + STEP_KEYS
-    + ("fwd_x", "fwd_out", "clean")
+    + ("fwd_x", "fwd_out", "clean", "fwd_t")
 )
-#: How many of TRAIN_KEYS every kind of training run stashes (the denoiser's stashes them all).
-TRAIN_COMMON = 8 + len(STEP_KEYS)
+#: How many of TRAIN_KEYS every kind of training run stashes: all but the denoiser's t.
+TRAIN_COMMON = len(TRAIN_KEYS) - 1
 TRAIN_EPOCHS = 3
 TRAIN_LR = 1e-2
 
 
 def _train_probe(name, kind, seed, rebind, **kwargs):
-    keys = TRAIN_KEYS if kind == "denoiser" else TRAIN_KEYS[:TRAIN_COMMON]
+    keys = TRAIN_KEYS[:TRAIN_COMMON] if kind == "denoiser" else TRAIN_KEYS
     return (
         name,
         [

@@ -335,6 +335,69 @@ while step < num_epochs * len(train_loader):
 '''
 
 
+# the objective written inline (not ddpm_forward_class): one-hot classes, its own mask and noise, a validation pass
+CLASS_INLINE_LOOP = '''
+from tqdm import trange
+
+num_epochs = 20
+p_uncond = 0.1
+T = 300
+sched = ddpm_schedule(1e-4, 0.02, T)
+cunet = ClassConditionalUNet(1, 10, 64).to(device)
+test_loader = DataLoader(test_dataset, batch_size=128)
+optim = torch.optim.Adam(cunet.parameters(), lr=1e-3)
+decay = torch.optim.lr_scheduler.ExponentialLR(optim, gamma=0.1 ** (1 / num_epochs))
+criterion = nn.MSELoss()
+history = []
+for epoch in trange(num_epochs):
+    cunet.train()
+    total = 0.0
+    for step, (x, c) in enumerate(train_loader):
+        x = x.to(device)
+        c1h = F.one_hot(c, 10).float().to(device)
+        mask = (torch.rand(x.shape[0], device=device) >= p_uncond).float()
+        t = torch.randint(0, T, (x.shape[0],), device=device)
+        eps = torch.randn_like(x)
+        ab = sched["alpha_bars"].to(device)[t].view(-1, 1, 1, 1)
+        x_t = ab.sqrt() * x + (1 - ab).sqrt() * eps
+        loss = criterion(cunet(x_t, c1h, (t / T).view(-1, 1), mask), eps)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        total += loss.item() * x.shape[0]
+        history.append(loss.item())
+    decay.step()
+    print(f"epoch {epoch}: {total / len(train_dataset):.4f}")
+    cunet.eval()
+    with torch.no_grad():
+        val = sum(F.mse_loss(cunet(x, F.one_hot(y, 10).float(), torch.zeros(len(x), 1), torch.ones(len(x))), x).item()
+                  for x, y in test_loader)
+'''
+
+# the time-conditioned objective written inside the training function
+TIME_INLINE_TRAIN = '''
+def train_time_conditioned(unet, ddpm_schedule, train_loader, num_ts=300, num_epochs=20, lr=1e-3, device="cpu"):
+    optimizer = torch.optim.Adam(unet.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1.0 / num_epochs))
+    alpha_bars = ddpm_schedule["alpha_bars"].to(device)
+    losses = []
+    for _ in range(num_epochs):
+        for x_0, _ in train_loader:
+            x_0 = x_0.to(device)
+            t = torch.randint(0, num_ts, (x_0.shape[0],), device=device)
+            eps = torch.randn_like(x_0)
+            abar = alpha_bars[t].reshape(-1, 1, 1, 1)
+            x_t = abar.sqrt() * x_0 + (1 - abar).sqrt() * eps
+            loss = F.mse_loss(unet(x_t, (t.float() / num_ts).reshape(-1, 1)), eps)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        scheduler.step()
+    return losses
+'''
+
+
 def interface_styles(B, reference_cells):
     """stem -> (kind, api, expect_in_message, expect_note, cells)."""
     return {
@@ -383,6 +446,24 @@ def interface_styles(B, reference_cells):
         "mistake_loop_class_no_zero_grad": ("mistake", "train_class_conditioned", "never zeroes",
                                             "as train_class_conditioned", reference_cells({
             "train_class": CLASS_LOOP.replace("        optimizer.zero_grad()\n", ""),
+        })),
+        "correct_real_class_inline_loop": ("correct", None, None, "as train_class_conditioned", reference_cells({
+            "train_class": CLASS_INLINE_LOOP,
+        })),
+        "correct_train_time_inline_objective": ("correct", None, None, None, reference_cells({
+            "train_time": TIME_INLINE_TRAIN,
+        })),
+        # the objective written inline is judged too: t not normalised, x_0 as the target, alphas for alpha_bars
+        "mistake_loop_class_inline_t_unnormalised": ("mistake", "train_class_conditioned", "t / num_ts",
+                                                     "as train_class_conditioned", reference_cells({
+            "train_class": CLASS_INLINE_LOOP.replace("(t / T).view(-1, 1)", "t.float().view(-1, 1)"),
+        })),
+        "mistake_loop_class_inline_target_x0": ("mistake", "train_class_conditioned", "with x_0",
+                                                "as train_class_conditioned", reference_cells({
+            "train_class": CLASS_INLINE_LOOP.replace("(t / T).view(-1, 1), mask), eps)", "(t / T).view(-1, 1), mask), x)"),
+        })),
+        "mistake_train_time_inline_alphas": ("mistake", "train_time_conditioned", "made with alphas", None, reference_cells({
+            "train_time": TIME_INLINE_TRAIN.replace('ddpm_schedule["alpha_bars"]', 'ddpm_schedule["alphas"]'),
         })),
         "mistake_train_time_while_loop": ("mistake", "train_time_conditioned", "top-level loop",
                                           "training written as a top-level loop", reference_cells({

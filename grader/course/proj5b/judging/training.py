@@ -9,6 +9,7 @@ from grader.course.proj5b.judging.common import (
     _scalar_int,
     arr,
     results,
+    schedule,
 )
 from grader.judge import Fail
 
@@ -20,7 +21,7 @@ class TrainRun:
 
     def __init__(self, sub, probe: str, kind: str):
         self.name, self.kind = probe, kind
-        keys = P.TRAIN_KEYS if kind == "denoiser" else P.TRAIN_KEYS[: P.TRAIN_COMMON]
+        keys = P.TRAIN_KEYS[: P.TRAIN_COMMON] if kind == "denoiser" else P.TRAIN_KEYS
         res = results(sub, probe)
         if res[0][1] is not None:
             raise Fail(res[0][1])
@@ -42,7 +43,7 @@ class TrainRun:
         self.declared_epochs = int(loop[1]) if self.is_loop and loop[1] > 0 else self.epochs
         if self.is_loop and len(self.lrs):
             self.lr = float(self.lrs[0])
-        self.fwd = {k: arr(d.get(k)) for k in ("fwd_x", "fwd_out", "clean")}
+        self.fwd = {k: arr(d.get(k)) for k in ("fwd_x", "fwd_out", "clean", "fwd_t")}
         self.step = {k: arr(d.get(k)) for k in P.STEP_KEYS}
 
     def runs_problem(self) -> str | None:
@@ -165,6 +166,84 @@ class TrainRun:
                 f"clean image (L2 to x)"
             )
         return f"{self.name}: the reported losses are not the L2 (MSE) between the model output and the clean image"
+
+    def objective_problem(self) -> str | None:
+        """The DDPM objective of the first training forwards (time- and class-conditioned runs): the UNet gets
+        x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps and t / T in [0, 1], and the loss is the MSE between its
+        output and eps. A run that calls the grader's ddpm_forward passes; this judges an objective written
+        inline, in a training function or a top-level loop."""
+        z, out, clean, t = (self.fwd.get(k) for k in ("fwd_x", "fwd_out", "clean", "fwd_t"))
+        if z is None or out is None or clean is None:
+            return f"{self.name} never calls the model on a training batch with gradients enabled"
+        if t is None:
+            return f"{self.name} calls the model without t"
+        k = min(len(z), len(clean), len(t))
+        n = clean.shape[1]
+        z, out, clean, t = z[:k].reshape(k, n, -1), out[:k].reshape(k, n, -1), clean[:k].reshape(k, n, -1), t[:k]
+        if z.shape[2] != clean.shape[2] or out.shape != z.shape:
+            return None  # another layout of the batch: the other checks say what is wrong
+        if t.max() > 1 + 1e-6 or t.min() < -1e-6:
+            return (
+                f"{self.name}: the UNet is given t up to {t.max():g}; the training objective passes t / num_ts "
+                f"(values in [0, 1])"
+            )
+        T = _grid(t)
+        if T is None:
+            return f"{self.name}: the t given to the UNet are not timesteps k / num_ts"
+        sched = schedule(T)
+        losses = self.losses if len(self.losses) >= k else None
+        for i in range(k):
+            x0, xt, pred = clean[i], z[i], out[i]
+            noises = _noises(xt, x0, sched["alpha_bars"], t[i] * T, T)
+            if not noises:
+                if _noises(xt, x0, sched["alphas"], t[i] * T, T):
+                    return (
+                        f"{self.name}: x_t is made with alphas (1 - beta_t) where alpha_bars (their cumulative "
+                        f"product) belong: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps"
+                    )
+                return (
+                    f"{self.name}: the UNet's input is not x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps for the "
+                    f"t it is given (alpha_bars = cumprod(1 - betas) of ddpm_schedule(1e-4, 0.02, {T}))"
+                )
+            if losses is None:
+                continue
+
+            def near(value, loss=float(losses[i])):
+                return abs(float(value) - loss) <= 1e-4 * max(abs(loss), 1e-6) + 1e-7
+
+            if any(near(((pred - eps) ** 2).mean()) or near(((pred - eps) ** 2).sum(1).mean()) for eps in noises):
+                continue
+            if near(((pred - x0) ** 2).mean()):
+                return f"{self.name}: the loss compares the UNet's output with x_0; the DDPM objective predicts eps"
+            return f"{self.name}: the loss is not the MSE between the UNet's output and the noise eps"
+        return None
+
+
+def _grid(t: np.ndarray) -> int | None:
+    """The smallest T (up to 2000) for which every t is a multiple of 1 / T, else None."""
+    flat = np.asarray(t, dtype=np.float64).reshape(-1)
+    for T in (300, *range(1, 2001)):
+        k = flat * T
+        if np.all(np.abs(k - np.round(k)) < 1e-3):
+            return T
+    return None
+
+
+def _noises(xt, x0, abar, k, T) -> list[np.ndarray]:
+    """The eps, under each reading of t, for which xt = sqrt(abar) x0 + sqrt(1 - abar) eps looks like N(0, I)."""
+    found = []
+    for j in _readings(k, T):
+        a = abar[j][:, None]
+        eps = (xt - np.sqrt(a) * x0) / np.sqrt(1 - a)
+        if abs(eps.std() - 1) < 0.05 and abs(eps.mean()) < 0.05 and np.all(np.abs(eps.std(1) - 1) < 0.25):
+            found.append(eps)
+    return found
+
+
+def _readings(k: np.ndarray, T: int) -> list[np.ndarray]:
+    """Schedule indices for t = k / T, 0- or 1-based."""
+    k = np.round(k)
+    return [np.clip(k, 0, T - 1).astype(int), np.clip(k - 1, 0, T - 1).astype(int)]
 
 
 # ---- the optimisation step -------------------------------------------------------------------------------
