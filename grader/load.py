@@ -250,8 +250,9 @@ def _nested_imports(node: ast.stmt) -> list[ast.stmt]:
 
 
 def is_training_loop(node: ast.stmt) -> bool:
-    """A top-level ``for`` / ``while`` loop that calls ``.backward()`` (training written outside a function)."""
-    return isinstance(node, (ast.For, ast.While)) and any(
+    """A top-level ``for`` / ``while`` loop that calls ``.backward()`` (training written outside a function), also
+    inside a top-level ``if`` / ``with`` / ``try``."""
+    return isinstance(node, (ast.For, ast.While, ast.If, ast.With, ast.Try)) and any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward"
         for n in ast.walk(node)
     )
@@ -394,7 +395,8 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
         for node in tree.body:
             keep, _ = _keep(node, provided)
             seg = ast.get_source_segment(code, node) or ast.unparse(node)
-            statements.append(training_loops.Statement(index + 1, cell_label(cell.source), node, seg, keep))
+            for part, text in training_loops.unfold(node, code) if not keep else [(node, seg)]:
+                statements.append(training_loops.Statement(index + 1, cell_label(cell.source), part, text, keep))
             if not keep:
                 if is_training_loop(node) and index + 1 not in info.training_loops:
                     info.training_loops.append(index + 1)

@@ -38,6 +38,40 @@ class Statement:
     kept: bool  # the loader keeps it (the worker runs it anyway)
 
 
+def _branch_with_loop(node: ast.stmt) -> list[ast.stmt] | None:
+    """The statements of the branch of an ``if`` / ``with`` / ``try`` that holds a training loop, else None."""
+    branches = []
+    if isinstance(node, ast.If):
+        branches = [node.body, node.orelse]
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        branches = [node.body]
+    elif isinstance(node, ast.Try):
+        branches = [node.body]
+    for body in branches:
+        if any(describe(n) is not None or _branch_with_loop(n) for n in body):
+            return body
+    return None
+
+
+def unfold(node: ast.stmt, code: str) -> list[tuple[ast.stmt, str]]:
+    """A top-level statement as (statement, source) pairs: itself, or, for an ``if TRAIN:`` / ``with ...:`` /
+    ``try:`` around a training loop, the statements of the branch that holds it (dedented, with their own line
+    numbers), so that the loop and the set-up before it are found as at top level."""
+    body = _branch_with_loop(node)
+    if body is None:
+        return [(node, ast.get_source_segment(code, node) or ast.unparse(node))]
+    out = []
+    for stmt in body:
+        out += unfold(stmt, code) if _branch_with_loop(stmt) else [(stmt, _segment(code, stmt))]
+    return out
+
+
+def _segment(code: str, node: ast.stmt) -> str:
+    import textwrap
+
+    return textwrap.dedent(ast.get_source_segment(code, node, padded=True) or ast.unparse(node))
+
+
 def _loaded(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 

@@ -189,3 +189,27 @@ def test_notebook_progress_bars_become_plain_ones():
 )
 def test_only_devices_count_as_gpu_names(value, gpu):
     assert training_loops._is_gpu_device(ast.parse(value, mode="eval").body) is gpu
+
+
+def test_a_loop_inside_an_if_is_found_with_the_set_up_in_that_branch():
+    code = (
+        "TRAIN = True\n"
+        "if TRAIN:\n"
+        "    model = PlainNet(1, 128)\n"
+        "    opt = torch.optim.Adam(model.parameters(), lr=1e-4)\n"
+        "    for epoch in range(5):\n"
+        "        for x, _ in train_loader:\n"
+        "            loss = model(x).mean()\n"
+        "            opt.zero_grad()\n"
+        "            loss.backward()\n"
+        "            opt.step()\n"
+        "else:\n"
+        "    model = torch.load('model.pt')\n"
+    )
+    tree = ast.parse(code)
+    parts = [p for node in tree.body for p in training_loops.unfold(node, code)]
+    stmts = [training_loops.Statement(1, "cell 1", n, text, False) for n, text in parts]
+    rec = training_loops.find(stmts, MODELS, provided=set())["train_plain"]
+    assert rec["line"] == 5 and rec["source"].startswith("for epoch in range(5):\n    for x, _")
+    assert [s["line"] for s in rec["setup"]] == [3, 4]
+    assert loops.rewrite(rec["source"], rec["line"]).body[0].lineno == 5
