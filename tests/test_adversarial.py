@@ -55,7 +55,8 @@ def test_attack_is_contained(graded, entry):
     ]
     assert results["score"] == g.score and len(results["tests"]) == 19
     report = " | ".join([c.message for c in g.checks if not c.passed] + g.notes).lower()
-    assert entry["expect"] in report, report
+    expect = entry["expect"] if isinstance(entry["expect"], list) else [entry["expect"]]
+    assert any(e in report for e in expect), report  # (a list: any of these outcomes)
     for line in [c.message for c in g.checks] + g.notes:
         assert "\n" not in line and len(line) < 400
 

@@ -26,7 +26,7 @@ CORRECT_FORWARD = """
 """
 
 ATTACKS = {
-    "read_hidden": ("forward", 90, "permission", """
+    "read_hidden": ("forward", 90, "no such file", """
 def forward(im, t):
     import grader, os
     base = os.path.dirname(os.path.dirname(grader.__file__))
@@ -61,7 +61,9 @@ def forward(im, t):
     hog = torch.ones(40 * 1024**3 // 4)  # 40 GB
     return hog[:1]
 """),
-    "fork_bomb": ("forward", 100, "did not finish", """
+    # contained either way: the forks outlast the probe's time limit, or the process cap stops them and the
+    # sleeping children are killed when the probe ends (which happens first depends on the machine's load)
+    "fork_bomb": ("forward", 100, ["did not finish", "left running were stopped"], """
 def forward(im, t):
     import os, time
     for _ in range(2000):
@@ -94,12 +96,12 @@ class Exploit:
 def forward(im, t):
     return Exploit()
 """),
-    "kill_parent": ("forward", 90, "worker", """
+    "kill_parent": ("forward", 90, "returned none", """
 def forward(im, t):
     import os, signal
     os.kill(os.getppid(), signal.SIGKILL)
 """),
-    "kill_everything": ("forward", 90, "worker", """
+    "kill_everything": ("forward", 90, "killed", """
 def forward(im, t):
     import os, signal
     for name in os.listdir("/proc"):
