@@ -20,7 +20,7 @@ from grader.catalogue import with_pairs
 from grader.isolation.spawn import NOT_ISOLATED, IsolationUnavailable, Limits, WorkerError, WorkerProcess
 from grader.judge import Reference
 from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
-from grader.plugin import CheckResult, GradingPlugin
+from grader.plugin import CheckResult, GradingPlugin, QuickReports
 from grader.submission import Submission
 from grader.support import support_source
 
@@ -119,7 +119,7 @@ def run_checks(assignment: str, submission: Submission, visible_only: bool, prog
     ]
     old = os.getcwd()
     try:
-        code = pytest.main(args, plugins=[plugin])
+        code = pytest.main(args, plugins=[plugin, QuickReports()])
     finally:
         os.chdir(old)
     if not plugin.results and code not in (0, 1):
