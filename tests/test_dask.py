@@ -85,6 +85,7 @@ def test_local_cluster_gives_the_local_pools_gradebook(root, tmp_path, capsys):
     assert (tmp_path / "dask" / "index.html").exists()
 
 
+@pytest.mark.slow  # 12 s; the local pool's kill-and-resume test (test_batch) runs by default
 def test_a_worker_killed_mid_batch_loses_nothing_and_grades_once(cluster, root, tmp_path, writes):
     names = [f"student{i}" for i in range(3)]
     subs, out = _copies(root, tmp_path, names), tmp_path / "out"

@@ -132,6 +132,7 @@ def test_no_kit_for_an_assignment_whose_standins_hold_the_reference(tmp_path):
         build_kit("proj5b", tmp_path)
 
 
+@pytest.mark.slow  # 35 s: a venv, the kit installed, `grader check` run twice (kit and full grader)
 def test_installed_kit_checks_like_the_full_grader(kit, root, tmp_path):
     wheel, _ = kit
     base = world_readable_dir("kit-venv-")
