@@ -213,3 +213,23 @@ def test_a_loop_inside_an_if_is_found_with_the_set_up_in_that_branch():
     assert rec["line"] == 5 and rec["source"].startswith("for epoch in range(5):\n    for x, _")
     assert [s["line"] for s in rec["setup"]] == [3, 4]
     assert loops.rewrite(rec["source"], rec["line"]).body[0].lineno == 5
+
+
+def test_called_as_the_function_the_loop_finds_the_model_data_and_epochs():
+    record = {
+        "api": "train_plain",
+        "where": "cell 9",
+        "line": 1,
+        "source": "for epoch in range(20):\n    for x, _ in train_loader:\n        model(x).sum().backward()\n",
+        "setup": [],
+        "models": [],
+        "data_names": ["train_loader"],
+        "cpu_names": [],
+    }
+    net = torch.nn.Linear(2, 1)
+    data = [(torch.ones(3, 2), None)] * 4
+    ns = {"model": net}
+    losses = loops.LoopTraining(ns, record)(net, {"betas": 1}, data, num_ts=300, num_epochs=2, lr=1e-3)
+    assert len(losses) == 2 * 4
+    with pytest.raises(TypeError, match="needs a model and a data loader"):
+        loops.LoopTraining(ns, record)(net, num_epochs=1)

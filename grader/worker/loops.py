@@ -195,7 +195,28 @@ class LoopTraining:
         self.declared_epochs: int | None = None
         self.setup_errors: list[str] = []
 
-    def run(self, model, loader, epochs: int) -> list[float]:
+    def __call__(self, *args, **kwargs) -> list[float]:
+        """Called as the training function it stands for (by a notebook's own check): the model is the first
+        argument with parameters, the data the first other iterable, and ``num_epochs`` the epochs (else 1);
+        the function's other arguments have no counterpart in a loop, which keeps its own."""
+        values = list(args) + list(kwargs.values())
+        model = next((v for v in values if hasattr(v, "parameters")), None)
+        loader = next(
+            (
+                v
+                for v in values
+                if v is not model
+                and hasattr(v, "__iter__")
+                and not hasattr(v, "shape")
+                and not isinstance(v, (dict, str))
+            ),
+            None,
+        )
+        if model is None or loader is None:
+            raise TypeError(f"{self.__name__} (your training loop) needs a model and a data loader")
+        return self.run(model, loader, int(kwargs.get("num_epochs", 1)), note=False)
+
+    def run(self, model, loader, epochs: int, note: bool = True) -> list[float]:
         import torch
 
         ns, rec = self.ns, self.record
@@ -259,6 +280,8 @@ class LoopTraining:
             torch.Tensor.backward = original
         self.declared_epochs = declared[0] if declared else None
         of = f" of its {self.declared_epochs}" if self.declared_epochs else ""
+        if not note:
+            return losses
         adapters.note(
             f"graded your training loop ({rec['where']}) as {rec['api']}: {epochs}{of} epochs ran on the grader's "
             f"small model and data, with the loop's own optimizer, learning rate, schedule and objective"
