@@ -77,12 +77,51 @@ def _loaded(node: ast.AST) -> set[str]:
 
 
 def _free(node: ast.AST) -> set[str]:
-    """Names a statement reads that it does not bind itself (a loop's batch variables are its own)."""
-    stored = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    free = _loaded(node) - stored - _BUILTINS
-    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-        free.add(node.target.id)  # x += 1 reads x
-    return free
+    """Names a statement reads before it binds them itself, in the order Python evaluates it: a loop's batch
+    variables are its own, but ``next(data_iter)`` read before an ``except`` rebinds ``data_iter`` is not."""
+    first: dict[str, str] = {}
+
+    def see(name: str, what: str) -> None:
+        first.setdefault(name, what)
+
+    def visit(n: ast.AST) -> None:
+        if isinstance(n, ast.Name):
+            see(n.id, "store" if isinstance(n.ctx, (ast.Store, ast.Del)) else "load")
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            return  # its own scope (a helper defined in the loop)
+        elif isinstance(n, ast.Assign):
+            visit(n.value)
+            for target in n.targets:
+                visit(target)
+        elif isinstance(n, ast.AugAssign):
+            if isinstance(n.target, ast.Name):
+                see(n.target.id, "load")  # x += 1 reads x first
+            visit(n.value)
+            visit(n.target)
+        elif isinstance(n, ast.AnnAssign):
+            if n.value is not None:
+                visit(n.value)
+            visit(n.target)
+        elif isinstance(n, (ast.For, ast.AsyncFor)):
+            visit(n.iter)
+            visit(n.target)
+            for child in n.body + n.orelse:
+                visit(child)
+        elif isinstance(n, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            for gen in n.generators:  # the comprehension's own variables are local to it
+                visit(gen.iter)
+            inner = {t.id for g in n.generators for t in ast.walk(g.target) if isinstance(t, ast.Name)}
+            parts = [n.key, n.value] if isinstance(n, ast.DictComp) else [n.elt]
+            parts += [cond for g in n.generators for cond in g.ifs]
+            for part in parts:
+                for name in _loaded(part) - inner:
+                    see(name, "load")
+        else:
+            for child in ast.iter_child_nodes(n):
+                visit(child)
+
+    visit(node)
+    return {name for name, what in first.items() if what == "load"} - _BUILTINS
 
 
 def _bound(node: ast.AST) -> set[str]:
@@ -181,7 +220,7 @@ def find(statements: list[Statement], training_functions: dict, provided: set) -
         shape = describe(stmt.node)
         if shape is None:
             continue
-        loaders, datasets = data_bindings(statements[:index])
+        loaders, datasets = data_bindings(statements)  # anywhere: notebooks run out of order
         loaders |= set(shape["data_names"])
         skip = loaders | datasets | set(provided)
         setup, gpu = setup_for(stmt, statements[:index], skip)

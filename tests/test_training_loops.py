@@ -233,3 +233,25 @@ def test_called_as_the_function_the_loop_finds_the_model_data_and_epochs():
     assert len(losses) == 2 * 4
     with pytest.raises(TypeError, match="needs a model and a data loader"):
         loops.LoopTraining(ns, record)(net, num_epochs=1)
+
+
+def test_free_names_follow_pythons_evaluation_order():
+    code = (
+        "for step in range(n):\n"
+        "    try:\n"
+        "        x, _ = next(data_iter)\n"
+        "    except StopIteration:\n"
+        "        data_iter = iter(loader)\n"
+        "        x, _ = next(data_iter)\n"
+        "    total += x.sum()\n"
+        "    y = [x * k for k in scale]\n"
+    )
+    assert training_loops._free(ast.parse(code).body[0]) == {"n", "data_iter", "loader", "total", "scale"}
+
+
+def test_a_loop_over_steps_runs_as_many_steps_as_the_graders_loader_has_batches():
+    code = "for step in trange(5000):\n    x, _ = next(data_iter)\n    model(x).sum().backward()\n"
+    node = ast.parse(code).body[0]
+    assert loops.describe(node) == {"epoch_loop": False, "data_names": []}
+    text = ast.unparse(loops.rewrite(code, 1))
+    assert f"for step in {loops.STEPS}(trange(5000))" in text and f"{loops.EPOCHS}(None)" in text

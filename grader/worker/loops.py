@@ -6,7 +6,9 @@ name it stands for. Here it is run on the grader's terms:
 
 * the classes that build the model (the assignment names them) hand out the grader's model instead;
 * the loop's data source (``train_loader``, ``tqdm(train_loader)``, ``DataLoader(...)``) becomes the
-  grader's loader, and names bound to a GPU device become the CPU;
+  grader's loader, and names bound to a GPU device become the CPU; a loop over steps
+  (``for step in range(num_steps)`` taking ``next(data_iter)``) runs as many steps per epoch as the
+  grader's loader has batches;
 * the epoch loop runs the first few of its epochs (its own count is recorded, for a schedule that
   depends on it); a loop with no epoch loop is run as many times;
 * calls that only save files (``torch.save``, ``savefig``, ``wandb``) are left out;
@@ -39,6 +41,7 @@ _SAVERS = {
 _SAVER_METHODS = {"savefig", "save_pretrained", "add_scalar", "add_image", "add_images", "log"}
 LOADER = "__dg_loader__"
 EPOCHS = "__dg_epochs__"
+STEPS = "__dg_steps__"
 
 
 def dotted(node: ast.AST) -> str | None:
@@ -109,6 +112,15 @@ def data_names(source_expr: ast.expr, within: ast.AST | None = None) -> list[str
     return names
 
 
+def counts_steps(source_expr: ast.expr) -> bool:
+    """``for step in range(num_steps)`` (also ``trange`` or ``tqdm(range(...))``): a loop over steps that takes its
+    batches itself (``next(data_iter)``), not a loop over the data."""
+    expr = source_expr
+    while isinstance(expr, ast.Call) and _is_wrapper(expr) and "range" not in (dotted(expr.func) or ""):
+        expr = expr.args[0]
+    return isinstance(expr, ast.Call) and (dotted(expr.func) or "").rsplit(".", 1)[-1] in ("range", "trange", "tnrange")
+
+
 def _replace_source(expr: ast.expr) -> ast.expr:
     if isinstance(expr, ast.Call) and _is_wrapper(expr):
         expr.args[0] = _replace_source(expr.args[0])
@@ -124,7 +136,8 @@ def describe(node: ast.stmt) -> dict | None:
     inner = batch_loop(node)
     if not isinstance(inner, ast.For):
         return None
-    return {"epoch_loop": inner is not node, "data_names": data_names(inner.iter, node)}
+    names = [] if counts_steps(inner.iter) else data_names(inner.iter, node)
+    return {"epoch_loop": inner is not node, "data_names": names}
 
 
 class _Rewrite(ast.NodeTransformer):
@@ -148,7 +161,12 @@ def rewrite(source: str, line: int) -> ast.Module:
     tree = ast.parse("\n" * (line - 1) + source)
     node = tree.body[0]
     inner = batch_loop(node)
-    inner.iter = _replace_source(inner.iter)
+    if counts_steps(inner.iter):  # as many steps as the grader's loader has batches, per epoch
+        inner.iter = ast.copy_location(
+            ast.Call(func=ast.Name(id=STEPS, ctx=ast.Load()), args=[inner.iter], keywords=[]), inner.iter
+        )
+    else:
+        inner.iter = _replace_source(inner.iter)
     _Rewrite(inner).visit(node)
     if inner is not node:  # the loop over epochs: its own iterable, cut short
         node.iter = ast.copy_location(
@@ -247,6 +265,7 @@ class LoopTraining:
             return itertools.islice(iterable, epochs)
 
         ns[EPOCHS] = first_epochs
+        ns[STEPS] = lambda iterable: itertools.islice(iterable, len(loader))
         for stmt in rec.get("setup", ()):
             code = compile("\n" * (stmt["line"] - 1) + stmt["source"], f"<{stmt['where']}>", "exec")
             try:

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils.data import DataLoader
 
 from grader.course.proj5b import interfaces
 from grader.course.proj5b.opcodes import CODES
@@ -715,8 +716,10 @@ class _TinyNet(LooksLikeUNet, nn.Module):
                 onehot = onehot * per_sample_mask(mask, n).to(x.dtype).reshape(n, 1)
             h = h + self.fc_c(onehot)[:, :, None, None]
         out = self.conv2(F.gelu(h))
+        batches = getattr(self, "batches", None)
         self.records.append(
             {
+                "clean": None if batches is None or batches.current is None else batches.current.clone(),
                 "x": x.detach().float().cpu().clone(),
                 "t": None if t is None else torch.as_tensor(t).detach().float().reshape(n, -1)[:, 0].clone(),
                 "out": out.detach().float().cpu().clone(),
@@ -743,6 +746,20 @@ class _TinyClassNet(_TinyNet):
 
 
 TRAIN_DIGITS, TRAIN_BATCH = 128, 32
+
+
+class _BatchesSeen(DataLoader):
+    """The training runs' loader; it keeps the clean images of the batch it handed out last, which a
+    training forward is computed from, however the loop takes its batches (in order, ``next(iter(...))``)."""
+
+    current = None
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            self.current = batch[0]
+            yield batch
+
+
 #: Optimizer steps whose parameters, gradients and settings are recorded (the first ones).
 STEPS_RECORDED = 6
 
@@ -877,12 +894,13 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
     ``ret_none``, ``loop`` (whether ``fn`` is a top-level loop, and the epochs it declares).
     """
     from torch.optim.optimizer import register_optimizer_step_pre_hook
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import TensorDataset
 
     _seed_all(seed)
     net = {"denoiser": _TinyDenoiser, "time": _TinyTimeNet, "class": _TinyClassNet}[kind]()
     x, y = _digits(TRAIN_DIGITS)
-    loader = DataLoader(TensorDataset(x, y), batch_size=TRAIN_BATCH, shuffle=False)
+    loader = _BatchesSeen(TensorDataset(x, y), batch_size=TRAIN_BATCH, shuffle=False)
+    net.batches = loader
     params = {id(p) for p in net.parameters()}
     before = [p.detach().clone() for p in net.parameters()]
     steps: list[tuple[float, int, int]] = []
@@ -940,7 +958,10 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
         if all(r["t"] is not None for r in keep):
             _STASH["fwd_t"] = torch.stack([r["t"] for r in keep])
         _STASH["clean"] = torch.stack(
-            [x[(i % nb) * TRAIN_BATCH : (i % nb + 1) * TRAIN_BATCH] for i in range(len(keep))]
+            [
+                r["clean"] if r["clean"] is not None else x[(i % nb) * TRAIN_BATCH : (i % nb + 1) * TRAIN_BATCH]
+                for i, r in enumerate(keep)
+            ]
         )
     values = _loss_list(losses)
     return np.asarray(values if values is not None else [], dtype=np.float64)

@@ -398,6 +398,29 @@ def train_time_conditioned(unet, ddpm_schedule, train_loader, num_ts=300, num_ep
 '''
 
 
+# a loop over steps that takes its batches with next(), restarting the iterator at the end of the data
+STEPS_LOOP = '''
+num_steps = 5000
+model = UnconditionalUNet(1, 128).to(device)
+opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+data_iter = iter(train_loader)
+losses = []
+for step in range(num_steps):
+    try:
+        x, _ = next(data_iter)
+    except StopIteration:
+        data_iter = iter(train_loader)
+        x, _ = next(data_iter)
+    loss = F.mse_loss(model(add_noise(x, 0.5)), x)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+    if step % 500 == 0:
+        print(step, loss.item())
+'''
+
+
 def interface_styles(B, reference_cells):
     """stem -> (kind, api, expect_in_message, expect_note, cells)."""
     return {
@@ -429,6 +452,9 @@ def interface_styles(B, reference_cells):
         })),
         "correct_real_denoiser_loop": ("correct", None, None, "as train_denoiser", reference_cells({
             "train_denoiser": DENOISER_LOOP,
+        })),
+        "correct_real_denoiser_steps_loop": ("correct", None, None, "as train_denoiser", reference_cells({
+            "train_denoiser": STEPS_LOOP,
         })),
         "correct_real_class_loop": ("correct", None, None, "as train_class_conditioned", reference_cells({
             "train_class": CLASS_LOOP,
