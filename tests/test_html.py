@@ -282,6 +282,27 @@ def test_index_table_histogram_and_failures(tmp_path):
     assert "2 / 3" in fails and "1 / 3" in fails
 
 
+def test_index_of_a_batch_with_two_assignments_has_a_section_each():
+    def of(assignment, scores):
+        data = _results(scores)
+        data["extra_data"] = {"assignment": assignment}
+        return data
+
+    rows = [
+        ("ann", of("proj5a", {"forward: runs": (2, 2)})),
+        ("ben", of("proj5b", {"Conv: runs": (0, 1), "ddpm_sample: runs": (3, 3)})),
+        ("cat", of("proj5a", {"forward: runs": (0, 2)})),
+    ]
+    page = report_html.render_index(rows)
+    first, second = page.split('<section class="assignment">')[1:]
+    assert first.startswith("<h1>proj5a</h1>") and second.startswith("<h1>proj5b</h1>")
+    assert 'title="forward: runs"' in first and "Conv: runs" not in first  # each its own columns
+    assert 'title="Conv: runs"' in second and "forward: runs" not in second
+    assert "ann/report.html" in first and "cat/report.html" in first and "ann/" not in second
+    assert '<div class="k">Students</div><div class="v">2</div>' in first  # its own statistics
+    assert page.count("<script") == 1
+
+
 def test_index_with_no_failures_and_missing_tests(tmp_path):
     rows = [("a", _results({"x: ok": (1, 1)})), ("b", {"score": 0, "max_score": 0, "tests": []})]
     page = report_html.write_index(tmp_path, rows).read_text(encoding="utf-8")

@@ -478,7 +478,25 @@ def histogram_svg(percents: list[float], bins: int = 10, width: int = 440, heigh
 
 
 def render_index(rows: list[tuple[str, dict]], title: str = "Batch grades") -> str:
-    """The batch index page (see :func:`write_index`)."""
+    """The batch index page (see :func:`write_index`): one section per assignment when the batch holds several
+    (each with its own statistics and check columns), else one."""
+    groups: dict = {}
+    for student, data in rows:
+        assignment = ((data or {}).get("extra_data") or {}).get("assignment")
+        groups.setdefault(assignment, []).append((student, data))
+    if len(groups) <= 1:
+        return _page(title, INDEX_CSS, f"<h1>{escape(title)}</h1>\n" + _index_section(rows), SORT_JS)
+    sections = [f"<h1>{escape(title)}</h1>"]
+    for assignment in sorted(groups, key=lambda a: (a is None, a or "")):
+        name = assignment or "assignment unknown (grading failed)"
+        sections.append(f'<section class="assignment"><h1>{escape(name)}</h1>')
+        sections.append(_index_section(groups[assignment]))
+        sections.append("</section>")
+    return _page(title, INDEX_CSS, "\n".join(sections), SORT_JS)
+
+
+def _index_section(rows: list[tuple[str, dict]]) -> str:
+    """Statistics, the checks that fail most and the sortable students table, for rows of one assignment."""
     columns: list[str] = []
     labels: dict[str, str] = {}
     for _, data in rows:
@@ -520,7 +538,6 @@ def render_index(rows: list[tuple[str, dict]], title: str = "Batch grades") -> s
     mean = sum(percents) / n if n else 0.0
     median = sorted(percents)[n // 2] if n % 2 else (sum(sorted(percents)[n // 2 - 1 : n // 2 + 1]) / 2 if n else 0.0)
     out = [
-        f"<h1>{escape(title)}</h1>",
         '<div class="cards">',
         f'<div class="card"><div class="k">Students</div><div class="v">{n}</div></div>',
         f'<div class="card"><div class="k">Mean</div><div class="v">{mean:.1f}%</div></div>',
@@ -564,7 +581,7 @@ def render_index(rows: list[tuple[str, dict]], title: str = "Batch grades") -> s
     )
     out.extend(body)
     out.append("</tbody></table></div>")
-    return _page(title, INDEX_CSS, "\n".join(out), SORT_JS)
+    return "\n".join(out)
 
 
 def write_index(outdir: str | Path, rows: list[tuple[str, dict]], title: str = "Batch grades") -> Path:
