@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 
 from grader import training_loops
+from grader.worker.loops import calls_backward, dotted
 
 #: Callables a kept top-level statement may call (by dotted name or bare name).
 SAFE_CALLS = {
@@ -177,15 +178,6 @@ def _to_python(cell_source: str) -> str:
         return "\n".join(l for l in cell_source.splitlines() if not l.lstrip().startswith(("!", "%")))
 
 
-def _dotted(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
-
-
 def _assigned_names(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
@@ -196,7 +188,7 @@ def _is_cheap(node: ast.AST) -> bool:
         if isinstance(sub, (ast.Lambda, ast.Await, ast.Yield, ast.YieldFrom, ast.While)):
             return False
         if isinstance(sub, ast.Call):
-            name = _dotted(sub.func)
+            name = dotted(sub.func)
             if name in SAFE_CALLS:
                 continue
             if isinstance(sub.func, ast.Attribute) and sub.func.attr in SAFE_METHODS:
@@ -218,7 +210,7 @@ def _keep(node: ast.stmt, provided: set[str]) -> tuple[bool, str | None]:
     if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.If, ast.Expr)):
         if isinstance(node, ast.Expr) and not isinstance(node.value, ast.Call):
             return False, None  # bare expressions (a variable shown at the end of a cell)
-        if isinstance(node, ast.Expr) and _dotted(node.value.func) in ("print",):
+        if isinstance(node, ast.Expr) and dotted(node.value.func) in ("print",):
             return False, None
         names = _assigned_names(node)
         if names & provided:
@@ -252,10 +244,7 @@ def _nested_imports(node: ast.stmt) -> list[ast.stmt]:
 def is_training_loop(node: ast.stmt) -> bool:
     """A top-level ``for`` / ``while`` loop that calls ``.backward()`` (training written outside a function), also
     inside a top-level ``if`` / ``with`` / ``try``."""
-    return isinstance(node, (ast.For, ast.While, ast.If, ast.With, ast.Try)) and any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward"
-        for n in ast.walk(node)
-    )
+    return isinstance(node, (ast.For, ast.While, ast.If, ast.With, ast.Try)) and calls_backward(node)
 
 
 #: Conventional names of modules that student code uses without defining them.
@@ -323,7 +312,7 @@ def is_stub(node: ast.stmt) -> bool:
         return all(_placeholder(s) for s in node.body)
     if isinstance(node, ast.ClassDef):
         # a subclass of anything but a bare Module may inherit all its work: not a stub
-        plain = all(_dotted(b) in _PLAIN_BASES for b in node.bases) and not node.keywords
+        plain = all(dotted(b) in _PLAIN_BASES for b in node.bases) and not node.keywords
         return plain and all(
             is_stub(s) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) else _placeholder(s) for s in node.body
         )

@@ -53,7 +53,7 @@ def dotted(node: ast.AST) -> str | None:
     return None
 
 
-def _calls_backward(node: ast.AST) -> bool:
+def calls_backward(node: ast.AST) -> bool:
     return any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward"
         for n in ast.walk(node)
@@ -80,9 +80,9 @@ def batch_loop(node: ast.stmt):
     """The innermost loop around ``.backward()`` (the loop over batches), or None."""
     current = node
     while True:
-        inner = [n for n in _loops_within(current) if _calls_backward(n)]
+        inner = [n for n in _loops_within(current) if calls_backward(n)]
         if not inner:
-            return current if _calls_backward(current) else None
+            return current if calls_backward(current) else None
         current = inner[0]
 
 
