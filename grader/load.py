@@ -83,7 +83,7 @@ class Loaded:
     defined: list[str] = field(default_factory=list)
     #: cells holding a top-level training loop (a loop that calls ``.backward()``) that the grader cannot run
     #: in place of a training function (graded loops are ``graded_loops``)
-    training_loops: list[int] = field(default_factory=list)
+    training_loops: list[str] = field(default_factory=list)  # (their cells, as 'the cell starting "..."')
     #: graded training function -> the top-level loop graded in its place (see grader.training_loops)
     graded_loops: dict = field(default_factory=dict)
 
@@ -387,8 +387,8 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
             for part, text in training_loops.unfold(node, code) if not keep else [(node, seg)]:
                 statements.append(training_loops.Statement(index + 1, cell_label(cell.source), part, text, keep))
             if not keep:
-                if is_training_loop(node) and index + 1 not in info.training_loops:
-                    info.training_loops.append(index + 1)
+                if is_training_loop(node) and cell_label(cell.source) not in info.training_loops:
+                    info.training_loops.append(cell_label(cell.source))
                 for imp in _nested_imports(node):
                     chunks.append(
                         Chunk(
@@ -436,7 +436,8 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
 
 def _add_graded_loops(chunks: list[Chunk], info: Loaded, statements, spec, provided: set) -> None:
     """Top-level training loops that can stand for a training function: kept for the probes to run."""
-    info.graded_loops = training_loops.find(statements, dict(spec.training_functions), provided)
+    graded = {api for api, _ in spec.probes.values()}
+    info.graded_loops = training_loops.find(statements, dict(spec.training_functions), provided, graded)
     for api, record in info.graded_loops.items():
         chunks.append(
             Chunk(
@@ -449,5 +450,5 @@ def _add_graded_loops(chunks: list[Chunk], info: Loaded, statements, spec, provi
                 loop=record,
             )
         )
-    graded = {r["cell"] for r in info.graded_loops.values()}
+    graded = {r["where"] for r in info.graded_loops.values()}
     info.training_loops = [c for c in info.training_loops if c not in graded]

@@ -164,7 +164,7 @@ def collect_images(a, submission: Submission) -> dict:
     return images
 
 
-def explain_training_loops(a, result: Grade, loops: list[int]) -> None:
+def explain_training_loops(a, result: Grade, loops: list[str]) -> None:
     """A training function the notebook does not define, while a top-level training loop exists that could not be
     graded in its place (grader.training_loops): say so in its checks' messages and once in the notes."""
     if not loops:
@@ -175,7 +175,7 @@ def explain_training_loops(a, result: Grade, loops: list[int]) -> None:
         if not check.passed and check.api in a.training_functions and "is not defined" in check.message:
             check.message = (
                 f"{check.api} is not defined in your notebook; your training is a top-level loop "
-                f"(cell {cells}) that the grader cannot run in its place (it runs a `for` loop over batches "
+                f"({cells}) that the grader cannot run in its place (it runs a `for` loop over batches "
                 f"that trains a model class the assignment names): put the loop in {check.api} "
                 f"as the assignment specifies"
             )
@@ -183,7 +183,7 @@ def explain_training_loops(a, result: Grade, loops: list[int]) -> None:
                 named.append(check.api)
     if named:
         result.notes.append(
-            f"training written as a top-level loop (cell {cells}) was found but not graded: "
+            f"training written as a top-level loop ({cells}) was found but not graded: "
             f"{', '.join(named)} scored 0; the checks grade training through those functions"
         )
 
@@ -204,7 +204,7 @@ def grade(
     result = Grade(notebook=str(path), assignment=assignment, wrong_assignment=wrong_assignment(path, assignment))
     worker = None
     load_error = None
-    loops: list[int] = []
+    loops: list[str] = []
     try:
         chunks, info = load_notebook(path, assignment)
         loops = info.training_loops

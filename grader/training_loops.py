@@ -166,8 +166,12 @@ def data_bindings(before: list[Statement]) -> tuple[set[str], set[str]]:
     return loaders, datasets - loaders
 
 
-def setup_for(loop: Statement, before: list[Statement], skip: set[str]) -> tuple[list[Statement], list[str]]:
-    """The assignments ``loop`` needs, in notebook order, and the names bound to a GPU device."""
+def setup_for(
+    loop: Statement, before: list[Statement], skip: set[str], redefined: frozenset = frozenset()
+) -> tuple[list[Statement], list[str]]:
+    """The assignments ``loop`` needs, in notebook order, and the names bound to a GPU device. A helper class or
+    function that the notebook defines again further down (a ``DDPM`` wrapper made class-conditioned, as the
+    course's notebook does) is defined again too, as it was where the loop is (``redefined``)."""
     needed = _free(loop.node) - skip
     chosen: list[Statement] = []
     gpu: list[str] = []
@@ -182,7 +186,9 @@ def setup_for(loop: Statement, before: list[Statement], skip: set[str]) -> tuple
             needed -= names
             continue
         if not is_assignment:
-            needed -= names  # a definition or an import: the worker has it
+            needed -= names  # a definition or an import: the worker has it ...
+            if isinstance(stmt.node, (ast.ClassDef, ast.FunctionDef)) and stmt.node.name in redefined:
+                chosen.append(stmt)  # ... in its last version, which differs from this one
             continue
         # an assignment, dropped or kept: run again, since a later cell may bind the name to something else
         chosen.append(stmt)
@@ -206,8 +212,26 @@ def _uses(nodes: list[ast.AST], definitions: dict[str, ast.stmt]) -> set[str]:
     return seen
 
 
-def find(statements: list[Statement], training_functions: dict, provided: set) -> dict[str, dict]:
-    """Graded training function -> the loop that stands for it (a record for the worker)."""
+def _redefined_after(statements: list[Statement], index: int, protected: set) -> frozenset:
+    """Names defined (def / class) both before and after statement ``index`` with other text, except
+    ``protected`` ones (graded names, which the probes bind, and the model classes)."""
+
+    def defs(part):
+        return {
+            s.node.name: s.source
+            for s in part
+            if isinstance(s.node, (ast.ClassDef, ast.FunctionDef)) and s.node.name not in protected
+        }
+
+    earlier, later = defs(statements[:index]), defs(statements[index + 1 :])
+    return frozenset(name for name in earlier if name in later and later[name] != earlier[name])
+
+
+def find(
+    statements: list[Statement], training_functions: dict, provided: set, graded: set = frozenset()
+) -> dict[str, dict]:
+    """Graded training function -> the loop that stands for it (a record for the worker). ``graded``: the
+    assignment's graded names (never defined again for a loop: the probes bind them)."""
     definitions = {
         s.node.name: s.node
         for s in statements
@@ -223,7 +247,9 @@ def find(statements: list[Statement], training_functions: dict, provided: set) -
         loaders, datasets = data_bindings(statements)  # anywhere: notebooks run out of order
         loaders |= set(shape["data_names"])
         skip = loaders | datasets | set(provided)
-        setup, gpu = setup_for(stmt, statements[:index], skip)
+        models = {m for ms in training_functions.values() for m in ms}
+        redefined = _redefined_after(statements, index, set(graded) | models)
+        setup, gpu = setup_for(stmt, statements[:index], skip, redefined)
         wanted = _free(stmt.node) | {n for s in setup for n in _free(s.node)}
         used = _uses([stmt.node] + [s.node for s in setup], definitions)
         api = next((api for api, models in training_functions.items() if used & set(models)), None)

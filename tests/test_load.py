@@ -211,7 +211,7 @@ def test_top_level_training_loop_is_found(tmp_path):
         ],
         assignment="proj5b",
     )
-    assert info.training_loops == [2]
+    assert info.training_loops == ['the cell starting "for epoch in range(3):"']
 
 
 def test_a_module_used_but_never_imported_is_named_once(tmp_path):

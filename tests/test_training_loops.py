@@ -255,3 +255,15 @@ def test_a_loop_over_steps_runs_as_many_steps_as_the_graders_loader_has_batches(
     assert loops.describe(node) == {"epoch_loop": False, "data_names": []}
     text = ast.unparse(loops.rewrite(code, 1))
     assert f"for step in {loops.STEPS}(trange(5000))" in text and f"{loops.EPOCHS}(None)" in text
+
+
+def test_a_helper_defined_again_further_down_is_set_up_as_it_was_at_the_loop():
+    wrapper = "class Wrap(nn.Module):\n    def forward(self, x):\n        return step(self, x)\n"
+    setup = "model = Wrap(PlainNet())\nopt = torch.optim.Adam(model.parameters())\n"
+    later = "class Wrap(nn.Module):\n    def forward(self, x, c):\n        return step(self, x, c)\n"
+    graded_later = "def step(m, x, c):\n    return 0\n"
+    cells = statements("def step(m, x):\n    return 1\n", wrapper, setup, LOOP, later, graded_later)
+    rec = training_loops.find(cells, MODELS, provided=set(), graded={"step"})["train_plain"]
+    sources = [s["source"] for s in rec["setup"]]
+    assert sources[0].startswith("class Wrap") and "forward(self, x):" in sources[0]  # the earlier version
+    assert not any(s.startswith("def step") for s in sources)  # a graded name: the probe binds it

@@ -143,8 +143,13 @@ class Choice:
     fitted: bool = True  # False: no definition takes the call; the name's own is called as it is (its own error)
 
 
+def _cell(cell) -> str:
+    """Where a definition is, as the notes say it: 'the cell starting "..."' (or 'cell N')."""
+    return str(cell) if str(cell).startswith("the cell") else f"cell {cell}"
+
+
 def _describe(name: str, cell) -> str:
-    return f"{name} (cell {cell})" if cell else name
+    return f"{name} ({_cell(cell)})" if cell else name
 
 
 def definitions_of(api: str, ns: dict, defs: Definitions, iface: Interface | None) -> list:
@@ -189,7 +194,7 @@ def choose(api: str, args, kwargs, ns: dict, defs: Definitions, iface: Interface
                     notes.append(f"graded {_describe(name, cell)} as {api}")
                 elif api in ns and obj is not ns[api]:
                     notes.append(
-                        f"graded the definition of {api} in cell {cell}, the one whose signature fits the "
+                        f"graded the definition of {api} in {_cell(cell)}, the one whose signature fits the "
                         f"check (a later one takes other arguments)"
                     )
                 if form is not None:

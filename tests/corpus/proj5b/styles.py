@@ -421,6 +421,37 @@ for step in range(num_steps):
 '''
 
 
+# the course notebook's whole layout: a DDPM wrapper module trained by a loop, then the wrapper, ddpm_forward and
+# ddpm_sample all defined again, class-conditioned, under the same names, and a second loop
+CLASS_DDPM_LOOP = '''
+class DDPM(nn.Module):
+    def __init__(self, unet, num_ts=300, p_uncond=0.1):
+        super().__init__()
+        self.unet = unet
+        self.num_ts = num_ts
+        self.p_uncond = p_uncond
+        self.schedule = ddpm_schedule(1e-4, 0.02, num_ts)
+
+    def forward(self, x, c):
+        return ddpm_forward(self.unet, self.schedule, x, c, self.p_uncond, self.num_ts)
+
+
+num_epochs = 20
+class_ddpm = DDPM(ClassConditionalUNet(1, 10, 64)).to(device)
+optimizer = torch.optim.Adam(class_ddpm.parameters(), lr=1e-3)
+scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1.0 / num_epochs))
+class_losses = []
+for epoch in range(num_epochs):
+    for x, c in train_loader:
+        loss = class_ddpm(x.to(device), c.to(device))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        class_losses.append(loss.item())
+    scheduler.step()
+'''
+
+
 def interface_styles(B, reference_cells):
     """stem -> (kind, api, expect_in_message, expect_note, cells)."""
     return {
@@ -449,6 +480,11 @@ def interface_styles(B, reference_cells):
         })),
         "correct_real_time_loop": ("correct", None, None, "graded your training loop", reference_cells({
             "train_time": DDPM_LOOP,
+        })),
+        "correct_real_course_layout_loops": ("correct", None, None, "as train_class_conditioned", reference_cells({
+            "train_time": DDPM_LOOP,
+            "ddpm_forward_class": CLASS_REDEFINED,
+            "train_class": CLASS_DDPM_LOOP,
         })),
         "correct_real_denoiser_loop": ("correct", None, None, "as train_denoiser", reference_cells({
             "train_denoiser": DENOISER_LOOP,
