@@ -162,24 +162,22 @@ def rewrite(source: str, line: int) -> ast.Module:
     node = tree.body[0]
     inner = batch_loop(node)
     if counts_steps(inner.iter):  # as many steps as the grader's loader has batches, per epoch
-        inner.iter = ast.copy_location(
-            ast.Call(func=ast.Name(id=STEPS, ctx=ast.Load()), args=[inner.iter], keywords=[]), inner.iter
-        )
+        inner.iter = _wrapped(STEPS, inner.iter)
     else:
         inner.iter = _replace_source(inner.iter)
     _Rewrite(inner).visit(node)
     if inner is not node:  # the loop over epochs: its own iterable, cut short
-        node.iter = ast.copy_location(
-            ast.Call(func=ast.Name(id=EPOCHS, ctx=ast.Load()), args=[node.iter], keywords=[]), node.iter
-        )
-    else:
-        none = ast.Constant(value=None)
-        call = ast.Call(func=ast.Name(id=EPOCHS, ctx=ast.Load()), args=[none], keywords=[])
-        wrapper = ast.For(target=ast.Name(id="__dg_epoch__", ctx=ast.Store()), iter=call, body=[node], orelse=[])
-        ast.copy_location(wrapper, node)
-        ast.fix_missing_locations(wrapper)
-        tree.body[0] = wrapper
+        node.iter = _wrapped(EPOCHS, node.iter)
+    else:  # no loop over epochs: one around it
+        epochs = _wrapped(EPOCHS, ast.copy_location(ast.Constant(value=None), node))
+        target = ast.Name(id="__dg_epoch__", ctx=ast.Store())
+        tree.body[0] = ast.copy_location(ast.For(target=target, iter=epochs, body=[node], orelse=[]), node)
     return ast.fix_missing_locations(tree)
+
+
+def _wrapped(helper: str, expr: ast.expr) -> ast.expr:
+    """``helper(expr)``, at ``expr``'s place in the source."""
+    return ast.copy_location(ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[expr], keywords=[]), expr)
 
 
 def _plain_progress_bars(ns: dict) -> None:
