@@ -167,11 +167,17 @@ def data_bindings(before: list[Statement]) -> tuple[set[str], set[str]]:
 
 
 def setup_for(
-    loop: Statement, before: list[Statement], skip: set[str], redefined: frozenset = frozenset()
+    loop: Statement,
+    before: list[Statement],
+    skip: set[str],
+    redefined: frozenset = frozenset(),
+    after: list[Statement] = (),
 ) -> tuple[list[Statement], list[str]]:
     """The assignments ``loop`` needs, in notebook order, and the names bound to a GPU device. A helper class or
     function that the notebook defines again further down (a ``DDPM`` wrapper made class-conditioned, as the
-    course's notebook does) is defined again too, as it was where the loop is (``redefined``)."""
+    course's notebook does) is defined again too, as it was where the loop is (``redefined``). A name no
+    statement before the loop binds is looked for in the cells after it (``after``): the notebook's author ran
+    its cells out of order."""
     needed = _free(loop.node) - skip
     chosen: list[Statement] = []
     gpu: list[str] = []
@@ -195,7 +201,18 @@ def setup_for(
         if not isinstance(stmt.node, ast.AugAssign):
             needed -= names
         needed |= _free(stmt.node) - skip
-    return list(reversed(chosen)), gpu
+    chosen.reverse()
+    for stmt in after:
+        names = _bound(stmt.node)
+        if not isinstance(stmt.node, (ast.Assign, ast.AnnAssign)) or not names & needed:
+            continue
+        needed -= names
+        if len(names) == 1 and _is_gpu_device(stmt.node.value):
+            gpu.append(next(iter(names)))
+            continue
+        chosen.append(stmt)
+        needed |= _free(stmt.node) - skip
+    return chosen, gpu
 
 
 def _uses(nodes: list[ast.AST], definitions: dict[str, ast.stmt]) -> set[str]:
@@ -249,7 +266,7 @@ def find(
         skip = loaders | datasets | set(provided)
         models = {m for ms in training_functions.values() for m in ms}
         redefined = _redefined_after(statements, index, set(graded) | models)
-        setup, gpu = setup_for(stmt, statements[:index], skip, redefined)
+        setup, gpu = setup_for(stmt, statements[:index], skip, redefined, statements[index + 1 :])
         wanted = _free(stmt.node) | {n for s in setup for n in _free(s.node)}
         used = _uses([stmt.node] + [s.node for s in setup], definitions)
         api = next((api for api, models in training_functions.items() if used & set(models)), None)

@@ -267,3 +267,9 @@ def test_a_helper_defined_again_further_down_is_set_up_as_it_was_at_the_loop():
     sources = [s["source"] for s in rec["setup"]]
     assert sources[0].startswith("class Wrap") and "forward(self, x):" in sources[0]  # the earlier version
     assert not any(s.startswith("def step") for s in sources)  # a graded name: the probe binds it
+
+
+def test_a_name_bound_only_in_a_later_cell_is_set_up_from_there():
+    later = "opt = torch.optim.Adam(model.parameters(), lr=1e-4)\nunrelated = 3\n"
+    rec = training_loops.find(statements("model = PlainNet()", LOOP, later), MODELS, provided={"device"})["train_plain"]
+    assert [s["source"].split(" =")[0] for s in rec["setup"]] == ["model", "opt"]
