@@ -144,12 +144,12 @@ def _is_gpu_device(value: ast.AST | None) -> bool:
     return False
 
 
-def data_bindings(before: list[Statement]) -> tuple[set[str], set[str]]:
+def data_bindings(statements: list[Statement]) -> tuple[set[str], set[str]]:
     """Names the notebook binds to a ``DataLoader`` (a validation loader too), and the datasets fed to one: the
     grader binds its own loader and its dataset to them."""
     loaders: set[str] = set()
     datasets: set[str] = set()
-    for stmt in before:
+    for stmt in statements:
         if not isinstance(stmt.node, (ast.Assign, ast.AnnAssign)):
             continue
         calls = [
@@ -254,6 +254,8 @@ def find(
         for s in statements
         if isinstance(s.node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
     }
+    notebook_loaders, datasets = data_bindings(statements)  # anywhere: notebooks run out of order
+    protected = set(graded) | {m for ms in training_functions.values() for m in ms}
     found: dict[str, dict] = {}
     for index, stmt in enumerate(statements):
         if stmt.kept:
@@ -261,15 +263,13 @@ def find(
         shape = describe(stmt.node)
         if shape is None:
             continue
-        loaders, datasets = data_bindings(statements)  # anywhere: notebooks run out of order
-        loaders |= set(shape["data_names"])
+        loaders = notebook_loaders | set(shape["data_names"])
         skip = loaders | datasets | set(provided)
-        models = {m for ms in training_functions.values() for m in ms}
-        redefined = _redefined_after(statements, index, set(graded) | models)
+        redefined = _redefined_after(statements, index, protected)
         setup, gpu = setup_for(stmt, statements[:index], skip, redefined, statements[index + 1 :])
         wanted = _free(stmt.node) | {n for s in setup for n in _free(s.node)}
         used = _uses([stmt.node] + [s.node for s in setup], definitions)
-        api = next((api for api, models in training_functions.items() if used & set(models)), None)
+        api = next((api for api, classes in training_functions.items() if used & set(classes)), None)
         if api is None:
             continue
         found[api] = {
@@ -284,13 +284,8 @@ def find(
             "dataset_names": sorted(datasets & wanted),
             "cpu_names": gpu,
             "epoch_loop": shape["epoch_loop"],
-            "builds": sorted(_bound_targets(setup)),
         }
     return found
 
 
-def _bound_targets(setup: list[Statement]) -> set[str]:
-    return {name for s in setup for name in _bound(s.node)}
-
-
-__all__ = ["Statement", "find", "setup_for", "dotted"]
+__all__ = ["Statement", "find", "setup_for", "unfold"]

@@ -91,12 +91,17 @@ def _is_wrapper(call: ast.Call) -> bool:
     return bool(call.args) and (name in _WRAPPERS or "tqdm" in name.lower())
 
 
+def _innermost(expr: ast.expr) -> ast.expr:
+    """What the wrappers (``tqdm``, ``enumerate``, ...) around an iterable wrap; a ``trange``-like one is kept."""
+    while isinstance(expr, ast.Call) and _is_wrapper(expr) and "range" not in (dotted(expr.func) or ""):
+        expr = expr.args[0]
+    return expr
+
+
 def data_names(source_expr: ast.expr, within: ast.AST | None = None) -> list[str]:
     """The names the data source is read from (``train_loader`` in ``tqdm(enumerate(train_loader))``); a name
     the loop binds itself (``pbar = tqdm(train_loader)``) is followed to what it wraps."""
-    expr = source_expr
-    while isinstance(expr, ast.Call) and _is_wrapper(expr):
-        expr = expr.args[0]
+    expr = _innermost(source_expr)
     if not isinstance(expr, ast.Name):
         return []
     names = [expr.id]
@@ -115,9 +120,7 @@ def data_names(source_expr: ast.expr, within: ast.AST | None = None) -> list[str
 def counts_steps(source_expr: ast.expr) -> bool:
     """``for step in range(num_steps)`` (also ``trange`` or ``tqdm(range(...))``): a loop over steps that takes its
     batches itself (``next(data_iter)``), not a loop over the data."""
-    expr = source_expr
-    while isinstance(expr, ast.Call) and _is_wrapper(expr) and "range" not in (dotted(expr.func) or ""):
-        expr = expr.args[0]
+    expr = _innermost(source_expr)
     return isinstance(expr, ast.Call) and (dotted(expr.func) or "").rsplit(".", 1)[-1] in ("range", "trange", "tnrange")
 
 

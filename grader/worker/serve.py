@@ -219,8 +219,9 @@ class Worker:
         layout that fit (adapters.choose)."""
         iface = self.interfaces.get(name)
         names = (name,) + tuple(iface.aliases if iface else ())
-        if name in self.loops and (not any(n in self.ns for n in names) or name in self.stubs):
-            return self._loop(name)
+        loop = self._loop_for(name)
+        if loop is not None:
+            return loop
         if not any(n in self.ns for n in names):
             raise _Missing(name)
         if name in self.ns and (isinstance(self.ns[name], type) or not callable(self.ns[name])):
@@ -235,10 +236,15 @@ class Worker:
             raise _Stub(name) from None
         return adapters.Adapted(name, self.ns, self.defs, iface)
 
-    def _loop(self, name: str):
-        """The notebook's top-level training loop, run in place of the training function it does not define."""
+    def _loop_for(self, name: str):
+        """The notebook's top-level training loop, to run in place of the training function ``name`` when the
+        notebook does not define that function (or only its stub); else None."""
         from grader.worker.loops import LoopTraining
 
+        iface = self.interfaces.get(name)
+        names = (name,) + tuple(iface.aliases if iface else ())
+        if name not in self.loops or (any(n in self.ns for n in names) and name not in self.stubs):
+            return None
         return LoopTraining(self.ns, self.loops[name])
 
     def _call(self, call: dict, results: list):
@@ -334,11 +340,10 @@ class Worker:
     def _notebook_check(self, source: str) -> str:
         """Run one of the notebook's public (otter) checks on the student's definitions, as the
         notebook does; "" when it passes, else its own message."""
-        from grader.worker.loops import LoopTraining
-
-        for name, record in self.loops.items():  # training written as a loop: the check calls the loop
-            if name not in self.ns or name in self.stubs:
-                self.ns[name] = LoopTraining(self.ns, record)
+        for name in self.loops:  # training written as a loop: the check calls the loop
+            loop = self._loop_for(name)
+            if loop is not None:
+                self.ns[name] = loop
         namespace: dict = {}
         exec(compile(source, "<notebook check>", "exec"), namespace)
         for case in [v for v in namespace.values() if hasattr(v, "call_func") and hasattr(v, "test_func")]:

@@ -918,8 +918,9 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
     handle = register_optimizer_step_pre_hook(hook)
     step = _StepRecorder(net)
     _STASH.clear()
+    is_loop = bool(getattr(fn, "is_training_loop", False))  # a top-level loop in place of the function (loops.py)
     try:
-        if getattr(fn, "is_training_loop", False):  # a top-level loop in place of the function (worker/loops.py)
+        if is_loop:
             losses = fn.run(net, loader, num_epochs)
         elif kind == "denoiser":
             losses = fn(net, loader, sigma=sigma, num_epochs=num_epochs, lr=lr)
@@ -946,9 +947,7 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
             "n_batches": torch.tensor(nb),
             "ret_none": torch.tensor(int(losses is None)),
             # a top-level loop: 1, and how many epochs its own epoch loop declares (0: unknown)
-            "loop": torch.tensor(
-                [int(getattr(fn, "is_training_loop", False)), int(getattr(fn, "declared_epochs", None) or 0)]
-            ),
+            "loop": torch.tensor([int(is_loop), int(getattr(fn, "declared_epochs", None) or 0)]),
             **step.data(),
         }
     )
