@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 import re
 import struct
-import tempfile
 import zlib
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
+
+from grader.reports.results import write_text_atomic
 
 # --------------------------------------------------------------------------- PNG
 
@@ -168,20 +168,8 @@ def _page(title: str, css: str, body: str, script: str = "") -> str:
 
 
 def _write_atomic(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".html")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # readable like any other file, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    write_text_atomic(path, text)
+    return Path(path)
 
 
 # --------------------------------------------------------------------------- one submission
