@@ -144,35 +144,14 @@ def visible_needs(assignment: str):
 
     Returns the probes they ask for, the (probe, call) pairs they compare by value, those they
     check by shape only, and the check results."""
-    import pytest
-
-    from grader.plugin import GradingPlugin
+    from grader.plugin import GradingPlugin, run_session
 
     a = course.get(assignment)
     expected = fixtures.load_expected(assignment)
     sub = _ReplaySubmission(a.probes, expected)
     ref = _recording_reference(expected, a.variants, a.probes)
     plugin = GradingPlugin(sub, ref, visible_only=True)
-    from grader.runner import PYTEST_INI
-
-    pytest.main(
-        [
-            str(a.checks_dir),
-            "-p",
-            "no:terminal",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "-c",
-            str(PYTEST_INI),
-            "--rootdir",
-            str(a.checks_dir),
-            "-W",
-            "ignore",
-        ],
-        plugins=[plugin],
-    )
+    run_session(a.checks_dir, plugin)
     failed = [r for r in plugin.results if not r.passed]
     if not plugin.results or failed:
         raise KitError(

@@ -14,8 +14,10 @@ reported as such (with no points lost being hidden: it fails and says so).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -132,6 +134,37 @@ class QuickReports:
             duration=call.duration,
             user_properties=item.user_properties,
         )
+
+
+#: The checks' pytest configuration (markers, no rootdir conftest), shipped with the package.
+PYTEST_INI = Path(__file__).resolve().parent / "course" / "pytest.ini"
+
+
+def run_session(checks_dir, plugin: GradingPlugin) -> int:
+    """Run an assignment's checks in this process with ``plugin``; pytest's exit code. The working directory is
+    restored afterwards (``--rootdir`` makes pytest change it)."""
+    args = [
+        str(checks_dir),
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-c",
+        str(PYTEST_INI),
+        "--rootdir",
+        str(checks_dir),
+        "--timeout",
+        "300",
+        "-W",
+        "ignore",
+    ]
+    old = os.getcwd()
+    try:
+        return pytest.main(args, plugins=[plugin, QuickReports()])
+    finally:
+        os.chdir(old)
 
 
 def points_by_api(checks_dir) -> dict[str, float]:

@@ -7,24 +7,20 @@ crashes all become failed checks with a one-line reason.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from grader import course, fixtures, mismatch
 from grader.catalogue import with_pairs
 from grader.isolation.spawn import NOT_ISOLATED, IsolationUnavailable, Limits, WorkerError, WorkerProcess
 from grader.judge import Reference
 from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
-from grader.plugin import CheckResult, GradingPlugin, QuickReports
+from grader.plugin import CheckResult, GradingPlugin, run_session
 from grader.submission import Submission
 from grader.support import support_source
-
-PYTEST_INI = Path(__file__).resolve().parent / "course" / "pytest.ini"
 
 
 @dataclass
@@ -100,28 +96,7 @@ def run_checks(assignment: str, submission: Submission, visible_only: bool, prog
         doubled_channels_hint=a.doubled_channels_hint,
     )
     plugin = GradingPlugin(submission, reference, visible_only=visible_only, progress=progress)
-    args = [
-        str(a.checks_dir),
-        "-p",
-        "no:terminal",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:randomly",
-        "-c",
-        str(PYTEST_INI),
-        "--rootdir",
-        str(a.checks_dir),
-        "--timeout",
-        "300",
-        "-W",
-        "ignore",
-    ]
-    old = os.getcwd()
-    try:
-        code = pytest.main(args, plugins=[plugin, QuickReports()])
-    finally:
-        os.chdir(old)
+    code = run_session(a.checks_dir, plugin)
     if not plugin.results and code not in (0, 1):
         raise RuntimeError(f"the checks of {assignment} could not run (pytest exit {int(code)})")
     if visible_only:  # grader check: the notebook's own checks too, so students get one verdict
