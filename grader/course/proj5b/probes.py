@@ -178,29 +178,29 @@ PROBES["ddpm_sample_fallback"] = (
 )
 
 CLASS_LABELS = ([7, 3, 0, 9], [1, 5, 2, 8])
+
+
+def _class_samples(labels, guidance_scale, seed, name, **reading):
+    """ddpm_sample_class with the analytic class denoiser (``reading``: ``offset=-1`` for the 1-based one)."""
+    return call(
+        "$standin:run_sample_class",
+        ns("ddpm_sample_class"),
+        labels,
+        guidance_scale,
+        **reading,
+        seed=seed,
+        label="ddpm_sample_class",
+        name=name,
+    )
+
+
 PROBES["ddpm_sample_class"] = (
     "ddpm_sample_class",
     [
-        call(
-            "$standin:run_sample_class",
-            ns("ddpm_sample_class"),
-            CLASS_LABELS[0],
-            None,
-            seed=51,
-            label="ddpm_sample_class",
-            name="samples",
-        ),
+        _class_samples(CLASS_LABELS[0], None, 51, "samples"),
         *[stash(k, "ddpm_sample_class", name=k) for k in SAMPLE_KEYS],
         *_step_stash("ddpm_sample_class"),
-        call(
-            "$standin:run_sample_class",
-            ns("ddpm_sample_class"),
-            CLASS_LABELS[1],
-            2.0,
-            seed=52,
-            label="ddpm_sample_class",
-            name="samples_scale2",
-        ),
+        _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2"),
         stash("traj", "ddpm_sample_class", name="traj_scale2"),
         *_step_stash("ddpm_sample_class", "_scale2"),
     ],
@@ -208,26 +208,8 @@ PROBES["ddpm_sample_class"] = (
 PROBES["ddpm_sample_class_fallback"] = (
     "ddpm_sample_class",
     [
-        call(
-            "$standin:run_sample_class",
-            ns("ddpm_sample_class"),
-            CLASS_LABELS[0],
-            None,
-            offset=-1,
-            seed=51,
-            label="ddpm_sample_class",
-            name="samples",
-        ),
-        call(
-            "$standin:run_sample_class",
-            ns("ddpm_sample_class"),
-            CLASS_LABELS[1],
-            2.0,
-            offset=-1,
-            seed=52,
-            label="ddpm_sample_class",
-            name="samples_scale2",
-        ),
+        _class_samples(CLASS_LABELS[0], None, 51, "samples", offset=-1),
+        _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2", offset=-1),
     ],
 )
 
