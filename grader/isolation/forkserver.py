@@ -24,12 +24,15 @@ PRELOAD = [
     "torchvision.transforms.functional",
     "diffusers.schedulers.scheduling_ddpm",
     "matplotlib",
+    "tqdm",
+    "PIL.Image",
     "grader.worker.environment",
     "grader.worker.serve",
+    "grader.worker.probe",
 ]
 
 
-def _preload(extra: list[str]) -> None:
+def preload(extra: list[str]) -> None:
     import importlib
 
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -67,14 +70,14 @@ def become_worker(fd: int, spec_json: str) -> None:
     import tempfile
 
     tempfile.tempdir = None
-    from grader.worker.serve import Worker
+    from grader.worker.serve import Template
 
-    Worker(fd).serve()
+    Template(fd, spec).serve()
     os._exit(0)
 
 
-def serve(control_fd: int, preload: list[str] = ()) -> None:
-    _preload(list(preload))
+def serve(control_fd: int, modules: list[str] = ()) -> None:
+    preload(list(modules))
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control.sendall(b"R")  # ready

@@ -40,6 +40,7 @@ class Limits:
     chunk_timeout: float = 5.0
     probe_timeout: float | None = None  # overrides the assignment's per-probe limit (tests)
     submission_timeout: float = 600.0  # all probes of one submission together
+    load_timeout: float = 60.0  # loading the notebook's definitions, all statements together
 
 
 @dataclass
@@ -364,20 +365,43 @@ class WorkerProcess:
                 "modules": self.spec.worker_module_names,
                 "import_root": str(self.spec.import_root),
                 "error_hints": [list(h) for h in self.spec.error_hints],
-                "chunks": self.chunks,
                 "inputs": self.inputs_encoded,
                 "chunk_timeout": self.limits.chunk_timeout,
             }
         )
-        reply = self._recv(self.limits.start_timeout + self.limits.chunk_timeout * len(self.chunks))
+        # No student code has run yet: a refusal here is the machine's, never a notebook's.
+        reply = self._recv(self.limits.start_timeout)
         if reply.get("seal_error"):
             self.close()
             raise IsolationUnavailable(f"cannot isolate student code: {reply['seal_error']}")
         if not reply.get("ready"):
             self.close()
             raise WorkerError(reply.get("message", "the worker did not start"))
-        self.ready = reply
-        return reply
+        self.ready = self._load()
+        return self.ready
+
+    def _load(self) -> dict:
+        """Send the definitions; the template loads them once in a sandbox of their own (notes, names)."""
+        budget = self.limits.load_timeout
+        self._send({"op": "load", "chunks": self.chunks, "budget": budget})
+        header, answer = self._answer(budget + 15)
+        notes: list[str] = []
+        if header.get("status") == "timeout" and not header.get("dropped"):
+            notes.append(f"loading your notebook's definitions took over {budget:g} s; the rest was skipped")
+        for where in header.get("dropped", []):
+            notes.append(f"{where}: a top-level statement ignored the grader's time limit and was skipped")
+        if header.get("budget_spent"):
+            notes.append(
+                f"loading stopped after {budget:g} s: {header['budget_spent']} later statement(s) were not run"
+            )
+        if isinstance(answer, dict):
+            notes = [str(n) for n in answer.get("notes", []) if isinstance(n, str)] + notes
+            return {
+                "ready": True,
+                "notes": notes,
+                "defined": [d for d in answer.get("defined", []) if isinstance(d, str)],
+            }
+        return {"ready": True, "notes": notes, "defined": []}
 
     def close(self) -> None:
         if self.sock is not None:
@@ -429,9 +453,10 @@ class WorkerProcess:
             if support:
                 message["support"] = support
             self._send(message)
-            answer = self._recv(timeout + 15)
+            header, answer = self._answer(timeout + 15)
         except WorkerError as e:
-            # The zygote itself died or hung (e.g. the student's code killed its parent): replace it.
+            # The template itself died or hung (it never runs student code: a fault of the machine or
+            # the grader): replace it.
             try:
                 self.restart()
             except WorkerError:
@@ -439,9 +464,21 @@ class WorkerProcess:
             answer = {"ok": False, "kind": "crash", "message": f"the worker stopped ({e}); it was replaced"}
         else:
             self._kill_leftovers()
+            answer = _probe_answer(header, answer, len(calls), timeout)
         if "results" not in answer:
             answer = {"results": [answer] * len(calls), "printed": "", "failed": answer["message"]}
         return answer
+
+    def _answer(self, timeout: float) -> tuple[dict, dict | None]:
+        """The template's header for one sandbox, and the answer frame the sandbox wrote (or None)."""
+        header = self._recv(timeout)
+        answer = None
+        if header.get("answered"):
+            try:
+                answer = protocol.recv(self.sock.fileno(), deadline=time.monotonic() + 30)
+            except (EOFError, OSError, protocol.ProtocolError, ValueError, RecursionError):
+                header["status"] = "unreadable"
+        return header, answer
 
     def _kill_leftovers(self) -> None:
         """Kill processes a probe left running (even ones that escaped with setsid)."""
@@ -472,3 +509,40 @@ class WorkerProcess:
             return protocol.recv(self.sock.fileno(), deadline=max(deadline, time.monotonic() + 5))
         except (EOFError, OSError, protocol.ProtocolError, ValueError) as e:
             raise WorkerError(f"broken answer from the worker: {e}") from None
+
+
+def _probe_answer(header: dict, answer, n_calls: int, timeout: float) -> dict:
+    """What one probe gives the checks: its answer when well formed, else why it has none."""
+    status = header.get("status")
+    if status == "timeout":
+        return {
+            "ok": False,
+            "kind": "timeout",
+            "message": f"did not finish within {timeout:g} s (an infinite loop, or far too slow)",
+        }
+    if status == "forged":
+        return {
+            "ok": False,
+            "kind": "forged",
+            "message": "your code wrote to the grader's answer channel (an extra or forged answer): "
+            "this probe's results were refused",
+        }
+    if status == "too much output":
+        return {"ok": False, "kind": "crash", "message": "the code under test sent far too much data back"}
+    if isinstance(answer, dict) and "sandbox_error" in answer:
+        return {"ok": False, "kind": "crash", "message": "the grader could not build this check's sandbox"}
+    if _well_formed(answer, n_calls):
+        answer["leftovers"] = bool(answer.get("leftovers")) or bool(header.get("leftovers"))
+        return answer
+    return {"ok": False, "kind": "crash", "message": f"the code under test {header.get('why', 'crashed')}"}
+
+
+def _well_formed(answer, n_calls: int) -> bool:
+    """An answer as a probe writes it: one result per call, each a dict with ``ok``."""
+    return (
+        isinstance(answer, dict)
+        and isinstance(answer.get("results"), list)
+        and len(answer["results"]) == n_calls
+        and all(isinstance(r, dict) and isinstance(r.get("ok"), bool) for r in answer["results"])
+        and isinstance(answer.get("printed", ""), str)
+    )
