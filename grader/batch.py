@@ -29,7 +29,8 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from grader.executors import ExecutorError, LocalPool, chosen, init_process  # noqa: F401
+from grader.executor_choice import chosen
+from grader.executors import ExecutorError, LocalPool, init_process  # noqa: F401
 from grader.provenance import provenance
 from grader.reports.results import write_json_atomic, write_text_atomic
 

@@ -139,25 +139,3 @@ class LocalPool:
                 except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
                     outcome = failed(f"grading failed: {e}")
                 yield futures[fut], outcome
-
-
-def dask_executor(scheduler: str | None = None, workers: int = 1, limits=None, tls: dict | None = None):
-    """A Dask executor: on ``scheduler`` (an address such as tcp://HOST:8786), or a LocalCluster of
-    ``workers`` processes. Raises MissingDask, with what to install, when dask is absent."""
-    try:
-        import dask  # noqa: F401
-        import distributed  # noqa: F401
-    except ImportError:
-        raise MissingDask(
-            f"grading on Dask needs dask and distributed, which are not installed: {INSTALL_DASK}"
-        ) from None
-    from grader.dask_executor import DaskExecutor
-
-    return DaskExecutor(scheduler=scheduler, workers=workers, limits=limits, tls=tls)
-
-
-def chosen(executor: str = "local", scheduler: str | None = None, jobs: int = 1, limits=None, tls: dict | None = None):
-    """The executor the command line asked for: ``--scheduler`` implies Dask."""
-    if scheduler or executor == "dask":
-        return dask_executor(scheduler, jobs, limits, tls)
-    return LocalPool(jobs, limits)

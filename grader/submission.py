@@ -24,7 +24,7 @@ class Submission:
         budget: float = 600.0,
         support=lambda api: None,
     ):
-        self.probes = probes
+        self.probes = dict(probes)  # its own table: a notebook's own checks are added to it, never to the assignment's
         self.support = support  # api -> the support source a probe of it carries (grader.support)
         self.worker = worker
         self.load_error = load_error

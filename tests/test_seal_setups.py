@@ -44,7 +44,8 @@ def nobody_can_run_the_grader():
 
 def test_the_attacks_fail_for_an_ordinary_user_too(nobody_can_run_the_grader):
     run = _as_nobody(
-        f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider tests/test_seal.py tests/test_sandbox.py -k '{CHOSEN_ALL}'", 1200
+        f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider tests/test_seal.py tests/test_sandbox.py -k '{CHOSEN_ALL}'",
+        1200,
     )
     tail = (run.stdout + run.stderr)[-3000:]
     assert run.returncode == 0, tail
@@ -62,7 +63,18 @@ def test_the_attacks_fail_with_the_interpreter_under_a_0700_folder():
     private.chmod(0o700)
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_seal.py", "tests/test_sandbox.py", "-k", CHOSEN_ALL],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/test_seal.py",
+                "tests/test_sandbox.py",
+                "-k",
+                CHOSEN_ALL,
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -141,6 +141,7 @@ def worker_files(package_dir: str, modules: list[str], import_root: str) -> dict
         "grader.worker.definitions",
         "grader.worker.calls",
         "grader.worker.probe",
+        "grader.worker.preload",
         "grader.worker.environment",
         "grader.worker.adapters",
         "grader.worker.loops",

@@ -26,6 +26,14 @@ class _Stub(Exception):
     """A probe refers to a definition that still holds only placeholders (``...``)."""
 
 
+class _Failed(Exception):
+    """A call that has no value: its answer (kind and one-line message) for the checks."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.answer = {"ok": False, "kind": kind, "message": message}
+
+
 def stub_message(name: str) -> str:
     return f"{name} is still `...` (not implemented yet): replace the `...` in it with your code"
 
@@ -134,10 +142,27 @@ class Calls:
         return LoopTraining(self.d.ns, self.d.loops[name])
 
     def run(self, call: dict, results: list) -> dict:
+        """One call: resolve what it calls and with what, call it, send back what it returned."""
+        try:
+            name, fn, args, kwargs = self._resolve(call, results)
+        except _Failed as e:
+            return e.answer
+        self.runtime.NOISE.reset(call.get("seed", 0))
+        try:
+            value = self._invoke(name, fn, args, kwargs, call) if callable(fn) else fn
+        except _Failed as e:
+            return e.answer
+        if not call["func"].startswith("$"):
+            value = adapters.first_of_tuple(name, value, self.interfaces.get(name))
+        return self._returned(name, value)
+
+    def _resolve(self, call: dict, results: list):
+        """(name in messages, callable or value, args, kwargs) of a call; raises _Failed."""
         name = call["func"]
         for target, source in (call.get("rebind") or {}).items():
             self.d.ns[target] = self._special(source)
         graded = not name.startswith("$")
+        fn = None
         if not graded:
             fn = self._special(name)
             name = call.get("label", name)  # what messages call it (e.g. the student class it builds)
@@ -145,18 +170,18 @@ class Calls:
             args = [self._arg(a, results) for a in call.get("args", [])]
             kwargs = {k: self._arg(v, results) for k, v in (call.get("kwargs") or {}).items()}
         except _Missing as e:
-            return {"ok": False, "kind": "missing", "message": f"{e.args[0]} is not defined in your notebook"}
+            raise _Failed("missing", f"{e.args[0]} is not defined in your notebook") from None
         except _Stub as e:
-            return {"ok": False, "kind": "not_implemented", "message": stub_message(e.args[0])}
+            raise _Failed("not_implemented", stub_message(e.args[0])) from None
         if graded:
             try:
                 choice = adapters.choose(name, args, kwargs, self.d.ns, self.d.defs, self.interfaces.get(name))
             except KeyError:
-                return {"ok": False, "kind": "missing", "message": f"{name} is not defined in your notebook"}
+                raise _Failed("missing", f"{name} is not defined in your notebook") from None
             except LookupError:
-                return {"ok": False, "kind": "not_implemented", "message": stub_message(name)}
+                raise _Failed("not_implemented", stub_message(name)) from None
             except adapters.NoFit as e:
-                return {"ok": False, "kind": "missing", "message": str(e)}
+                raise _Failed("missing", str(e)) from None
             for text in choice.notes:
                 adapters.note(text)
             fn, args, kwargs = choice.fn, list(choice.args), choice.kwargs
@@ -166,47 +191,38 @@ class Calls:
                     kwargs.setdefault("display", False)
             except (TypeError, ValueError):
                 pass
-        self.runtime.NOISE.reset(call.get("seed", 0))
-        if not callable(fn):
-            value = fn
-        else:
-            try:
-                with self.torch.no_grad() if call.get("no_grad", True) else contextlib.nullcontext():
-                    value = fn(*args, **kwargs)
-            except NotImplementedError:
-                return {
-                    "ok": False,
-                    "kind": "not_implemented",
-                    "message": f"{name} is not implemented yet (it raised NotImplementedError)",
-                }
-            except TypeError as e:
-                if _is_signature_error(e, fn):
-                    return {
-                        "ok": False,
-                        "kind": "signature",
-                        "message": f"{name} could not be called as the assignment specifies: {one_line(e)} "
-                        "(check its parameters against the assignment's signature)",
-                    }
-                return {"ok": False, "kind": "exception", "message": raised(name, e, self.error_hints)}
-            except Exception as e:  # noqa: BLE001
-                return {"ok": False, "kind": "exception", "message": raised(name, e, self.error_hints)}
-        if graded:
-            value = adapters.first_of_tuple(name, value, self.interfaces.get(name))
+        return name, fn, args, kwargs
+
+    def _invoke(self, name: str, fn, args, kwargs, call: dict):
+        """Call the student's code; what it raised becomes a _Failed with a one-line message."""
+        try:
+            with self.torch.no_grad() if call.get("no_grad", True) else contextlib.nullcontext():
+                return fn(*args, **kwargs)
+        except NotImplementedError:
+            raise _Failed("not_implemented", f"{name} is not implemented yet (it raised NotImplementedError)") from None
+        except TypeError as e:
+            if _is_signature_error(e, fn):
+                raise _Failed(
+                    "signature",
+                    f"{name} could not be called as the assignment specifies: {one_line(e)} "
+                    "(check its parameters against the assignment's signature)",
+                ) from None
+            raise _Failed("exception", raised(name, e, self.error_hints)) from None
+        except Exception as e:  # noqa: BLE001
+            raise _Failed("exception", raised(name, e, self.error_hints)) from None
+
+    def _returned(self, name: str, value) -> dict:
         if value is Ellipsis:  # the student notebook's placeholder, `name = ...`
-            return {
-                "ok": False,
-                "kind": "not_implemented",
-                "message": f"{name} is still `...` (not implemented yet): replace the `...` with your answer",
-            }
+            return _Failed(
+                "not_implemented", f"{name} is still `...` (not implemented yet): replace the `...` with your answer"
+            ).answer
         value = self.runtime.to_data(value)
         try:
             return {"ok": True, "value": protocol.encode(value)}
         except protocol.Unsendable as e:
-            return {
-                "ok": False,
-                "kind": "type",
-                "message": f"{name} returned {e}; expected a tensor, array or number (return the result itself)",
-            }
+            return _Failed(
+                "type", f"{name} returned {e}; expected a tensor, array or number (return the result itself)"
+            ).answer
 
     def _special(self, name: str):
         if name.startswith("$support:"):  # a reference part sent with this probe

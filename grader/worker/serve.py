@@ -50,8 +50,8 @@ class Template:
 
         import torch
 
-        from grader.isolation.forkserver import preload
         from grader.worker import environment as runtime
+        from grader.worker.preload import preload
 
         preload(msg["modules"])  # a no-op when forked from the fork server, which did it already
 
