@@ -175,7 +175,20 @@ def test_a_probe_cannot_find_the_reference_parts_of_earlier_probes():
         import grader.worker.environment as env
         names = sorted(env.SUPPORT)
         texts = [o for o in gc.get_objects() if isinstance(o, dict) and "reference_forward" in o]
-        return names + [str(len(texts))]
+        import re
+
+        needle, in_memory = re.compile(rb"def reference_(?:f)orward\\("), 0  # (never spelled whole here)
+        import ctypes
+
+        with open("/proc/self/maps") as maps:
+            regions = [line.split() for line in maps]
+        for fields in regions:  # the heap and anonymous writable memory: where freed messages would be
+            if not fields[1].startswith("rw") or (len(fields) > 5 and not fields[5].startswith("[heap")):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            if end - start <= 1 << 28:
+                in_memory += len(needle.findall(ctypes.string_at(start, end - start)))
+        return names + [str(len(texts)), str(in_memory)]
     """
     from grader.support import support_source
 
@@ -184,9 +197,10 @@ def test_a_probe_cannot_find_the_reference_parts_of_earlier_probes():
         with_support = support_source(spec, "sdedit")
         assert "reference_forward" in (with_support or "")
         first = worker.probe([{"func": "attack", "args": [], "kwargs": {}}], timeout=20, support=with_support)
-        assert "reference_forward" in _value(first["results"][0])
+        seen = _value(first["results"][0])
+        assert "reference_forward" in seen and seen[-1] != "0"  # the scan finds the parts where they are
         second = worker.probe([{"func": "attack", "args": [], "kwargs": {}}], timeout=20, support=None)
-        assert _value(second["results"][0]) == ["0"]  # nothing of the first probe's support is left
+        assert _value(second["results"][0]) == ["0", "0"]  # nothing of the first probe's support is left
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need root")

@@ -177,9 +177,11 @@ class WorkerProcess:
             message = {"op": "probe", "calls": calls, "timeout": timeout}
             if prelude:
                 message["prelude"] = prelude
-            if support:
-                message["support"] = support
+            secret = support.encode("utf-8") if support else b""
+            message["support_bytes"] = len(secret)  # sent apart, after the frame (see Template.probe)
             self._send(message)
+            if secret:
+                self._send_raw(secret)
             header, answer = self._answer(timeout + 15)
         except WorkerError as e:
             # The template itself died or hung (it never runs student code: a fault of the machine or
@@ -214,6 +216,14 @@ class WorkerProcess:
         outer = self.proc.pid  # the sealed worker is the only child of the process we started
         keep = {outer} | {pid for pid in self.cgroup.pids() if _parent_of(pid) == outer}
         self.leftovers_killed += self.cgroup.kill_all(keep=keep)
+
+    def _send_raw(self, data: bytes) -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.sock.fileno(), view) :]
+        except OSError as e:
+            raise WorkerError(f"could not reach the worker: {e}") from None
 
     def _send(self, message: dict) -> None:
         try:

@@ -49,9 +49,11 @@ def run(template, msg: dict, wfd: int, page=None) -> None:
 def _run_calls(template, definitions: Definitions, msg: dict, captured: CappedText) -> dict:
     captured.parts.clear()  # what loading printed is not the probe's output
     captured.size = captured.dropped = 0
-    if msg.get("support"):  # the grader's reference parts this probe may use ($support:NAME)
+    page = msg.pop("support_page", None)
+    support = bytes(page).decode("utf-8") if page is not None else msg.get("support")
+    if support:  # the grader's reference parts this probe may use ($support:NAME)
         namespace = dict(template.provided)
-        exec(compile(msg["support"], "<grader support>", "exec"), namespace)
+        exec(compile(support, "<grader support>", "exec"), namespace)
         template.runtime.SUPPORT.update(namespace)
     if msg.get("prelude"):  # fixture building only: turn the reference into a catalogued variant
         exec(compile(msg["prelude"], "<variant>", "exec"), definitions.ns)
