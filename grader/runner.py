@@ -177,9 +177,11 @@ def grade(
     assignment = resolve_assignment(path, assignment)
     a = course.get(assignment)
     result = Grade(notebook=str(path), assignment=assignment, wrong_assignment=wrong_assignment(path, assignment))
-    worker = None
     load_error = None
     loops: list[str] = []
+    # The worker imports torch while this process reads and parses the notebook.
+    worker = WorkerProcess(a, [], fixtures.load_inputs(assignment), limits)
+    worker.launch()
     try:
         chunks, info = load_notebook(path, assignment)
         loops = info.training_loops
@@ -187,10 +189,12 @@ def grade(
     except NotebookError as e:
         load_error = str(e)
         chunks = []
+        worker.close()
+        worker = None
     result.timings["load"] = time.perf_counter() - t0
-    if load_error is None:
+    if worker is not None:
         t1 = time.perf_counter()
-        worker = WorkerProcess(a, [c.__dict__ for c in chunks], fixtures.load_inputs(assignment), limits)
+        worker.chunks = [c.__dict__ for c in chunks]
         try:
             ready = worker.start()
             if not worker.sandbox.isolated:  # said plainly to whoever reads the results

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from grader import protocol
@@ -63,9 +64,18 @@ class WorkerProcess:
         self.cgroup: Cgroup | None = None  # own cgroup when spawned directly
         self.server: ForkServer | None = None
         self.leftovers_killed = 0
+        self._init_sender: threading.Thread | None = None
 
     # ---- life cycle ---------------------------------------------------------
     def start(self) -> dict:
+        """Start the template (unless :meth:`launch` did), wait until it is ready, load the definitions."""
+        if self.sock is None:
+            self.launch()
+        return self._await_ready()
+
+    def launch(self) -> None:
+        """Start the template and hand it its init message, without waiting: torch is imported there
+        while this process reads and parses the notebook (then :meth:`start`)."""
         parent, child = socket.socketpair()
         self.workdir = tempfile.mkdtemp(prefix="diffgrade-worker-")
         self.cgroup = Cgroup(self.limits.processes, self.limits.memory_bytes)
@@ -86,18 +96,29 @@ class WorkerProcess:
             )
         child.close()
         self.sock = parent
-        self._send(
-            {
-                "op": "init",
-                "modules": self.spec.worker_module_names,
-                "import_root": str(self.spec.import_root),
-                "error_hints": [list(h) for h in self.spec.error_hints],
-                "inputs": self.inputs_encoded,
-                "chunk_timeout": self.limits.chunk_timeout,
-            }
-        )
+        init = {
+            "op": "init",
+            "modules": self.spec.worker_module_names,
+            "import_root": str(self.spec.import_root),
+            "error_hints": [list(h) for h in self.spec.error_hints],
+            "inputs": self.inputs_encoded,
+            "chunk_timeout": self.limits.chunk_timeout,
+        }
+        # the inputs outgrow the socket's buffer: a thread writes them while the template imports torch
+        self._init_sender = threading.Thread(target=self._send_quietly, args=(init,), daemon=True)
+        self._init_sender.start()
+
+    def _send_quietly(self, message: dict) -> None:
+        try:
+            self._send(message)
+        except WorkerError:
+            pass  # seen by _await_ready: the worker is gone
+
+    def _await_ready(self) -> dict:
         # No student code has run yet: a refusal here is the machine's, never a notebook's.
         reply = self._recv(self.limits.start_timeout)
+        if self._init_sender is not None:
+            self._init_sender.join()
         if reply.get("seal_error"):
             self.close()
             raise IsolationUnavailable(f"cannot isolate student code: {reply['seal_error']}")
