@@ -114,11 +114,66 @@ def _value(answer: dict):
     return protocol.decode(answer["value"])
 
 
-def test_nothing_a_probe_stores_reaches_the_next_probe():
-    with _worker(STASH) as worker:
-        stored = _value(_call(worker, "store"))
-        assert stored and all(not s.endswith(":-1") for s in stored), stored  # the stores themselves worked
-        assert _value(_call(worker, "fetch")) == []
+PTY = """
+def pty_attack():
+    try:
+        master, slave = os.openpty()
+    except OSError:
+        return "refused"
+    return "opened " + os.ttyname(slave)
+"""
+
+MEMORY = """
+import ctypes, gc, re
+
+def memory_attack():
+    import grader.worker.environment as env
+    names = sorted(env.SUPPORT)
+    texts = [o for o in gc.get_objects() if isinstance(o, dict) and "reference_forward" in o]
+    needle, in_memory = re.compile(rb"def reference_(?:f)orward\\("), 0  # (never spelled whole here)
+    with open("/proc/self/maps") as maps:
+        regions = [line.split() for line in maps]
+    for fields in regions:  # the heap and anonymous writable memory: where freed messages would be
+        if not fields[1].startswith("rw") or (len(fields) > 5 and not fields[5].startswith("[heap")):
+            continue
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        if end - start <= 1 << 28:
+            in_memory += len(needle.findall(ctypes.string_at(start, end - start)))
+    return names + [str(len(texts)), str(in_memory)]
+"""
+
+
+def _chunk(cell: int, source: str, name: str) -> dict:
+    return {"cell": cell, "source": textwrap.dedent(source), "kind": "def", "name": name, "stub": False}
+
+
+@pytest.fixture(scope="module")
+def worker():
+    """One worker for the attacks that need no set-up of their own (each probe is a new sandbox anyway)."""
+    with _worker(STASH, more=[_chunk(2, PTY, "pty_attack"), _chunk(3, MEMORY, "memory_attack")]) as w:
+        yield w
+
+
+def test_nothing_a_probe_stores_reaches_the_next_probe(worker):
+    stored = _value(_call(worker, "store"))
+    assert stored and all(not s.endswith(":-1") for s in stored), stored  # the stores themselves worked
+    assert _value(_call(worker, "fetch")) == []
+
+
+def test_a_probe_gets_no_pseudo_terminal(worker):
+    assert _value(_call(worker, func="pty_attack")) == "refused"
+
+
+def test_a_probe_cannot_find_the_reference_parts_of_earlier_probes(worker):
+    from grader.support import support_source
+
+    with_support = support_source(worker.spec, "sdedit")
+    assert "reference_forward" in (with_support or "")
+    call = [{"func": "memory_attack", "args": [], "kwargs": {}}]
+    seen = _value(worker.probe(call, timeout=20, support=with_support)["results"][0])
+    assert "reference_forward" in seen and seen[-1] != "0"  # the scan finds the parts where they are
+    later = _value(worker.probe(call, timeout=20, support=None)["results"][0])
+    assert later == ["0", "0"]  # nothing of the first probe's support is left
 
 
 def test_a_load_time_patch_of_the_answer_channel_stays_in_its_probe():
@@ -137,6 +192,13 @@ def test_a_load_time_patch_of_the_answer_channel_stays_in_its_probe():
         assert not answer["ok"] and "HACKED" not in answer["message"], answer
     with _worker("def attack(x):\n    return x + 1\n") as other:  # the next submission is untouched
         assert _value(_call(other, 1)) == 2
+        dirs = list(other.cgroup.dirs) if other.cgroup else []
+        if os.geteuid() == 0:  # its cgroup sits inside the grading job's own, and goes with the worker
+            assert dirs
+            unified = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+            for d in dirs:
+                assert d.parent == _own_group("" if unified else d.relative_to("/sys/fs/cgroup").parts[0]), d
+    assert not any(d.exists() for d in dirs), dirs
 
 
 def test_a_statement_that_ignores_its_time_limit_is_dropped_within_one_bound():
@@ -152,65 +214,3 @@ def test_a_statement_that_ignores_its_time_limit_is_dropped_within_one_bound():
     with _worker("def attack(x):\n    return x\n", limits, [hang, after]) as worker:
         assert any("ignored the grader's time limit" in n for n in worker.ready["notes"]), worker.ready
         assert _value(_call(worker, 21, func="later")) == 42  # the statements after it still load
-
-
-def test_a_probe_gets_no_pseudo_terminal():
-    code = """
-    def attack():
-        try:
-            master, slave = os.openpty()
-        except OSError as e:
-            return "refused"
-        return "opened " + os.ttyname(slave)
-    """
-    with _worker(code) as worker:
-        assert _value(_call(worker)) == "refused"
-
-
-def test_a_probe_cannot_find_the_reference_parts_of_earlier_probes():
-    code = """
-    import gc
-
-    def attack():
-        import grader.worker.environment as env
-        names = sorted(env.SUPPORT)
-        texts = [o for o in gc.get_objects() if isinstance(o, dict) and "reference_forward" in o]
-        import re
-
-        needle, in_memory = re.compile(rb"def reference_(?:f)orward\\("), 0  # (never spelled whole here)
-        import ctypes
-
-        with open("/proc/self/maps") as maps:
-            regions = [line.split() for line in maps]
-        for fields in regions:  # the heap and anonymous writable memory: where freed messages would be
-            if not fields[1].startswith("rw") or (len(fields) > 5 and not fields[5].startswith("[heap")):
-                continue
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            if end - start <= 1 << 28:
-                in_memory += len(needle.findall(ctypes.string_at(start, end - start)))
-        return names + [str(len(texts)), str(in_memory)]
-    """
-    from grader.support import support_source
-
-    with _worker(code) as worker:
-        spec = worker.spec
-        with_support = support_source(spec, "sdedit")
-        assert "reference_forward" in (with_support or "")
-        first = worker.probe([{"func": "attack", "args": [], "kwargs": {}}], timeout=20, support=with_support)
-        seen = _value(first["results"][0])
-        assert "reference_forward" in seen and seen[-1] != "0"  # the scan finds the parts where they are
-        second = worker.probe([{"func": "attack", "args": [], "kwargs": {}}], timeout=20, support=None)
-        assert _value(second["results"][0]) == ["0", "0"]  # nothing of the first probe's support is left
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need root")
-def test_a_worker_cgroup_sits_in_the_grading_job_and_is_removed():
-    with _worker("def attack():\n    return 1\n") as worker:
-        dirs = list(worker.cgroup.dirs)
-        assert dirs
-        for d in dirs:
-            unified = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-            controller = "" if unified else d.relative_to("/sys/fs/cgroup").parts[0]
-            assert d.parent == _own_group(controller), d
-        assert _value(_call(worker)) == 1
-    assert not any(d.exists() for d in dirs), dirs
