@@ -469,6 +469,8 @@ class WorkerProcess:
             if self.proc.poll() is not None:
                 raise WorkerError(f"worker exited with status {self.proc.returncode}")
         try:
-            return protocol.recv(self.sock.fileno(), deadline=max(deadline, time.monotonic() + 5))
+            return protocol.recv(
+                self.sock.fileno(), deadline=max(deadline, time.monotonic() + 5), bounds=protocol.FROM_WORKER
+            )
         except (EOFError, OSError, protocol.ProtocolError, ValueError) as e:
             raise WorkerError(f"broken answer from the worker: {e}") from None
