@@ -136,6 +136,7 @@ def unpack_zip(zpath: Path, dest: Path) -> Path:
             f"would extract to over {unzip.MAX_MEMBER_BYTES // 2**20} MB or over {unzip.MAX_RATIO} times "
             "their stored size (not graded; look at them by hand)",
         ),
+        (extracted.corrupt, "cannot be read (a damaged zip; not graded)"),
     ):
         if skipped:
             shown = ", ".join(line(name, 80) for name in skipped[:3]) + (", ..." if len(skipped) > 3 else "")

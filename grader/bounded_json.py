@@ -44,10 +44,9 @@ class Bounds:
     max_items: int | None = None
 
 
-def measure(document: bytes | bytearray | str, max_containers: int | None = None) -> Shape:
+def measure(document: bytes | bytearray | str) -> Shape:
     """The nesting depth and bulk of a JSON document (UTF-8 bytes, or text), without parsing it: linear
-    time, no recursion, and memory for the document without its strings. Past ``max_containers`` the
-    depth is not measured (reported as 0): the document is refused anyway."""
+    time, no recursion, and memory for the document without its strings."""
     if isinstance(document, str):
         document = document.encode("utf-8", "surrogatepass")
     data = _STRING.sub(b"", document)
@@ -56,21 +55,20 @@ def measure(document: bytes | bytearray | str, max_containers: int | None = None
     del data
     containers = brackets.count(b"[") + brackets.count(b"{")
     depth, level = 0, 0
-    if max_containers is None or containers <= max_containers:
-        for start in range(0, len(brackets), _CHUNK):  # a running sum, in chunks to keep its memory small
-            count = min(_CHUNK, len(brackets) - start)
-            running = np.cumsum(_OPEN[np.frombuffer(brackets, np.uint8, count, start)], dtype=np.int64) + level
-            depth, level = max(depth, int(running.max())), int(running[-1])
+    for start in range(0, len(brackets), _CHUNK):  # a running sum, in chunks to keep its memory small
+        count = min(_CHUNK, len(brackets) - start)
+        running = np.cumsum(_OPEN[np.frombuffer(brackets, np.uint8, count, start)], dtype=np.int64) + level
+        depth, level = max(depth, int(running.max())), int(running[-1])
     return Shape(depth=depth, containers=containers, items=commas + containers)
 
 
 def check(document: bytes | str, bounds: Bounds) -> None:
     """Raise Refused, saying which bound, when the document lies outside ``bounds``."""
-    shape = measure(document, bounds.max_containers)
-    if bounds.max_containers is not None and shape.containers > bounds.max_containers:
-        raise Refused(f"it holds {shape.containers:,} lists or dicts (the limit is {bounds.max_containers:,})")
+    shape = measure(document)
     if shape.depth > bounds.max_depth:
         raise Refused(f"it is nested {shape.depth:,} levels deep (the limit is {bounds.max_depth})")
+    if bounds.max_containers is not None and shape.containers > bounds.max_containers:
+        raise Refused(f"it holds {shape.containers:,} lists or dicts (the limit is {bounds.max_containers:,})")
     if bounds.max_items is not None and shape.items > bounds.max_items:
         raise Refused(f"it holds {shape.items:,} values (the limit is {bounds.max_items:,})")
 

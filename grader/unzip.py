@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class Extracted:
     written: list[Path] = field(default_factory=list)
     unsafe: list[str] = field(default_factory=list)  # links, and paths that would land outside
     oversized: list[str] = field(default_factory=list)  # bombs, and members past MAX_MEMBER_BYTES
+    corrupt: list[str] = field(default_factory=list)  # members zipfile cannot read as their entry says
 
 
 def _size(n: int) -> str:
@@ -85,8 +87,13 @@ def extract(zpath: Path, dest: Path, wanted=lambda name: True) -> Extracted:
                     f"{zpath.name} would extract to over {_size(MAX_TOTAL_BYTES)}; extract it yourself and grade the folder"
                 )
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, open(target, "wb") as dst:
-                written = _copy(src, dst, member.file_size)
+            try:
+                with zf.open(member) as src, open(target, "wb") as dst:
+                    written = _copy(src, dst, member.file_size)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):  # (a CRC that does not match
+                target.unlink(missing_ok=True)  # the size its directory entry gives, an unknown compression)
+                out.corrupt.append(member.filename)
+                continue
             if written < 0:  # more than its directory entry said (zipfile itself stops there)
                 target.unlink()
                 out.oversized.append(member.filename)
