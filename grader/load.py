@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import bounded_json, training_loops
+from grader import protocol, training_loops
 from grader.worker.loops import calls_backward, dotted
 
 #: Callables a kept top-level statement may call (by dotted name or bare name).
@@ -73,7 +73,7 @@ SAFE_METHODS = {"append", "extend", "insert", "reverse", "sort", "tolist", "item
 #: notebooks are 0.2 MB, 4 levels deep, with 700 lists or objects and 4,200 values; a notebook full of
 #: outputs is far larger, and still well within these.
 MAX_NOTEBOOK_BYTES = 128 * 1024 * 1024
-NOTEBOOK_BOUNDS = bounded_json.Bounds(max_depth=100, max_containers=500_000, max_items=10_000_000)
+NOTEBOOK_BOUNDS = protocol.Bounds(max_depth=100, max_containers=500_000, max_items=10_000_000)
 
 
 class NotebookError(Exception):
@@ -133,9 +133,9 @@ def read_notebook(path: str | Path):
     except UnicodeDecodeError:
         raise NotebookError(f"{path.name} is not a text file; submit the .ipynb notebook") from None
     try:
-        bounded_json.check(raw, NOTEBOOK_BOUNDS)
+        protocol.check(raw, NOTEBOOK_BOUNDS)
         data = json.loads(text)
-    except bounded_json.Refused as e:
+    except protocol.Refused as e:
         raise NotebookError(f"{path.name} is not a notebook the grader reads: {e}") from None
     except json.JSONDecodeError as e:
         hint = " (it looks like a Python script; submit the .ipynb notebook)" if _is_script(path, text) else ""

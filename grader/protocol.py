@@ -26,7 +26,118 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.bounded_json import Bounds, Refused, loads
+# --------------------------------------------------------------------------- JSON measured before it is parsed
+#
+# ``json.loads`` recurses once per nesting level (a document of 100,000 nested lists raises RecursionError, or
+# worse on some interpreters) and builds every container it reads (six million empty lists cost gigabytes).
+# :func:`measure` reads a document's structure without building anything: it finds the strings as JSON
+# tokenises them and counts the brackets and commas outside them, in chunks, so :func:`loads` can refuse a
+# document that is too deep or too bulky before ``json.loads`` sees it. (Here, not in a module of its own:
+# the sealed worker holds only the modules it needs, and it reads frames too.)
+
+#: The bytes of JSON's structure outside strings: brackets and commas. (In UTF-8 no byte of a multi-byte
+#: character is ASCII, so the bytes tokenise as the text does.)
+_MARKS = b"[]{},"
+_NOT_MARKS = bytes(b for b in range(256) if b not in _MARKS)
+_IS_MARK = np.zeros(256, dtype=bool)
+_IS_MARK[list(_MARKS)] = True
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_CHUNK = 1 << 18
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+class Refused(ValueError):
+    """The document is outside the bounds; the message says which bound, in words."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    depth: int  # deepest nesting of lists and objects
+    containers: int  # lists and objects
+    items: int  # values in all of them (an upper bound: commas outside strings, plus one each)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    max_depth: int
+    max_containers: int | None = None
+    max_items: int | None = None
+
+
+def _unescaped(a: np.ndarray, quotes: np.ndarray, carried: int) -> np.ndarray:
+    """Which of the quotes at ``quotes`` in ``a`` are not escaped: preceded by an even run of backslashes
+    (``carried`` of them end the bytes before ``a``)."""
+    backslashes = np.flatnonzero(a == _BACKSLASH)
+    if not len(backslashes):
+        return (quotes != 0) | (carried % 2 == 0)
+    first = np.ones(len(backslashes), dtype=bool)
+    first[1:] = backslashes[1:] != backslashes[:-1] + 1
+    run_start = np.maximum.accumulate(np.where(first, backslashes, 0))
+    run = backslashes - run_start + 1 + np.where(run_start == 0, carried, 0)  # the run ending at each
+    before = np.maximum(quotes - 1, 0)
+    after = (quotes > 0) & (a[before] == _BACKSLASH)
+    runs = np.where(after, run[np.minimum(np.searchsorted(backslashes, before), len(run) - 1)], 0)
+    runs = np.where(quotes == 0, carried, runs)
+    return runs % 2 == 0
+
+
+def measure(document: bytes | bytearray | str) -> Shape:
+    """The nesting depth and bulk of a JSON document (UTF-8 bytes, or text), without parsing it: linear
+    time, no recursion, memory for one chunk at a time. A quote ends a string unless an odd run of
+    backslashes precedes it; brackets and commas inside strings are not structure. (Past a syntax error
+    the count may be off; json.loads stops there.)"""
+    if isinstance(document, str):
+        document = document.encode("utf-8", "surrogatepass")
+    depth = level = containers = commas = 0
+    inside = 0  # 1 when the chunk starts inside a string
+    carried = 0  # backslashes that end the bytes before the chunk
+    for start in range(0, len(document), _CHUNK):
+        chunk = bytes(document[start : start + _CHUNK])
+        a = np.frombuffer(chunk, dtype=np.uint8)
+        quotes = np.flatnonzero(a == _QUOTE) if b'"' in chunk else _NONE
+        real = quotes[_unescaped(a, quotes, carried)] if len(quotes) else _NONE
+        if len(real):  # strings start or end here: keep the marks outside them
+            marks = np.flatnonzero(_IS_MARK[a])
+            marks = a[marks[(np.searchsorted(real, marks) + inside) % 2 == 0]]
+        elif inside:
+            marks = _NONE
+        else:
+            marks = np.frombuffer(chunk.translate(None, _NOT_MARKS), dtype=np.uint8)
+        if len(marks):
+            opens = (marks == ord("[")) | (marks == ord("{"))
+            steps = opens.astype(np.int64) - ((marks == ord("]")) | (marks == ord("}")))
+            running = np.cumsum(steps) + level
+            depth, level = max(depth, int(running.max())), int(running[-1])
+            containers += int(opens.sum())
+            commas += int((marks == ord(",")).sum())
+        inside = (inside + len(real)) % 2
+        trailing = len(chunk) - len(chunk.rstrip(b"\\"))
+        carried = carried + trailing if trailing == len(chunk) else trailing
+    return Shape(depth=depth, containers=containers, items=commas + containers)
+
+
+def check(document: bytes | str, bounds: Bounds) -> None:
+    """Raise Refused, saying which bound, when the document lies outside ``bounds``."""
+    shape = measure(document)
+    if shape.depth > bounds.max_depth:
+        raise Refused(f"it is nested {shape.depth:,} levels deep (the limit is {bounds.max_depth})")
+    if bounds.max_containers is not None and shape.containers > bounds.max_containers:
+        raise Refused(f"it holds {shape.containers:,} lists or dicts (the limit is {bounds.max_containers:,})")
+    if bounds.max_items is not None and shape.items > bounds.max_items:
+        raise Refused(f"it holds {shape.items:,} values (the limit is {bounds.max_items:,})")
+
+
+def loads(document: bytes | str, bounds: Bounds):
+    """``json.loads`` of a document that :func:`check` accepts; Refused otherwise (json's own
+    ValueError for text that is not JSON)."""
+    check(document, bounds)
+    try:  # bytes are UTF-8 (what check measured), never the UTF-16 or UTF-32 json.loads would also take
+        return json.loads(document if isinstance(document, str) else document.decode("utf-8"))
+    except RecursionError:  # the interpreter's own limit is lower than the bound: still a refusal
+        raise Refused("it is nested too deeply") from None
+
+
+# --------------------------------------------------------------------------- frames
 
 MAX_FRAME = 256 * 1024 * 1024
 _ALLOWED_DTYPES = {"f", "i", "u", "b"}

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from nbtools import write_notebook
 
-from grader import batch, bounded_json, executors, protocol, unzip
+from grader import batch, executors, protocol, unzip
 from grader.isolation.spawn import IsolationUnavailable, WorkerProcess
 from grader.load import NotebookError, read_notebook
 from grader.reports.results import check_summary, terminal_table
@@ -32,20 +32,64 @@ DEEP = 100_000
 
 def test_measure_sees_structure_and_not_strings():
     text = json.dumps({"a": [1, ']]]\\"[[[{', {"b": []}], "c": "\u00e9[["})
-    shape = bounded_json.measure(text)
+    shape = protocol.measure(text)
     assert (shape.depth, shape.containers) == (4, 4)
-    assert bounded_json.measure("[" * DEEP + "]" * DEEP).depth == DEEP
+    assert protocol.measure("[" * DEEP + "]" * DEEP).depth == DEEP
     # an escaped quote does not end a string: the brackets after it are still inside it
-    assert bounded_json.measure(b'["\\"[[[[", []]').depth == 2
+    assert protocol.measure(b'["\\"[[[[", []]').depth == 2
+
+
+def _plain_shape(doc: str) -> tuple[int, int, int]:
+    """(depth, containers, commas) outside strings, one character at a time."""
+    depth = level = containers = commas = 0
+    inside = escaped = False
+    for ch in doc:
+        if inside:
+            inside, escaped = (escaped or ch != '"'), (not escaped and ch == "\\")
+        elif ch == '"':
+            inside = True
+        elif ch in "[{":
+            level, containers = level + 1, containers + 1
+            depth = max(depth, level)
+        elif ch in "]}":
+            level -= 1
+        elif ch == ",":
+            commas += 1
+    return depth, containers, commas
+
+
+def test_measure_agrees_with_a_plain_tokeniser_across_chunk_edges(monkeypatch):
+    import random
+
+    rng = random.Random(7)
+    alphabet = ['"', "\\", "[", "]", "{", "}", ",", "a", "\u00e9", "\n"]
+
+    def text():
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 9)))
+
+    def value(d=0):
+        r = rng.random()
+        if d > 5 or r < 0.3:
+            return text()
+        if r < 0.6:
+            return [value(d + 1) for _ in range(rng.randint(0, 4))]
+        return {text(): value(d + 1) for _ in range(rng.randint(0, 3))}
+
+    monkeypatch.setattr(protocol, "_CHUNK", 5)  # strings and runs of backslashes across chunk edges
+    for _ in range(300):
+        doc = json.dumps(value(), ensure_ascii=rng.random() < 0.5)
+        shape = protocol.measure(doc)
+        depth, containers, commas = _plain_shape(doc)
+        assert (shape.depth, shape.containers, shape.items) == (depth, containers, commas + containers), doc
 
 
 def test_loads_refuses_before_json_builds_anything(monkeypatch):
-    monkeypatch.setattr(bounded_json.json, "loads", lambda *a: pytest.fail("json.loads was called"))
-    bounds = bounded_json.Bounds(max_depth=64, max_containers=1000)
-    with pytest.raises(bounded_json.Refused, match="nested 100,000 levels deep"):
-        bounded_json.loads("[" * DEEP + "]" * DEEP, bounds)
-    with pytest.raises(bounded_json.Refused, match="6,000,001 lists or dicts"):
-        bounded_json.loads("[" + ",".join(["[]"] * 6_000_000) + "]", bounds)
+    monkeypatch.setattr(protocol.json, "loads", lambda *a: pytest.fail("json.loads was called"))
+    bounds = protocol.Bounds(max_depth=64, max_containers=1000)
+    with pytest.raises(protocol.Refused, match="nested 100,000 levels deep"):
+        protocol.loads("[" * DEEP + "]" * DEEP, bounds)
+    with pytest.raises(protocol.Refused, match="6,000,001 lists or dicts"):
+        protocol.loads("[" + ",".join(["[]"] * 6_000_000) + "]", bounds)
 
 
 # --------------------------------------------------------------------------- what a worker sends back
