@@ -34,11 +34,6 @@ def line(text, limit: int | None = None) -> str:
     return text
 
 
-def lines(text) -> str:
-    """Several lines the grader wrote (each line of ``text`` kept, each made :func:`line`)."""
-    return "\n".join(line(part) for part in str(text).split("\n"))
-
-
 def cell(value):
     """A CSV cell a spreadsheet shows as text: a string that would start a formula gets a leading
     single quote (as spreadsheets themselves mark text); numbers and other strings are unchanged."""
