@@ -45,6 +45,7 @@ STAFF_ONLY = [
     "gradescope.py",
     "wheel.py",
     "kit.py",
+    "unzip.py",
     "templates",
 ]
 

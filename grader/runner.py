@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import course, fixtures, mismatch
+from grader import course, fixtures, mismatch, protocol
 from grader.catalogue import with_pairs
 from grader.isolation.spawn import NOT_ISOLATED, IsolationUnavailable, Limits, WorkerError, WorkerProcess
 from grader.judge import Reference
@@ -130,8 +130,6 @@ def collect_images(a, submission: Submission) -> dict:
             student = None
             answer = submission._answers.get(probe)
             if answer and answer["results"][i].get("ok"):
-                from grader import protocol
-
                 value = protocol.decode(answer["results"][i]["value"])
                 student = value if _is_image(value) else None
             images[api] = {"student": student, "reference": ref}
@@ -199,13 +197,13 @@ def grade(
             ready = worker.start()
             if not worker.sandbox.isolated:  # said plainly to whoever reads the results
                 result.notes.insert(0, NOT_ISOLATED)
-            result.notes.extend(ready.get("notes", []))
+            result.notes.extend(protocol.texts_kept(ready.get("notes"), count=200, length=protocol.MAX_MESSAGE))
             result.sandbox.extend(worker.sandbox.notes)
         except IsolationUnavailable:
             worker.close()
             raise  # the grader must not grade what it cannot seal
         except WorkerError as e:
-            load_error = f"your notebook's definitions could not be loaded: {e}"
+            load_error = f"your notebook's definitions could not be loaded: {str(e)[: protocol.MAX_MESSAGE]}"
             worker.close()
             worker = None
         result.timings["worker start"] = time.perf_counter() - t1

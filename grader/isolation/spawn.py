@@ -225,7 +225,9 @@ class WorkerProcess:
         answer = None
         if header.get("answered"):
             try:
-                answer = protocol.recv(self.sock.fileno(), deadline=time.monotonic() + 30)
+                answer = protocol.recv(
+                    self.sock.fileno(), deadline=time.monotonic() + 30, bounds=protocol.FROM_WORKER
+                )
             except (EOFError, OSError, protocol.ProtocolError, ValueError, RecursionError):
                 header["status"] = "unreadable"
         return header, answer
@@ -264,7 +266,9 @@ class WorkerProcess:
             if self.proc.poll() is not None:
                 raise WorkerError(f"worker exited with status {self.proc.returncode}")
         try:
-            return protocol.recv(self.sock.fileno(), deadline=max(deadline, time.monotonic() + 5))
+            return protocol.recv(
+                self.sock.fileno(), deadline=max(deadline, time.monotonic() + 5), bounds=protocol.FROM_WORKER
+            )
         except (EOFError, OSError, protocol.ProtocolError, ValueError) as e:
             raise WorkerError(f"broken answer from the worker: {e}") from None
 
@@ -287,6 +291,8 @@ def _probe_answer(header: dict, answer, n_calls: int, timeout: float) -> dict:
         }
     if status == "too much output":
         return {"ok": False, "kind": "crash", "message": "the code under test sent far too much data back"}
+    if isinstance(answer, dict) and answer.get("kind") == "refused" and "results" not in answer:
+        return answer  # outside the grading side's bounds (protocol.refusal): this probe's failure
     if isinstance(answer, dict) and "sandbox_error" in answer:
         return {"ok": False, "kind": "crash", "message": "the grader could not build this check's sandbox"}
     if _well_formed(answer, n_calls):
