@@ -81,11 +81,11 @@ def failed(message: str) -> dict:
 def machine_fault() -> str | None:
     """Why this machine cannot seal student code, checked afresh in a throwaway process that runs no
     student code (grader.isolation.spawn.isolation_mode); None when it can."""
-    from grader.isolation import spawn
+    from grader.isolation import policy
 
-    spawn._SUPPORT.clear()  # decide again, now
+    policy._SUPPORT.clear()  # decide again, now
     try:
-        spawn.isolation_mode()
+        policy.isolation_mode()
     except IsolationUnavailable as e:
         return str(e)
     return None
