@@ -146,7 +146,7 @@ def summary(outcome: Outcome, threshold: float | None) -> str:
     return "\n".join(lines)
 
 
-def for_batch(out: Path, root: Path, submissions: list[Path], names: list[str], assignment: str | None) -> list[Path]:
+def for_batch(out: Path, submissions: list[Path], names: list[str], assignment: str | None) -> list[Path]:
     """``grader batch --similarity``: one report per assignment graded (``similarity.html``, or
     ``similarity-<assignment>.html`` each when the batch holds several); returns the HTML pages written."""
     import json
