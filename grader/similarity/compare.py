@@ -6,15 +6,19 @@ and keeps one hash per window of ``WINDOW - NOISE + 1`` (so a shared run of ``WI
 seen; here every hash, which keeps scores exact and the same from run to run). Hashes found in the skeleton
 are removed first (boilerplate).
 
-A side's score is the share of its fingerprinted code found in the other; a pair's score is the larger
-of its two sides (a copy padded with code of its own still scores high on the copied side). Graded names
-are compared the same way, unit against unit, for the pairs worth showing.
+A side's score is the share of its fingerprinted code found in the other (copydetect's measure: the
+characters covered by shared k-grams over those covered by any); a pair's score is the larger of its two
+sides (a copy padded with code of its own still scores high on the copied side). It is computed here with
+numpy on copydetect's fingerprints, which is what makes every pair of a course affordable. Graded names are
+compared the same way, unit against unit, for the pairs worth showing.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from grader.similarity.extract import Source
 
@@ -43,21 +47,71 @@ class Match:
         return [n for n, s in self.names.items() if s >= threshold]
 
 
+@dataclass
+class Print:
+    """A text's k-gram hashes by position in its normalised form (copydetect's ``filtered_code``), the skeleton's
+    removed; what a pairwise comparison needs, as arrays."""
+
+    k: int
+    #: hash of the k-gram starting at each position, and whether it counts (not boilerplate)
+    at: np.ndarray
+    valid: np.ndarray
+    #: the counted hashes, sorted, unique
+    kept: np.ndarray
+    #: index in the original text of each position of the normalised one (one more: the text's length)
+    raw: np.ndarray
+    #: unit name -> its range of positions
+    units: dict[str, tuple[int, int]]
+    #: normalised characters covered by counted k-grams (copydetect's ``token_coverage``)
+    coverage: int
+
+    def covered(self, starts: np.ndarray) -> np.ndarray:
+        """Which normalised characters the k-grams starting at ``starts`` (a mask of positions) cover."""
+        d = np.zeros(len(self.raw) + self.k, dtype=np.int32)
+        pos = np.flatnonzero(starts)
+        d[pos] += 1
+        d[pos + self.k] -= 1
+        return np.cumsum(d)[: len(self.raw) - 1] > 0
+
+    def count(self, starts: np.ndarray) -> int:
+        """How many normalised characters the k-grams starting at ``starts`` cover."""
+        pos = np.flatnonzero(starts)
+        return int(np.minimum(np.diff(pos), self.k).sum() + self.k) if pos.size else 0
+
+    def matched(self, other_kept: np.ndarray, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Mask of the positions in [lo, hi) (k-grams wholly inside) whose hash is in ``other_kept``."""
+        hi = len(self.at) + self.k - 1 if hi is None else hi
+        mask = np.zeros(len(self.at), dtype=bool)
+        top = max(lo, min(len(self.at), hi - self.k + 1))
+        if other_kept.size and top > lo:
+            at = self.at[lo:top]
+            idx = np.minimum(np.searchsorted(other_kept, at), other_kept.size - 1)
+            mask[lo:top] = (other_kept[idx] == at) & self.valid[lo:top]
+        return mask
+
+    def unit_valid(self, name: str) -> np.ndarray:
+        """Mask of the counted positions whose k-gram lies within the unit ``name``."""
+        lo, hi = self.units[name]
+        own = np.zeros_like(self.valid)
+        top = max(lo, hi - self.k + 1)
+        own[lo:top] = self.valid[lo:top]
+        return own
+
+
 class Fingerprinter:
-    """Fingerprints with one boilerplate (the skeleton's code) removed."""
+    """Fingerprints (copydetect's tokenising, filtering and k-gram hashing) with the skeleton's code removed."""
 
     def __init__(self, boilerplate: str = "", noise: int = NOISE, window: int = WINDOW):
         from copydetect import CodeFingerprint  # the optional extra; checked by the command first
-        from copydetect.utils import get_token_coverage
 
         self._make = CodeFingerprint
-        self._coverage = get_token_coverage
         self.noise = noise
         self.win = window - noise + 1
-        self.boilerplate: frozenset = frozenset()
+        self.boilerplate = np.array([], dtype=np.int64)
         if boilerplate.strip():
             fp = self._fingerprint(boilerplate, win=1)
-            self.boilerplate = frozenset(fp.hashes) if fp is not None else frozenset()
+            if fp is not None:
+                self.boilerplate = np.unique(np.fromiter(fp.hashes, dtype=np.int64, count=len(fp.hashes)))
 
     def _fingerprint(self, text: str, win: int):
         try:
@@ -66,73 +120,130 @@ class Fingerprinter:
             return None
         return fp if fp.hashes else None
 
-    def __call__(self, text: str):
-        """The fingerprint of ``text`` without boilerplate, or None when nothing of it is left to compare."""
+    def __call__(self, source: Source) -> Print | None:
+        """The fingerprint of ``source``'s graded code, or None when nothing of it is left to compare."""
+        text = source.text
         if not text.strip():
             return None
         fp = self._fingerprint(text, self.win)
         if fp is None:
             return None
-        # Boilerplate is removed here rather than by copydetect, whose removal misses a hash that occurs twice.
-        common = fp.hashes & self.boilerplate
-        if common:
-            fp.hashes = fp.hashes - common
-            fp.hash_idx = {h: i for h, i in fp.hash_idx.items() if h not in common}
-            fp.token_coverage = self._coverage(fp.hash_idx, fp.k, len(fp.filtered_code))
-        return fp if fp.hashes and fp.token_coverage > 0 else None
+        n, k = len(fp.filtered_code), self.noise
+        at = np.zeros(max(0, n - k + 1), dtype=np.int64)
+        valid = np.zeros(len(at), dtype=bool)
+        for h, idx in fp.hash_idx.items():
+            at[idx] = h
+            valid[idx] = True
+        if self.boilerplate.size:  # removed here: copydetect's own removal misses a hash that occurs twice
+            idx = np.minimum(np.searchsorted(self.boilerplate, at), self.boilerplate.size - 1)
+            valid &= self.boilerplate[idx] != at
+        if not valid.any():
+            return None
+        raw = np.arange(n + 1)
+        if len(fp.offsets):
+            off = fp.offsets
+            raw = raw + off[:, 1][np.clip(np.searchsorted(off[:, 0], raw), 0, len(off) - 1)]
+        raw[n] = len(text)
+        raw = np.maximum.accumulate(np.minimum(raw, len(text)))
+        units, start = {}, 0
+        for unit in source.units:
+            end = start + len(unit.code)
+            units[unit.name] = (int(np.searchsorted(raw, start)), int(np.searchsorted(raw, end)))
+            start = end + 2  # units are joined by a blank line
+        p = Print(k, at, valid, np.unique(at[valid]), raw, units, 0)
+        p.coverage = p.count(valid)
+        return p
 
 
-def _compare(fa, fb) -> tuple[float, tuple[float, float], tuple[list, list]]:
-    from copydetect import compare_files
+def _side(pa: Print, pb: Print) -> tuple[float, np.ndarray]:
+    """Share of a's counted code found in b, and the mask of a's matching positions."""
+    mask = pa.matched(pb.kept)
+    return min(1.0, pa.count(mask) / pa.coverage), mask
 
-    if fa is None or fb is None or not (fa.hashes & fb.hashes):
+
+def _spans(p: Print, mask: np.ndarray) -> list[tuple[int, int]]:
+    """Character ranges of the original text that the matching positions cover."""
+    cover = np.concatenate([[False], p.covered(mask), [False]])
+    edges = np.flatnonzero(cover[1:] != cover[:-1])
+    return [(int(p.raw[s]), int(p.raw[e])) for s, e in zip(edges[::2], edges[1::2])]
+
+
+def compare_pair(pa: Print | None, pb: Print | None, with_spans: bool = False):
+    """(score, (a's side, b's side), spans) of two fingerprints."""
+    if pa is None or pb is None:
         return 0.0, (0.0, 0.0), ([], [])
-    _, (sa, sb), (slices_a, slices_b) = compare_files(fa, fb)
-    spans = tuple(
-        [(int(s), int(e)) for s, e in zip(sl[0], sl[1])] if len(sl) and len(sl[0]) else []
-        for sl in (slices_a, slices_b)
-    )
-    sa, sb = min(float(sa), 1.0), min(float(sb), 1.0)
-    return max(sa, sb), (sa, sb), spans
+    sa, ma = _side(pa, pb)
+    sb, mb = _side(pb, pa)
+    spans = (_spans(pa, ma), _spans(pb, mb)) if with_spans else ([], [])
+    return max(sa, sb), (float(sa), float(sb)), spans
+
+
+def side_scores(prints: list[Print | None]) -> np.ndarray:
+    """S[a, b]: the share of a's counted code found in b, for every pair at once (what :func:`compare_pair`
+    gives one pair at a time). Each hash gets a bitset of the files holding it; then, for each file, a
+    positions x files table of matches is turned into covered characters with a running sum."""
+    n = len(prints)
+    scores = np.zeros((n, n))
+    live = [i for i, p in enumerate(prints) if p is not None]
+    if len(live) < 2:
+        return scores
+    vocab, inverse = np.unique(np.concatenate([prints[i].kept for i in live]), return_inverse=True)
+    bits = np.zeros((vocab.size, (n + 7) // 8), dtype=np.uint8)
+    start = 0
+    for i in live:
+        ids = inverse[start : start + prints[i].kept.size]
+        start += prints[i].kept.size
+        bits[ids, i // 8] |= np.uint8(1 << (7 - i % 8))
+    for i in live:
+        p = prints[i]
+        ids = np.searchsorted(vocab, p.at)
+        ids = np.minimum(ids, vocab.size - 1)
+        hit = np.unpackbits(bits[ids], axis=1, count=n) & (p.valid & (vocab[ids] == p.at))[:, None]
+        hit[:, i] = 0
+        running = np.zeros((hit.shape[0] + 1, n), dtype=np.int32)
+        np.cumsum(hit, axis=0, out=running[1:])
+        chars = np.arange(len(p.raw) - 1)
+        upto = np.minimum(chars, hit.shape[0] - 1) + 1
+        since = np.maximum(chars - p.k + 1, 0)
+        covered = ((running[upto] - running[since]) > 0).sum(axis=0)
+        scores[i] = np.minimum(covered / p.coverage, 1.0)
+    return scores
 
 
 def compare_all(sources: list[Source], fingerprint: Fingerprinter, floor: float = 0.0) -> list[Match]:
     """Every student against every other and against every reference (references are not compared with each
     other); the matches scoring at least ``floor`` (and above zero), best first, with per-name scores."""
-    prints = [fingerprint(s.text) for s in sources]
-    matches = []
-    for i, a in enumerate(sources):
-        for j in range(i + 1, len(sources)):
-            b = sources[j]
-            if a.reference and b.reference:
-                continue
-            score, scores, spans = _compare(prints[i], prints[j])
-            if score > 0 and score >= floor:
-                matches.append(Match(a, b, score, scores, spans))
-    units: dict = {}  # (id of a source, name) -> fingerprint, each unit fingerprinted once
-    for m in matches:
-        m.names = name_scores(m.a, m.b, fingerprint, units)
-    matches.sort(key=lambda m: (-m.score, m.a.label, m.b.label))
-    return matches
-
-
-def name_scores(a: Source, b: Source, fingerprint: Fingerprinter, cache: dict | None = None) -> dict[str, float]:
-    """Graded name -> score of its unit in ``a`` against its unit in ``b`` (names both define with code of their
-    own long enough to compare)."""
-    cache = {} if cache is None else cache
-
-    def of(source: Source, name: str):
-        key = (id(source), name)
-        if key not in cache:
-            cache[key] = fingerprint(source.unit(name).code)
-        return cache[key]
-
-    out = {}
-    for unit in a.units:
-        if not unit.graded or b.unit(unit.name) is None:
+    prints = [fingerprint(s) for s in sources]
+    sides = side_scores(prints)
+    out = []
+    for i, j in zip(*np.nonzero(np.maximum(sides, sides.T) >= max(floor, 1e-12))):
+        if i >= j or (sources[i].reference and sources[j].reference):
             continue
-        fa, fb = of(a, unit.name), of(b, unit.name)
-        if fa is None or fb is None:
-            continue  # too short to share a run that counts
-        out[unit.name] = _compare(fa, fb)[0]
+        score, scores, spans = compare_pair(prints[i], prints[j], with_spans=True)
+        m = Match(sources[i], sources[j], score, scores, spans)
+        m.names = name_scores(m.a, m.b, prints[i], prints[j])
+        out.append(m)
+    out.sort(key=lambda m: (-m.score, m.a.label, m.b.label))
+    return out
+
+
+def name_scores(a: Source, b: Source, pa: Print | None, pb: Print | None) -> dict[str, float]:
+    """Graded name -> score of its code in ``a`` against its code in ``b`` (for names both define with code of
+    their own long enough to compare)."""
+    out = {}
+    if pa is None or pb is None:
+        return out
+    for unit in a.units:
+        if not unit.graded or unit.name not in pb.units:
+            continue
+        sides = []
+        for p, q in ((pa, pb), (pb, pa)):
+            lo, hi = p.units[unit.name]
+            total = p.count(p.unit_valid(unit.name))
+            if not total:
+                break
+            other = q.unit_valid(unit.name)
+            sides.append(p.count(p.matched(np.unique(q.at[other]), lo, hi)) / total)
+        if len(sides) == 2:
+            out[unit.name] = float(max(sides))
     return out

@@ -31,6 +31,8 @@ COLUMNS = (
     "file_b",
 )
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Flagged pairs shown side by side in the page (the best first; every pair is in the table and the CSV).
+MAX_VIEWS = 100
 CAVEAT = (
     "A flag is a reason to look, not a verdict. Solutions to the same exercise, written on the same skeleton, "
     "resemble each other, and short functions most of all; the score counts shared runs of code after names, "
@@ -48,12 +50,45 @@ def neutralise(cell) -> str:
 # --------------------------------------------------------------------------- where the shared code is
 
 
-def _mask(text: str, spans: list[tuple[int, int]]) -> list[bool]:
-    covered = [False] * len(text)
-    for start, end in spans:
-        for i in range(max(0, start), min(len(text), end)):
-            covered[i] = True
-    return covered
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], end)
+        elif end > start:
+            out.append([start, end])
+    return [(a, b) for a, b in out]
+
+
+def _pieces(line_start: int, line: str, spans: list[tuple[int, int]], cursor: int) -> tuple[list, int]:
+    """(text, shared) pieces of one line, given the merged spans and the index of the first span that may reach
+    it; returns the pieces and the index for the next line."""
+    end = line_start + len(line)
+    while cursor < len(spans) and spans[cursor][1] <= line_start:
+        cursor += 1
+    pieces, pos, i = [], line_start, cursor
+    while i < len(spans) and spans[i][0] < end:
+        a, b = max(spans[i][0], pos), min(spans[i][1], end)
+        if a > pos:
+            pieces.append((line[pos - line_start : a - line_start], False))
+        if b > a:
+            pieces.append((line[a - line_start : b - line_start], True))
+        pos = max(pos, b)
+        if spans[i][1] > end:
+            break
+        i += 1
+    if pos < end:
+        pieces.append((line[pos - line_start :], False))
+    return pieces, cursor
+
+
+def _lines(text: str, spans: list[tuple[int, int]]):
+    """(line number, [(text, shared), ...]) for each line of ``text``."""
+    spans, cursor, pos = _merged(spans), 0, 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        pieces, cursor = _pieces(pos, line, spans, cursor)
+        yield number, pieces
+        pos += len(line) + 1
 
 
 def _unit_lines(source: Source) -> list[tuple[str, int, int]]:
@@ -68,12 +103,7 @@ def _unit_lines(source: Source) -> list[tuple[str, int, int]]:
 
 def matching_lines(source: Source, spans: list[tuple[int, int]]) -> str:
     """The shared lines of ``source``, by unit and line within it: ``forward 1-3; inpaint 2-9``."""
-    covered = _mask(source.text, spans)
-    lines, pos = set(), 0
-    for number, line in enumerate(source.text.split("\n"), start=1):
-        if any(covered[pos : pos + len(line)]):
-            lines.add(number)
-        pos += len(line) + 1
+    lines = {n for n, pieces in _lines(source.text, spans) if any(shared for _, shared in pieces)}
     parts = []
     for name, first, last in _unit_lines(source):
         own = sorted(n - first + 1 for n in lines if first <= n <= last)
@@ -159,25 +189,15 @@ code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace
 
 def _code_html(source: Source, spans: list[tuple[int, int]]) -> str:
     """``source.text`` with a heading per unit, numbered lines (per unit) and the shared characters marked."""
-    text = source.text
-    covered = _mask(text, spans)
     starts = {first: name for name, first, _ in _unit_lines(source)}
-    out, pos, unit_first = [], 0, 1
-    for number, line in enumerate(text.split("\n"), start=1):
+    out, unit_first = [], 1
+    for number, pieces in _lines(source.text, spans):
         if number in starts:
             unit_first = number
             out.append(f'<span class="u">{escape(starts[number])}</span>')
-        segments, i = [], 0
-        while i < len(line):
-            j = i
-            while j < len(line) and covered[pos + j] == covered[pos + i]:
-                j += 1
-            piece = escape(line[i:j])
-            segments.append(f"<mark>{piece}</mark>" if covered[pos + i] else piece)
-            i = j
-        if line or number not in starts:
-            out.append(f'<span class="l"><span class="n">{number - unit_first + 1}</span>{"".join(segments)}</span>')
-        pos += len(line) + 1
+        body = "".join(f"<mark>{escape(t)}</mark>" if shared else escape(t) for t, shared in pieces)
+        if body or number not in starts:
+            out.append(f'<span class="l"><span class="n">{number - unit_first + 1}</span>{body}</span>')
     return "<pre>" + "".join(out) + "</pre>"
 
 
@@ -211,7 +231,7 @@ def render_html(matches: list[Match], sources: list[Source], threshold: float, a
         for rank, m in enumerate(matches, start=1):
             flag = m.score >= threshold
             names = ", ".join(m.shared_names(threshold)) or "—"
-            link = f'<a href="#pair-{rank}">side by side</a>' if flag else ""
+            link = f'<a href="#pair-{rank}">side by side</a>' if flag and rank <= MAX_VIEWS else ""
             out.append(
                 f'<tr class="{"flagged" if flag else ""}"><td class="num">{rank}</td>'
                 f"<td>{escape(m.a.label)}</td><td>{escape(m.b.label)}</td>"
@@ -228,9 +248,15 @@ def render_html(matches: list[Match], sources: list[Source], threshold: float, a
         out.append("<h2>Flagged pairs side by side</h2>")
         out.append(
             '<p class="small muted">Shared code is marked. Line numbers count from the start of each '
-            "definition as printed here, not as in the notebook.</p>"
+            "definition as printed here, not as in the notebook."
+            + (
+                f" The first {MAX_VIEWS} flagged pairs are shown; the CSV lists them all."
+                if len(flagged) > MAX_VIEWS
+                else ""
+            )
+            + "</p>"
         )
-    for rank, m in enumerate(matches, start=1):
+    for rank, m in enumerate(matches[:MAX_VIEWS], start=1):
         if m.score < threshold:
             continue
         names = ", ".join(f"{n} ({_pct(s)})" for n, s in m.names.items() if s >= threshold) or "none on its own"
