@@ -180,3 +180,75 @@ def test_similarity_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+@needs_copydetect
+def test_all_pairs_at_once_agree_with_copydetect_pair_by_pair():
+    from copydetect import compare_files
+
+    from grader.similarity.compare import Fingerprinter, compare_pair, side_scores
+
+    sources = [extract(p, ASSIGNMENT) for p in sorted(SUBMISSIONS.glob("*.ipynb"))]
+    fingerprint = Fingerprinter()  # no boilerplate: copydetect's own figures
+    prints = [fingerprint(s) for s in sources]
+    sides = side_scores(prints)
+    checked = 0
+    for i, a in enumerate(sources):
+        for j, b in enumerate(sources):
+            if i < j and prints[i] is not None and prints[j] is not None:
+                _, theirs, _ = compare_files(fingerprint._fingerprint(a.text, 1), fingerprint._fingerprint(b.text, 1))
+                _, mine, _ = compare_pair(prints[i], prints[j])
+                assert mine == pytest.approx(tuple(float(x) for x in theirs))
+                assert (sides[i, j], sides[j, i]) == pytest.approx(mine)
+                checked += 1
+    assert checked >= 6
+
+
+@needs_copydetect
+def test_worker_processes_give_the_same_report(tmp_path, monkeypatch):
+    from grader.similarity import command
+
+    monkeypatch.setattr(command, "MIN_FOR_WORKERS", 2)
+    reports = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        argv = [
+            "similarity",
+            str(SUBMISSIONS),
+            "--assignment",
+            ASSIGNMENT,
+            "--out",
+            str(out),
+            "--against",
+            str(AGAINST),
+        ]
+        assert main([*argv, "-j", jobs, "-q"]) == 0
+        reports.append((out / "similarity.csv").read_text())
+    assert reports[0] == reports[1] and "alice,mallory,1.000" in reports[0]
+
+
+@needs_copydetect
+def test_batch_similarity_writes_the_report_and_index_links_it(tmp_path):
+    from grader import batch
+    from grader.cli import build_parser
+    from grader.similarity.command import for_batch
+
+    assert build_parser().parse_args(["batch", "d", "--out", "o", "--similarity"]).similarity
+    notebooks = sorted(SUBMISSIONS.glob("*.ipynb"))
+    pages = for_batch(tmp_path, notebooks, [p.stem for p in notebooks], ASSIGNMENT)
+    assert [p.name for p in pages] == ["similarity.html"] and (tmp_path / "similarity.csv").exists()
+    batch.write_index(tmp_path, [])
+    assert 'href="similarity.html"' in (tmp_path / "index.html").read_text()
+
+
+def test_threshold_takes_a_share_or_a_percentage():
+    from grader.cli import build_parser
+
+    def parsed(text):
+        return build_parser().parse_args(
+            ["similarity", "d", "--assignment", ASSIGNMENT, "--out", "o", "--threshold", text]
+        )
+
+    assert parsed("0.7").threshold == parsed("70").threshold == parsed("70%").threshold == pytest.approx(0.7)
+    with pytest.raises(SystemExit):
+        parsed("150%")

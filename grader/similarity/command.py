@@ -30,19 +30,45 @@ class Outcome:
     seconds: dict
 
 
-def _extract_all(jobs: list[tuple], workers: int) -> list:
+#: Fewer files than this are read in this process (starting workers would cost more).
+MIN_FOR_WORKERS = 8
+_FINGERPRINTERS: dict = {}  # assignment -> Fingerprinter, one per process
+
+
+def fingerprinter(assignment: str):
+    """The Fingerprinter of ``assignment`` (its skeleton as boilerplate), made once per process."""
+    from grader.similarity.compare import Fingerprinter
+    from grader.similarity.extract import skeleton_code
+
+    if assignment not in _FINGERPRINTERS:
+        _FINGERPRINTERS[assignment] = Fingerprinter(skeleton_code(assignment))
+    return _FINGERPRINTERS[assignment]
+
+
+def _read_one(job: tuple):
+    """(Source, its fingerprint, this process's hash of a fixed string) for one file."""
     from grader.similarity.extract import extract
 
-    if workers <= 1 or len(jobs) < 8:
-        return [extract(*job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_extract_one, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+    source = extract(*job)
+    return source, fingerprinter(job[1])(source), hash("diffgrade similarity")
 
 
-def _extract_one(job: tuple):
-    from grader.similarity.extract import extract
+def _read_all(jobs: list[tuple], workers: int) -> tuple[list, list]:
+    """Sources and fingerprints of every file, in ``workers`` forked processes when asked. copydetect hashes
+    with Python's per-process salted ``hash``: forked workers share this process's salt, and a fingerprint
+    made under another salt is made again here."""
+    import multiprocessing
 
-    return extract(*job)
+    if workers > 1 and len(jobs) >= MIN_FOR_WORKERS and "fork" in multiprocessing.get_all_start_methods():
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+        with pool:
+            results = list(pool.map(_read_one, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+    else:
+        results = [_read_one(job) for job in jobs]
+    salt = hash("diffgrade similarity")
+    sources = [source for source, _, _ in results]
+    prints = [p if h == salt else fingerprinter(job[1])(source) for job, (source, p, h) in zip(jobs, results)]
+    return sources, prints
 
 
 def reference_files(folders) -> list[tuple[Path, str]]:
@@ -70,19 +96,17 @@ def run(
 ) -> Outcome:
     """Compare ``notebooks`` ((path, label) pairs) with each other and with the files under ``against``; write
     ``OUTDIR/<stem>.csv`` and ``OUTDIR/<stem>.html``."""
-    from grader.similarity.compare import Fingerprinter, compare_all
-    from grader.similarity.extract import skeleton_code
+    from grader.similarity.compare import compare_all
 
     threshold = similarity.THRESHOLD if threshold is None else threshold
     seconds = {}
     t0 = time.perf_counter()
     jobs_list = [(p, assignment, label, False) for p, label in notebooks]
     jobs_list += [(p, assignment, label, True) for p, label in reference_files(against)]
-    sources = _extract_all(jobs_list, jobs)
-    fingerprint = Fingerprinter(skeleton_code(assignment))
+    sources, prints = _read_all(jobs_list, jobs)
     seconds["read"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    matches = compare_all(sources, fingerprint, floor=LISTED * threshold)
+    matches = compare_all(sources, prints, floor=LISTED * threshold)
     seconds["compare"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

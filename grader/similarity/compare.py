@@ -210,10 +210,10 @@ def side_scores(prints: list[Print | None]) -> np.ndarray:
     return scores
 
 
-def compare_all(sources: list[Source], fingerprint: Fingerprinter, floor: float = 0.0) -> list[Match]:
+def compare_all(sources: list[Source], prints: list[Print | None], floor: float = 0.0) -> list[Match]:
     """Every student against every other and against every reference (references are not compared with each
-    other); the matches scoring at least ``floor`` (and above zero), best first, with per-name scores."""
-    prints = [fingerprint(s) for s in sources]
+    other), given their fingerprints; the matches scoring at least ``floor`` (and above zero), best first,
+    with per-name scores."""
     sides = side_scores(prints)
     out = []
     for i, j in zip(*np.nonzero(np.maximum(sides, sides.T) >= max(floor, 1e-12))):
