@@ -57,12 +57,15 @@ def graded_names(assignment: str) -> list[str]:
     return list(dict.fromkeys(api for api, _ in course.get(assignment).probes.values()))
 
 
-def _assigned(source: str) -> list[str]:
+def _statement_names(source: str) -> tuple[list[str], list[str]]:
+    """(names a statement assigns, every name it mentions), in order."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []
-    return list(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)))
+        return [], []
+    names = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
+    stored = [n.id for n in names if isinstance(n.ctx, ast.Store)]
+    return list(dict.fromkeys(stored)), list(dict.fromkeys(n.id for n in names))
 
 
 def _raw_units(path: Path, assignment: str, graded: set[str]) -> dict[str, list[str]]:
@@ -74,9 +77,9 @@ def _raw_units(path: Path, assignment: str, graded: set[str]) -> dict[str, list[
             if chunk.stub:
                 continue
             units[chunk.name] = [chunk.source]
-        elif chunk.kind == "stmt":
-            names = _assigned(chunk.source)
-            name = next((n for n in names if n in graded), names[0] if names else "")
+        elif chunk.kind == "stmt":  # belongs to the graded name it mentions (a loop that appends to it), if any
+            assigned, mentioned = _statement_names(chunk.source)
+            name = next((n for n in mentioned if n in graded), assigned[0] if assigned else "")
             if name:
                 units.setdefault(name, []).append(chunk.source)
     return units

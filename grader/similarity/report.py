@@ -190,14 +190,16 @@ code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace
 def _code_html(source: Source, spans: list[tuple[int, int]]) -> str:
     """``source.text`` with a heading per unit, numbered lines (per unit) and the shared characters marked."""
     starts = {first: name for name, first, _ in _unit_lines(source)}
+    between = {last + 1 for _, _, last in _unit_lines(source)}  # the blank line that joins two units
     out, unit_first = [], 1
     for number, pieces in _lines(source.text, spans):
+        if number in between:
+            continue
         if number in starts:
             unit_first = number
             out.append(f'<span class="u">{escape(starts[number])}</span>')
         body = "".join(f"<mark>{escape(t)}</mark>" if shared else escape(t) for t, shared in pieces)
-        if body or number not in starts:
-            out.append(f'<span class="l"><span class="n">{number - unit_first + 1}</span>{body}</span>')
+        out.append(f'<span class="l"><span class="n">{number - unit_first + 1}</span>{body}</span>')
     return "<pre>" + "".join(out) + "</pre>"
 
 
