@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import similarity
+from grader.reports.sanitize import line
 from grader.similarity import report
 
 EXIT_USAGE = 2
@@ -148,7 +149,7 @@ def cmd_similarity(args) -> int:
             raise SimilarityError(f"no notebooks (.ipynb) found in {args.dir}")
         outcome = run(list(zip(submissions, names)), args.assignment, out, args.against, args.threshold, args.jobs)
     except (SimilarityError, FileNotFoundError) as e:
-        print(f"grader: {e}", file=sys.stderr)
+        print(f"grader: {line(e)}", file=sys.stderr)
         return EXIT_USAGE
     if not args.quiet:
         print(summary(outcome, args.threshold))
@@ -158,7 +159,7 @@ def cmd_similarity(args) -> int:
 def summary(outcome: Outcome, threshold: float | None) -> str:
     threshold = similarity.THRESHOLD if threshold is None else threshold
     flagged = [m for m in outcome.matches if m.score >= threshold]
-    lines = [f"{m.score:4.0%}  {m.a.label}  ~  {m.b.label}" for m in flagged[:20]]
+    lines = [f"{m.score:4.0%}  {line(m.a.label, 80)}  ~  {line(m.b.label, 80)}" for m in flagged[:20]]
     if len(flagged) > 20:
         lines.append(f"... and {len(flagged) - 20} more")
     n = sum(not s.reference for s in outcome.sources)

@@ -1,8 +1,8 @@
 """``similarity.csv`` and ``similarity.html``: the ranked pairs, and each flagged pair side by side.
 
-Everything a student controls (file names, labels, code) is HTML-escaped in the page, and a CSV cell that
-a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return)
-gets a leading single quote.
+Everything a student controls (file names, labels, code) is HTML-escaped in the page, and every CSV cell
+goes through :func:`grader.reports.sanitize.cell` (one that a spreadsheet would read as a formula gets a
+leading single quote).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import io
 from html import escape
 from pathlib import Path
 
+from grader.reports.sanitize import cell
 from grader.similarity.compare import Match
 from grader.similarity.extract import Source
 
@@ -30,7 +31,6 @@ COLUMNS = (
     "file_a",
     "file_b",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: Flagged pairs shown side by side in the page (the best first; every pair is in the table and the CSV).
 MAX_VIEWS = 100
 CAVEAT = (
@@ -39,12 +39,6 @@ CAVEAT = (
     "comments and formatting are set aside, and says nothing about who wrote what or why. Read the pair side "
     "by side, and talk with the students, before drawing any conclusion."
 )
-
-
-def neutralise(cell) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading quote before anything it would read as a formula."""
-    text = str(cell)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 # --------------------------------------------------------------------------- where the shared code is
@@ -144,7 +138,7 @@ def write_csv(path: Path, matches: list[Match], threshold: float) -> Path:
             str(m.a.path),
             str(m.b.path),
         )
-        writer.writerow([neutralise(c) for c in row])
+        writer.writerow([cell(c) for c in row])
     return _write(path, buffer.getvalue())
 
 
