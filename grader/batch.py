@@ -290,10 +290,11 @@ def read_results(path: Path) -> dict | None:
 
 def write_index(out: Path, students: list[str]) -> None:
     rows = [(s, data) for s in students if (data := read_results(out / s / DONE)) is not None]
+    pages = sorted(p.name for p in out.glob("similarity*.html"))  # grader batch --similarity
     try:
         from grader.reports.html import write_index as render
 
-        render(out, rows)
+        render(out, rows, links=[(p, f"Code similarity ({p})") for p in pages])
     except ImportError:
         pass
 
@@ -340,6 +341,7 @@ def run_batch(
     show_progress: bool = True,
     limits=None,
     executor=None,
+    similarity: bool = False,
 ) -> list[tuple[str, dict]]:
     """Grade a folder (or zip) into OUTDIR with ``executor`` (default: a local pool of ``jobs``)."""
     from tqdm import tqdm
@@ -372,6 +374,10 @@ def run_batch(
         bar.update(1)
     bar.close()
     write_gradebook(out, names)
+    if similarity:
+        from grader.similarity.command import for_batch
+
+        for_batch(out, submissions, names, assignment)
     write_index(out, names)
     return done
 
@@ -379,6 +385,12 @@ def run_batch(
 def cmd_batch(args) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
+    if args.similarity:
+        from grader import similarity
+
+        if not similarity.available():
+            print(f"grader: {similarity.INSTALL_HINT}", file=sys.stderr)
+            return 2
     try:
         tls = {"ca_file": args.tls_ca_file, "cert": args.tls_cert, "key": args.tls_key}
         executor = chosen(args.executor, args.scheduler, args.jobs, tls=tls)
@@ -390,6 +402,7 @@ def cmd_batch(args) -> int:
             resume=args.resume,
             show_progress=not args.quiet,
             executor=executor,
+            similarity=args.similarity,
         )
     except (FileNotFoundError, BatchInputError, zipfile.BadZipFile, ExecutorError) as e:
         print(f"grader: {line(e)}", file=sys.stderr)
@@ -449,6 +462,11 @@ def add_parser(sub) -> None:
         "--resume",
         action="store_true",
         help="skip submissions already graded for the same assignment by this grader version and fixtures",
+    )
+    b.add_argument(
+        "--similarity",
+        action="store_true",
+        help="also write OUTDIR/similarity.html and .csv (see grader similarity), linked from index.html",
     )
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_batch)

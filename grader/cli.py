@@ -238,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
         kit.add_parser(sub)
     except ImportError:
         pass
+    from grader.similarity import command as similarity
+
+    similarity.add_parser(sub)
     return p
 
 

@@ -465,16 +465,19 @@ def histogram_svg(percents: list[float], bins: int = 10, width: int = 440, heigh
     return "".join(parts)
 
 
-def render_index(rows: list[tuple[str, dict]], title: str = "Batch grades") -> str:
+def render_index(rows: list[tuple[str, dict]], title: str = "Batch grades", links=()) -> str:
     """The batch index page (see :func:`write_index`): one section per assignment when the batch holds several
-    (each with its own statistics and check columns), else one."""
+    (each with its own statistics and check columns), else one; ``links``: (href, text) of pages beside it."""
+    heading = f"<h1>{escape(title)}</h1>\n" + "".join(
+        f'<p><a href="{escape(quote(href))}">{escape(text)}</a></p>\n' for href, text in links
+    )
     groups: dict = {}
     for student, data in rows:
         assignment = ((data or {}).get("extra_data") or {}).get("assignment")
         groups.setdefault(assignment, []).append((student, data))
     if len(groups) <= 1:
-        return _page(title, INDEX_CSS, f"<h1>{escape(title)}</h1>\n" + _index_section(rows), SORT_JS)
-    sections = [f"<h1>{escape(title)}</h1>"]
+        return _page(title, INDEX_CSS, heading + _index_section(rows), SORT_JS)
+    sections = [heading]
     for assignment in sorted(groups, key=lambda a: (a is None, a or "")):
         name = assignment or "assignment unknown (grading failed)"
         sections.append(f'<section class="assignment"><h1>{escape(name)}</h1>')
@@ -572,6 +575,6 @@ def _index_section(rows: list[tuple[str, dict]]) -> str:
     return "\n".join(out)
 
 
-def write_index(outdir: str | Path, rows: list[tuple[str, dict]], title: str = "Batch grades") -> Path:
+def write_index(outdir: str | Path, rows: list[tuple[str, dict]], title: str = "Batch grades", links=()) -> Path:
     """Write ``OUTDIR/index.html`` for a batch; ``rows`` = [(student, results.json dict), ...]."""
-    return _write_atomic(Path(outdir) / "index.html", render_index(rows, title))
+    return _write_atomic(Path(outdir) / "index.html", render_index(rows, title, links))
