@@ -370,6 +370,11 @@ def stage(assignment: str, tree: Path) -> dict:
     text = pyproject.read_text()
     text = re.sub(r'(?m)^name = "diffgrade"$', f'name = "diffgrade-student-{assignment}"', text, count=1)
     pyproject.write_text(text)
+    version = re.search(r'(?m)^version = "([^"]+)"$', text).group(1)
+    (pkg / "student_kit.py").write_text(
+        f'"""This package is the student kit for {assignment} (written by grader kit build)."""\n\n'
+        f"ASSIGNMENT = {assignment!r}\nVERSION = {version!r}\n"
+    )
     return {
         "checks": len(results),
         "probes": len(probes),

@@ -176,7 +176,8 @@ class Worker:
                 if name in self.ns:
                     self.defs.add(name, cell, self.ns[name], bool(chunk.get("stub")))
         except _ChunkTimeout:
-            self.notes.append(f"{cell}: a top-level statement took over {limit:g} s and was skipped")
+            if not chunk.get("quiet"):
+                self.notes.append(f"{cell}: a top-level statement took over {limit:g} s and was skipped")
         except ImportError as e:
             missing = getattr(e, "name", None) or str(e)
             if not chunk.get("quiet"):
