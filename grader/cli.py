@@ -123,8 +123,9 @@ def wrong_assignment_line(args) -> str | None:
     if warning is None:
         return None
     other = next((a for a in course.names() if f"looks like {a} " in warning), None)
-    fix = f"; grade it with --assignment {other}" if other else ""
-    return f"grader: {Path(args.notebook).name}: {warning}{fix}"
+    fix = f": use --assignment {other}" if other else ""
+    warning = warning.replace(f" but was graded as {args.assignment}", f", not {args.assignment}")
+    return f"grader: {Path(args.notebook).name}: {warning}{fix} (exit status {EXIT_WRONG_ASSIGNMENT})"
 
 
 def cmd_check(args) -> int:

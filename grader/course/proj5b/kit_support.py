@@ -118,6 +118,5 @@ def ref_ddpm_forward(unet, ddpm_schedule, x_0, num_ts):
 
 
 def ref_ddpm_forward_class(unet, ddpm_schedule, x_0, c, p_uncond, num_ts):
-    n = x_0.shape[0]
-    t = torch.zeros(n, 1, device=x_0.device)
-    return unet(x_0, c, t, torch.ones(n, device=x_0.device)).square().mean()
+    t = torch.zeros(len(x_0), 1, device=x_0.device)
+    return unet(x_0, c, t, torch.ones(len(x_0), device=x_0.device)).square().mean()
