@@ -153,6 +153,11 @@ class Worker:
         defined = sorted(k for k in self.ns if not k.startswith("__"))
         return {"ready": True, "notes": self.notes, "defined": defined}
 
+    #: Seconds an import chunk may take. An import stopped halfway leaves its modules half made for every later
+    #: use ("module 'sympy' has no attribute 'logic'" in a training check), and `from torchvision import datasets`
+    #: alone imports torch._dynamo, sympy and triton: seconds on a loaded machine, well past the 5 s of a statement.
+    IMPORT_TIMEOUT = 60.0
+
     def _exec_chunk(self, chunk: dict, limit: float) -> None:
         source, kind = chunk["source"], chunk["kind"]
         cell = chunk.get("where") or f"cell {chunk['cell']}"
@@ -164,7 +169,7 @@ class Worker:
             raise _ChunkTimeout()
 
         old = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, limit)
+        signal.setitimer(signal.ITIMER_REAL, max(limit, self.IMPORT_TIMEOUT) if kind == "import" else limit)
         saved_out, saved_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = CappedText()
         try:

@@ -884,22 +884,6 @@ def _loss_list(value):
     return None
 
 
-def _import_optimizer_deps() -> None:
-    """Import what ``optimizer.step()`` imports on first use (torch._dynamo, and triton with a CUDA build of
-    torch) outside the worker's torch-function modes: imported under them, triton's module-level tensor code
-    is rewritten by the mode and its import stops halfway ("module 'triton.language' has no attribute
-    'core'"), failing every training check."""
-    import importlib
-    import sys
-
-    if "torch._dynamo" not in sys.modules:
-        with torch._C.DisableTorchFunction():
-            try:
-                importlib.import_module("torch._dynamo")
-            except Exception:  # torch without dynamo: optimizer.step() will not import it either
-                pass
-
-
 def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=300, seed=0):
     """Train a tiny recording net with the student's loop; return the losses it reports.
 
@@ -912,7 +896,6 @@ def run_train(fn, kind, num_epochs=3, lr=1e-2, sigma=0.5, p_uncond=0.1, num_ts=3
     from torch.optim.optimizer import register_optimizer_step_pre_hook
     from torch.utils.data import TensorDataset
 
-    _import_optimizer_deps()
     _seed_all(seed)
     net = {"denoiser": _TinyDenoiser, "time": _TinyTimeNet, "class": _TinyClassNet}[kind]()
     x, y = _digits(TRAIN_DIGITS)
