@@ -206,6 +206,19 @@ def test_part_b_kit_ships_no_reference_part(kits, root):
     assert f"grader/course/{B}/kit_support.py" not in files
 
 
+def test_part_b_kit_support_runs_in_every_probe(root):
+    """A probe carries the kit's support parts less the one answering its own graded name: what it carries
+    must run without it (a stand-in built on another one would fail every probe of that one's name)."""
+    from grader.support import _parts
+
+    common, defs = _parts(str(root / "grader" / "course" / B / "kit_support.py"))
+    apis = {api for _, api in defs.values() if api}
+    assert len(apis) == 13
+    for api in apis:
+        source = "\n\n".join(common + [text for text, answers in defs.values() if answers != api])
+        exec(compile(source, f"<kit support for a probe of {api}>", "exec"), {})
+
+
 def test_part_b_kit_ships_no_hidden_expected_output(kits, root):
     """Of Part B's expected outputs the kit holds add_noise's (its visible check compares them by value) and,
     for the shape checks, seeded noise of the shapes of the modules' and samplers' outputs: no layer trace, no
