@@ -8,7 +8,10 @@
    stand-ins), and each check.
 2. The same with a warm fork server (how ``grader batch`` and the tests grade):
    the per-submission cost once torch is imported.
-3. With ``--batch``: throughput of ``grader batch`` on the bundled samples at
+3. With ``--floors``: ``grader grade`` and ``grader check`` of each reference notebook against the
+   import floor it is compared with (the bare imports a worker cannot avoid), measured as interleaved
+   pairs in one run; prints each median and the ratio (the goal is 1.25x).
+4. With ``--batch``: throughput of ``grader batch`` on the bundled samples at
    -j 1 and -j 2 (submissions per minute), and the peak memory of the batch.
 
 Figures are medians over ``--runs`` runs; the machine is shared, so quote medians.
@@ -122,13 +125,56 @@ def bench_batch(assignment: str) -> None:
     print(f"largest single process seen (children): {peak:.0f} MB")
 
 
+#: The imports a grade cannot avoid, per assignment (what its ratio is measured against).
+FLOORS = {
+    "proj5a": "import torch; from diffusers import DDPMScheduler; DDPMScheduler(num_train_timesteps=1000, "
+    "beta_schedule='squaredcos_cap_v2', variance_type='learned_range')",
+    "proj5b": "import torch, torchvision",
+}
+
+
+def _timed(command: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def bench_floors(pairs: int) -> None:
+    """Each command against its floor, A B A B ..., so that a drifting machine affects both alike."""
+    print(f"\nagainst the import floor ({pairs} interleaved pairs, medians):")
+    print(f"  {'command':52s} {'grade':>7s} {'floor':>7s} {'ratio':>6s}")
+    for assignment, floor in FLOORS.items():
+        notebooks = {"grade": ROOT / "solutions" / f"{assignment}.ipynb"}
+        commands = {
+            f"grader grade solutions/{assignment}.ipynb": ["grade", str(notebooks["grade"]), "--assignment", assignment],
+            f"grader check solutions/{assignment}.ipynb": ["check", str(notebooks["grade"]), "--assignment", assignment],
+            f"grader check assignments/{assignment}.ipynb": [
+                "check",
+                str(ROOT / "assignments" / f"{assignment}.ipynb"),
+                "--assignment",
+                assignment,
+            ],
+        }
+        for label, args in commands.items():
+            ours, base = [], []
+            for _ in range(pairs):
+                ours.append(_timed([sys.executable, "-m", "grader", *args, "-q"]))
+                base.append(_timed([sys.executable, "-c", floor]))
+            ratios = sorted(a / b for a, b in zip(ours, base))
+            print(f"  {label:52s} {median(ours):6.2f}s {median(base):6.2f}s {median(ratios):5.2f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--assignment", default="proj5a", choices=["proj5a", "proj5b"])
     p.add_argument("--notebook", help="default: solutions/<assignment>.ipynb")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--batch", action="store_true", help="also measure batch throughput at -j 1 and -j 2")
+    p.add_argument("--floors", type=int, metavar="PAIRS", help="only the ratios against the import floors")
     args = p.parse_args()
+    if args.floors:
+        bench_floors(args.floors)
+        return
     notebook = Path(args.notebook) if args.notebook else ROOT / "solutions" / f"{args.assignment}.ipynb"
     sys.path.insert(0, str(ROOT))
     bench_cli(notebook, args.assignment, args.runs)

@@ -21,17 +21,18 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
-import stat
 import sys
 import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from grader.executors import ExecutorError, LocalPool, chosen, init_process  # noqa: F401
+from grader import unzip
+from grader.executor_choice import chosen
+from grader.executors import ExecutorError, LocalPool, init_process  # noqa: F401
 from grader.provenance import provenance
 from grader.reports.results import write_json_atomic, write_text_atomic
+from grader.reports.sanitize import cell, line
 
 DONE = "results.json"
 #: OUTDIR/SUBMITTERS: student -> the Gradescope submitters (name, sid, email) behind it, for the gradebooks
@@ -114,30 +115,36 @@ def find_submissions(root: Path) -> list[Path]:
     )
 
 
+def _wanted(name: str) -> bool:
+    """The members of a zip the batch reads: notebooks and Gradescope's metadata."""
+    leaf = name.rsplit("/", 1)[-1]
+    return leaf.endswith(".ipynb") or leaf == METADATA
+
+
 def unpack_zip(zpath: Path, dest: Path) -> Path:
-    """Extract a zip of submissions into ``dest``, refusing any member that would land outside it
-    (an absolute path, ``..``, a sibling such as ``../<dest>_evil/``) and any symbolic link."""
-    dest.mkdir(parents=True, exist_ok=True)
-    base = dest.resolve()
-    refused = []
-    with zipfile.ZipFile(zpath) as zf:
-        for member in zf.infolist():
-            if member.is_dir():
-                continue
-            target = (base / member.filename).resolve()
-            if stat.S_ISLNK(member.external_attr >> 16) or target == base or not target.is_relative_to(base):
-                refused.append(member.filename)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-    if refused:
-        shown = ", ".join(refused[:3]) + (", ..." if len(refused) > 3 else "")
-        print(
-            f"grader batch: {zpath.name}: skipped {len(refused)} member(s) that are links or would land "
-            f"outside the folder: {shown}",
-            file=sys.stderr,
-        )
+    """Extract the notebooks of a zip of submissions (and Gradescope's metadata) into ``dest`` within
+    grader.unzip's bounds, refusing any member that would land outside it (an absolute path, ``..``, a
+    sibling such as ``../<dest>_evil/``), any symbolic link, and any zip bomb; BatchInputError when
+    the zip as a whole is too large."""
+    try:
+        extracted = unzip.extract(zpath, dest, _wanted)
+    except unzip.ZipRefused as e:
+        raise BatchInputError(str(e)) from None
+    for skipped, why in (
+        (extracted.unsafe, "are links or would land outside the folder"),
+        (
+            extracted.oversized,
+            f"would extract to over {unzip.MAX_MEMBER_BYTES // 2**20} MB or over {unzip.MAX_RATIO} times "
+            "their stored size (not graded; look at them by hand)",
+        ),
+        (extracted.corrupt, "cannot be read (a damaged zip; not graded)"),
+    ):
+        if skipped:
+            shown = ", ".join(line(name, 80) for name in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+            print(
+                f"grader batch: {line(zpath.name)}: skipped {len(skipped)} member(s) that {why}: {shown}",
+                file=sys.stderr,
+            )
     return dest
 
 
@@ -259,10 +266,11 @@ def write_gradebook(out: Path, students: list[str]) -> list[Path]:
         headers = dict(zip(keys, _unique([titles[k] for k in keys])))
         path = out / (f"gradebook-{assignment or 'unknown'}.csv" if several else "gradebook.csv")
         tmp = path.with_suffix(".tmp")
+        columns = ["student", *PEOPLE_COLUMNS, "total", "max", *keys]
         with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["student", *PEOPLE_COLUMNS, "total", "max", *headers.values()])
-            w.writeheader()
-            w.writerows({headers.get(k, k): v for k, v in r.items()} for r in rows)
+            w = csv.writer(f)  # every cell through sanitize.cell: no submitter's name becomes a formula
+            w.writerow([cell(headers.get(k, k)) for k in columns])
+            w.writerows([cell(r.get(k, "")) for k in columns] for r in rows)
         tmp.replace(path)
         written.append(path)
     for path in stale:  # a gradebook of an earlier run's layout would now mislead
@@ -384,19 +392,19 @@ def cmd_batch(args) -> int:
             executor=executor,
         )
     except (FileNotFoundError, BatchInputError, zipfile.BadZipFile, ExecutorError) as e:
-        print(f"grader: {e}", file=sys.stderr)
+        print(f"grader: {line(e)}", file=sys.stderr)
         return 2
     names = list(_read_submitters(out))  # every submission of this run, in order (written by run_batch)
-    width = max([len(n) for n in names] + [7])
+    width = max([len(line(n)) for n in names] + [7])
     print(f"{'student':<{width}}  score")
     for n in names:
         data = read_results(out / n / DONE)
         if data is not None:
-            failed = sorted({t["tags"][0] for t in data["tests"] if t["status"] == "failed"})
+            failed = sorted({line(t["tags"][0]) for t in data["tests"] if t["status"] == "failed"})
             lost = f"   lost points in: {', '.join(failed)}" if failed else ""
             first = str(data.get("output", "")).split("\n", 1)[0]
-            said = f"   {first}" if first.startswith(("Warning:", "grading failed")) else ""
-            print(f"{n:<{width}}  {data['score']:g}/{data['max_score']:g}{said}{lost}")
+            said = f"   {line(first, 300)}" if first.startswith(("Warning:", "grading failed")) else ""
+            print(f"{line(n):<{width}}  {data['score']:g}/{data['max_score']:g}{said}{lost}")
     books = sorted(p for p in out.glob("gradebook*.csv"))
     print(
         f"gradebook: {', '.join(map(str, books))}   reports: {out / 'index.html'}  ({time.perf_counter() - t0:.0f} s)"

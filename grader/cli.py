@@ -11,6 +11,7 @@ from pathlib import Path
 from grader import course
 from grader.isolation.spawn import IsolationUnavailable
 from grader.reports.results import VISIBILITIES
+from grader.reports.sanitize import line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: The notebook is another assignment's (metadata or graded names): one line, nothing graded by `check`.
@@ -108,7 +109,7 @@ class Progress:
 def _grade_one(args, visible_only: bool):
     from grader.runner import grade
 
-    progress = Progress(Path(args.notebook).name, enabled=sys.stderr.isatty() and not args.quiet)
+    progress = Progress(line(Path(args.notebook).name), enabled=sys.stderr.isatty() and not args.quiet)
     try:
         return grade(args.notebook, args.assignment, visible_only=visible_only, progress=progress)
     finally:
@@ -160,7 +161,10 @@ def cmd_grade(args) -> int:
 
             write_report(result, args.html)
     except OSError as e:  # checked before grading, so only a change since (disk full, folder removed)
-        print(f"grader: graded, but could not write {e.filename or 'the results'}: {e.strerror or e}", file=sys.stderr)
+        print(
+            f"grader: graded, but could not write {line(e.filename or 'the results')}: {line(e.strerror or e)}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return EXIT_WRONG_ASSIGNMENT if wrong else EXIT_OK
 
@@ -192,7 +196,7 @@ def cmd_assign(args) -> int:
         try:
             path, how = assign.assign(name, out_dir)
         except assign.AssignError as e:
-            print(f"grader assign: {e}", file=sys.stderr)
+            print(f"grader assign: {line(e)}", file=sys.stderr)
             status = 1
             continue
         print(f"{_shown(path)}: written from {_shown(master)} ({how})")
@@ -282,10 +286,10 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (course.UnknownAssignment, OperatorError) as e:
-        print(f"grader: {e}", file=sys.stderr)
+        print(f"grader: {line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except IsolationUnavailable as e:
-        print(f"grader: not graded: {e}", file=sys.stderr)
+        print(f"grader: not graded: {line(e)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("grader: interrupted", file=sys.stderr)

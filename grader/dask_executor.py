@@ -38,12 +38,12 @@ from distributed.scheduler import KilledWorker
 from grader.executors import (
     ExecutorError,
     GraderMismatch,
+    MachineFault,
     describe,
     failed,
     fingerprint,
     grade_bytes,
 )
-from grader.isolation.spawn import IsolationUnavailable
 
 PLUGIN = "diffgrade"
 LOCAL_TRIES = 3  # a LocalCluster we start runs a submission at most this many times
@@ -257,7 +257,7 @@ class DaskExecutor:
                 name = running.pop(fut)
                 try:
                     outcome = fut.result()
-                except IsolationUnavailable:  # the grader cannot seal there: stop, as locally
+                except MachineFault:  # that machine cannot seal (the grader's own check): stop, as locally
                     raise
                 except KilledWorker as e:
                     outcome = failed(killed_message(e.allowed_failures + 1))

@@ -37,6 +37,12 @@ class GraderMismatch(ExecutorError):
     """A worker has a different grader or fixture set than the machine that started the batch."""
 
 
+class MachineFault(IsolationUnavailable):
+    """The grading machine cannot seal student code, as the grader found by checking the machine
+    itself with no student code involved (:func:`machine_fault`); the message is the grader's own.
+    The only failure of a submission's grading that stops a batch."""
+
+
 # --------------------------------------------------------------------------- one job, anywhere
 
 
@@ -72,11 +78,47 @@ def failed(message: str) -> dict:
     }
 
 
+def machine_fault() -> str | None:
+    """Why this machine cannot seal student code, checked afresh in a throwaway process that runs no
+    student code (grader.isolation.spawn.isolation_mode); None when it can."""
+    from grader.isolation import spawn
+
+    spawn._SUPPORT.clear()  # decide again, now
+    try:
+        spawn.isolation_mode()
+    except IsolationUnavailable as e:
+        return str(e)
+    return None
+
+
+#: A submission whose grading reported that student code could not be sealed, on a machine that can seal.
+SEAL_REFUSED = (
+    "grading failed: the worker grading this notebook reported that it could not be sealed, while this "
+    "machine seals student code; the notebook's own code may have sent that report, so it has no score. "
+    "Grade it alone with `grader grade NOTEBOOK` to see what happens."
+)
+
+
+def graded(grade, label: str) -> dict:
+    """The outcome of ``grade()`` (a Grade of one submission), whatever happened while grading it. Only a
+    :class:`MachineFault` is raised: an error while grading one submission is that submission's failure,
+    whatever it says, since the submission may have written it."""
+    try:
+        return outcome_of(grade(), label)
+    except IsolationUnavailable:
+        fault = machine_fault()
+        if fault is not None:
+            raise MachineFault(fault) from None
+        return failed(SEAL_REFUSED)
+    except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
+        return failed(f"grading failed: {type(e).__name__}: {str(e)[:500]}")
+
+
 def grade_path(notebook: str, assignment: str | None) -> dict:
     """Grade a notebook this machine can read (a pool process, with its fork server)."""
     from grader.runner import grade
 
-    return outcome_of(grade(notebook, assignment), notebook)
+    return graded(lambda: grade(notebook, assignment), notebook)
 
 
 def grade_bytes(filename: str, data: bytes, assignment: str | None, label: str) -> dict:
@@ -87,7 +129,7 @@ def grade_bytes(filename: str, data: bytes, assignment: str | None, label: str) 
     with tempfile.TemporaryDirectory(prefix="diffgrade-submission-") as tmp:
         path = Path(tmp) / (Path(filename).name or "submission.ipynb")
         path.write_bytes(data)
-        return outcome_of(grade(path, assignment), label)
+        return graded(lambda: grade(path, assignment), label)
 
 
 # --------------------------------------------------------------------------- same grader everywhere
@@ -133,31 +175,9 @@ class LocalPool:
             for fut in as_completed(futures):
                 try:
                     outcome = fut.result()
-                except IsolationUnavailable:  # the grader's fault, the same for every submission: stop
+                except MachineFault:  # this machine cannot seal, the same for every submission: stop
                     pool.shutdown(cancel_futures=True)
                     raise
                 except Exception as e:  # noqa: BLE001 - one bad submission never stops the batch
-                    outcome = failed(f"grading failed: {e}")
+                    outcome = failed(f"grading failed: {type(e).__name__}: {str(e)[:500]}")
                 yield futures[fut], outcome
-
-
-def dask_executor(scheduler: str | None = None, workers: int = 1, limits=None, tls: dict | None = None):
-    """A Dask executor: on ``scheduler`` (an address such as tcp://HOST:8786), or a LocalCluster of
-    ``workers`` processes. Raises MissingDask, with what to install, when dask is absent."""
-    try:
-        import dask  # noqa: F401
-        import distributed  # noqa: F401
-    except ImportError:
-        raise MissingDask(
-            f"grading on Dask needs dask and distributed, which are not installed: {INSTALL_DASK}"
-        ) from None
-    from grader.dask_executor import DaskExecutor
-
-    return DaskExecutor(scheduler=scheduler, workers=workers, limits=limits, tls=tls)
-
-
-def chosen(executor: str = "local", scheduler: str | None = None, jobs: int = 1, limits=None, tls: dict | None = None):
-    """The executor the command line asked for: ``--scheduler`` implies Dask."""
-    if scheduler or executor == "dask":
-        return dask_executor(scheduler, jobs, limits, tls)
-    return LocalPool(jobs, limits)

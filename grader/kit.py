@@ -46,6 +46,7 @@ STAFF_ONLY = [
     "gradescope.py",
     "wheel.py",
     "kit.py",
+    "unzip.py",
     "templates",
 ]
 

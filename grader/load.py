@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import training_loops
+from grader import protocol, training_loops
 from grader.worker.loops import calls_backward, dotted
 
 #: Callables a kept top-level statement may call (by dotted name or bare name).
@@ -69,6 +69,13 @@ _PLAIN_BASES = {"nn.Module", "torch.nn.Module", "Module", "object"}
 SAFE_METHODS = {"append", "extend", "insert", "reverse", "sort", "tolist", "item", "astype", "flip", "copy"}
 
 
+#: A notebook the grader reads: its file size, and its JSON (metadata and outputs included). The course's
+#: notebooks are 0.2 MB, 4 levels deep, with 700 lists or objects and 4,200 values; a notebook full of
+#: outputs is far larger, and still well within these.
+MAX_NOTEBOOK_BYTES = 128 * 1024 * 1024
+NOTEBOOK_BOUNDS = protocol.Bounds(max_depth=100, max_containers=500_000, max_items=10_000_000)
+
+
 class NotebookError(Exception):
     """The file cannot be read as a notebook at all (one-line reason)."""
 
@@ -100,7 +107,13 @@ def _read_regular_file(path: Path) -> bytes:
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise NotebookError(f"{path.name} is not a regular file")
-        return f.read()
+        data = f.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(
+            f"{path.name} is over {MAX_NOTEBOOK_BYTES // 2**20} MB: clear its outputs (Edit > Clear outputs of all "
+            "cells), save and submit again"
+        )
+    return data
 
 
 def read_notebook(path: str | Path):
@@ -120,10 +133,15 @@ def read_notebook(path: str | Path):
     except UnicodeDecodeError:
         raise NotebookError(f"{path.name} is not a text file; submit the .ipynb notebook") from None
     try:
+        protocol.check(raw, NOTEBOOK_BOUNDS)
         data = json.loads(text)
+    except protocol.Refused as e:
+        raise NotebookError(f"{path.name} is not a notebook the grader reads: {e}") from None
     except json.JSONDecodeError as e:
         hint = " (it looks like a Python script; submit the .ipynb notebook)" if _is_script(path, text) else ""
         raise NotebookError(f"{path.name} is not valid notebook JSON: {e.msg} at line {e.lineno}{hint}") from None
+    except (RecursionError, ValueError) as e:  # (numbers json cannot convert; the depth is checked above)
+        raise NotebookError(f"{path.name} is not valid notebook JSON ({type(e).__name__})") from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookError(f"{path.name} is JSON but not a Jupyter notebook (no cells)")
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import course, fixtures, mismatch
+from grader import course, fixtures, mismatch, protocol
 from grader.catalogue import with_pairs
 from grader.isolation.spawn import NOT_ISOLATED, IsolationUnavailable, Limits, WorkerError, WorkerProcess
 from grader.judge import Reference
@@ -130,8 +130,6 @@ def collect_images(a, submission: Submission) -> dict:
             student = None
             answer = submission._answers.get(probe)
             if answer and answer["results"][i].get("ok"):
-                from grader import protocol
-
                 value = protocol.decode(answer["results"][i]["value"])
                 student = value if _is_image(value) else None
             images[api] = {"student": student, "reference": ref}
@@ -177,9 +175,11 @@ def grade(
     assignment = resolve_assignment(path, assignment)
     a = course.get(assignment)
     result = Grade(notebook=str(path), assignment=assignment, wrong_assignment=wrong_assignment(path, assignment))
-    worker = None
     load_error = None
     loops: list[str] = []
+    # The worker imports torch while this process reads and parses the notebook.
+    worker = WorkerProcess(a, [], fixtures.load_inputs(assignment), limits)
+    worker.launch()
     try:
         chunks, info = load_notebook(path, assignment)
         loops = info.training_loops
@@ -187,21 +187,23 @@ def grade(
     except NotebookError as e:
         load_error = str(e)
         chunks = []
+        worker.close()
+        worker = None
     result.timings["load"] = time.perf_counter() - t0
-    if load_error is None:
+    if worker is not None:
         t1 = time.perf_counter()
-        worker = WorkerProcess(a, [c.__dict__ for c in chunks], fixtures.load_inputs(assignment), limits)
+        worker.chunks = [c.__dict__ for c in chunks]
         try:
             ready = worker.start()
             if not worker.sandbox.isolated:  # said plainly to whoever reads the results
                 result.notes.insert(0, NOT_ISOLATED)
-            result.notes.extend(ready.get("notes", []))
+            result.notes.extend(protocol.texts_kept(ready.get("notes"), count=200, length=protocol.MAX_MESSAGE))
             result.sandbox.extend(worker.sandbox.notes)
         except IsolationUnavailable:
             worker.close()
             raise  # the grader must not grade what it cannot seal
         except WorkerError as e:
-            load_error = f"your notebook's definitions could not be loaded: {e}"
+            load_error = f"your notebook's definitions could not be loaded: {str(e)[: protocol.MAX_MESSAGE]}"
             worker.close()
             worker = None
         result.timings["worker start"] = time.perf_counter() - t1

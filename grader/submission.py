@@ -24,7 +24,7 @@ class Submission:
         budget: float = 600.0,
         support=lambda api: None,
     ):
-        self.probes = probes
+        self.probes = dict(probes)  # its own table: a notebook's own checks are added to it, never to the assignment's
         self.support = support  # api -> the support source a probe of it carries (grader.support)
         self.worker = worker
         self.load_error = load_error
@@ -32,6 +32,7 @@ class Submission:
         self._answers: dict[str, dict] = {}
         self.budget = budget  # seconds for all probes of this submission
         self.spent = 0.0
+        self.kept = 0  # bytes of answers kept (see _kept)
         self.events: list[str] = []  # one line per notable event (timeouts, crashes, printing)
         #: how the submission's interface was adapted ("graded make_flip_illusion as visual_anagrams"), in order
         self.adaptations: list[str] = []
@@ -48,6 +49,7 @@ class Submission:
             t0 = time.monotonic()
             answer = self.worker.probe(calls, timeout=timeout, support=self.support(api))
             self.spent += time.monotonic() - t0
+            answer = self._kept(answer, len(calls))
             if answer.get("failed"):  # the whole probe failed (timeout, crash)
                 self.events.append(f"{api}: {answer['failed']}")
             if answer.get("leftovers"):
@@ -60,6 +62,19 @@ class Submission:
             self._keep_notes(answer.get("notes"))
             self._answers[probe] = answer
         return self._answers[probe]
+
+    def _kept(self, answer, n_calls: int) -> dict:
+        """What the checks read of an answer (grader.protocol.answer_kept), within the submission's
+        budget of kept answers (protocol.MAX_KEPT): past it, the probe fails with the reason."""
+        answer, size = protocol.answer_kept(answer, n_calls)
+        if self.kept + size > protocol.MAX_KEPT:
+            return protocol.refused_answer(
+                n_calls,
+                f"not kept: your code's answers to the grader passed {protocol.MAX_KEPT // 2**20} MB in all "
+                "(the reference's hold under 10 MB)",
+            )
+        self.kept += size
+        return answer
 
     def _keep_notes(self, notes) -> None:
         """The worker's notes on adapted interfaces: one line each, bounded (they come from the probe's process)."""

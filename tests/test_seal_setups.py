@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: the attacks whose protection depends on the setup (the worker's view of files and processes, cleanup)
 CHOSEN = "sees_none or reference_code or proc_shows or forged or nothing_passes or conftest"
+#: the per-probe sandbox attacks of test_sandbox.py run in the same session (stores, load-time patches)
+CHOSEN_SANDBOX = "stores or load_time_patch"
+CHOSEN_ALL = f"{CHOSEN} or {CHOSEN_SANDBOX}"
+EXPECTED = 8
 
 
 def _as_nobody(command: str, timeout: float) -> subprocess.CompletedProcess:
@@ -40,12 +44,13 @@ def nobody_can_run_the_grader():
 
 def test_the_attacks_fail_for_an_ordinary_user_too(nobody_can_run_the_grader):
     run = _as_nobody(
-        f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider tests/test_seal.py -k '{CHOSEN}'", 1200
+        f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider tests/test_seal.py tests/test_sandbox.py -k '{CHOSEN_ALL}'",
+        1200,
     )
     tail = (run.stdout + run.stderr)[-3000:]
     assert run.returncode == 0, tail
     passed = re.search(r"(\d+) passed", tail)
-    assert passed and int(passed.group(1)) == 6, tail
+    assert passed and int(passed.group(1)) == EXPECTED, tail
 
 
 @pytest.mark.slow  # 25 s more: a third full setup (python3 -m pytest -m slow)
@@ -58,7 +63,18 @@ def test_the_attacks_fail_with_the_interpreter_under_a_0700_folder():
     private.chmod(0o700)
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_seal.py", "-k", CHOSEN],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/test_seal.py",
+                "tests/test_sandbox.py",
+                "-k",
+                CHOSEN_ALL,
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -69,4 +85,4 @@ def test_the_attacks_fail_with_the_interpreter_under_a_0700_folder():
     tail = (run.stdout + run.stderr)[-3000:]
     assert run.returncode == 0, tail
     passed = re.search(r"(\d+) passed", tail)
-    assert passed and int(passed.group(1)) == 6, tail
+    assert passed and int(passed.group(1)) == EXPECTED, tail

@@ -118,7 +118,7 @@ def _load(package: str, folder: Path, data_root: Path) -> Spec:
 
 
 def _builtin_data_root() -> Path:
-    from grader.fixtures import data_root
+    from grader.data import data_root
 
     return data_root()
 

@@ -29,7 +29,7 @@ class Cgroup:
         unified = CGROUP_ROOT / "cgroup.controllers"
         try:
             if unified.exists():  # cgroup v2
-                d = CGROUP_ROOT / name
+                d = _own_group("") / name
                 d.mkdir()
                 self.dirs.append(d)
                 _write(d / "pids.max", str(max_pids))
@@ -39,7 +39,7 @@ class Cgroup:
                     ("pids", {"pids.max": str(max_pids)}),
                     ("memory", {"memory.limit_in_bytes": str(memory_bytes)}),
                 ):
-                    base = CGROUP_ROOT / ctrl
+                    base = _own_group(ctrl)
                     if not base.is_dir():
                         continue
                     d = base / name
@@ -85,12 +85,42 @@ class Cgroup:
         return killed
 
     def remove(self) -> None:
-        self.kill_all()
-        for d in self.dirs:
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+        """Kill what is left and remove the folders; a group whose last processes are still exiting
+        cannot be removed yet, so try again for up to two seconds."""
+        import time
+
+        deadline = time.monotonic() + 2.0
+        left = list(self.dirs)
+        while left:
+            self.kill_all()
+            for d in list(left):
+                try:
+                    d.rmdir()
+                    left.remove(d)
+                except FileNotFoundError:
+                    left.remove(d)
+                except OSError:
+                    pass
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.dirs = left
+
+
+def _own_group(controller: str) -> Path:
+    """The folder of the grading process's own cgroup in ``controller``'s hierarchy ("" for v2), so
+    that a worker's group sits inside the grading job's, under its limits; the root if unknown."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if (controller in controllers.split(",")) if controller else controllers == "":
+            folder = (CGROUP_ROOT / controller / path.lstrip("/")) if controller else CGROUP_ROOT / path.lstrip("/")
+            if folder.is_dir():
+                return folder
+    return CGROUP_ROOT / controller if controller else CGROUP_ROOT
 
 
 def _write(path: Path, value: str) -> None:

@@ -17,37 +17,7 @@ import signal
 import socket
 import sys
 
-#: Modules imported before any fork; the assignments' worker-side modules are added by the caller.
-PRELOAD = [
-    "numpy",
-    "torch",
-    "torchvision.transforms.functional",
-    "diffusers.schedulers.scheduling_ddpm",
-    "matplotlib",
-    "grader.worker.environment",
-    "grader.worker.serve",
-]
-
-
-def _preload(extra: list[str]) -> None:
-    import importlib
-
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    for name in PRELOAD + extra:
-        try:
-            importlib.import_module(name)
-        except Exception:  # a missing optional module only costs speed
-            pass
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot  # noqa: F401
-    except Exception:
-        pass
-    import torch
-
-    torch.set_num_threads(1)
+from grader.worker.preload import preload
 
 
 def become_worker(fd: int, spec_json: str) -> None:
@@ -67,14 +37,14 @@ def become_worker(fd: int, spec_json: str) -> None:
     import tempfile
 
     tempfile.tempdir = None
-    from grader.worker.serve import Worker
+    from grader.worker.serve import Template
 
-    Worker(fd).serve()
+    Template(fd, spec).serve()
     os._exit(0)
 
 
-def serve(control_fd: int, preload: list[str] = ()) -> None:
-    _preload(list(preload))
+def serve(control_fd: int, modules: list[str] = ()) -> None:
+    preload(list(modules))
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control.sendall(b"R")  # ready

@@ -138,6 +138,10 @@ def worker_files(package_dir: str, modules: list[str], import_root: str) -> dict
         "grader.protocol",
         "grader.worker",
         "grader.worker.serve",
+        "grader.worker.definitions",
+        "grader.worker.calls",
+        "grader.worker.probe",
+        "grader.worker.preload",
         "grader.worker.environment",
         "grader.worker.adapters",
         "grader.worker.loops",
@@ -175,6 +179,7 @@ def build_root(root: str, spec: dict) -> None:
     # /dev as the host has it (device nodes bound one by one cannot be opened in a user namespace),
     # read-only; unprivileged users can open only its world-accessible nodes (null, zero, urandom ...)
     _bind_readonly("/dev", _mkdirs(root, "/dev"))
+    _no_terminals(root)
     for d in PRIVATE_TMPFS + (("/dev/mqueue",) if os.path.isdir("/dev/mqueue") else ()):
         _mount("tmpfs", _mkdirs(root, d, 0o1777), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
     for p in _interpreter_paths():  # after the tmpfs mounts: a venv under /tmp lands inside the private /tmp
@@ -186,6 +191,16 @@ def build_root(root: str, spec: dict) -> None:
     _populate(root, files, overlays)
     _mount("tmpfs", _mkdirs(root, spec["workdir"], 0o755), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=512m")
     _mount("proc", _mkdirs(root, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _no_terminals(root: str) -> None:
+    """No pseudo-terminals: the host's ``/dev/ptmx`` becomes ``/dev/null`` and ``/dev/pts`` an empty,
+    read-only folder, so student code cannot take the host's ptys."""
+    if os.path.exists(os.path.join(root, "dev/ptmx")):
+        _mount("/dev/null", os.path.join(root, "dev/ptmx"), None, MS_BIND)
+    if os.path.isdir(os.path.join(root, "dev/pts")):
+        _mount("tmpfs", os.path.join(root, "dev/pts"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=4k")
+        _mount(None, os.path.join(root, "dev/pts"), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
 def _pivot(root: str) -> None:
@@ -261,6 +276,7 @@ def enter(spec: dict) -> None:
             pass
     _limits(spec)
     root_user = os.geteuid() == 0
+    spec["user_namespace"] = not root_user
     try:
         if not root_user:
             _user_namespace()
@@ -281,24 +297,63 @@ def enter(spec: dict) -> None:
         build_root(root, spec)
         _pivot(root)
         os.chdir(spec["workdir"])
-        if root_user:
-            uid, gid = spec["uid"], spec["gid"]
-            os.chown(spec["workdir"], uid, gid)
-            for d in PRIVATE_TMPFS:
-                os.chmod(d, 0o1777)
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            n = spec["processes"]
-            resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
-        else:
-            _drop_capabilities()
-        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs")
-        # Changing credentials cleared the parent-death signal: set it again, so that killing the
-        # outer process ends this one, and with it (as PID 1) everything in the namespace.
-        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "set the parent-death signal")
+        # The template keeps its privileges inside these namespaces: it never runs student code, and
+        # it needs them to give every probe namespaces and mounts of its own (enter_probe).
     except (OSError, SealError) as e:
         raise SealError(str(e)) from None
+
+
+_OWN_PID_NAMESPACE: list[int] = []
+
+
+def next_probe_pid_namespace() -> None:
+    """In the template, right before it forks a probe: the next child it forks is PID 1 of a new PID
+    namespace (nested in the template's), so everything that probe starts dies with it. (The kernel
+    creates one only while the children's namespace is the template's own: return to it first.)"""
+    if not _OWN_PID_NAMESPACE:
+        _OWN_PID_NAMESPACE.append(os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC))
+    _check(_libc.setns(_OWN_PID_NAMESPACE[0], CLONE_NEWPID), "return to the template's PID namespace")
+    _check(_libc.unshare(CLONE_NEWPID), "create the probe's PID namespace")
+
+
+def enter_probe(spec: dict) -> None:
+    """Called in a fresh child of the sealed template (PID 1 of its own PID namespace, see
+    :func:`next_probe_pid_namespace`), before any student code: give this probe its own mount, IPC
+    and network namespaces, fresh tmpfs over every writable place and a fresh ``/proc``, then drop
+    privileges for good. Raises SealError on any failure."""
+    try:
+        for fd in _OWN_PID_NAMESPACE:  # the template's namespace stays out of the probe's reach
+            os.close(fd)
+        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET), "create the probe's namespaces")
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)
+        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "set the parent-death signal")
+        for d in PRIVATE_TMPFS:
+            _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
+        _mount("tmpfs", _mkdirs("/", spec["workdir"]), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=512m")
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        os.chdir(spec["workdir"])
+        os.setsid()  # its own session and process group: kill(0, ...) reaches only the probe
+        _drop_privileges(spec)
+    except (OSError, SealError) as e:
+        raise SealError(str(e)) from None
+
+
+def _drop_privileges(spec: dict) -> None:
+    """As root: a fresh unprivileged uid; in a user namespace: every capability; no_new_privs in both."""
+    if spec.get("uid") is not None and os.geteuid() == 0 and not spec.get("user_namespace"):
+        uid, gid = spec["uid"], spec["gid"]
+        os.chown(spec["workdir"], uid, gid)
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+        n = spec["processes"]
+        resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
+    else:
+        _drop_capabilities()
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs")
+    # Changing credentials cleared the parent-death signal: set it again, so that killing the
+    # probe's outer process ends this one, and with it (as PID 1) everything in the namespace.
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "set the parent-death signal")
 
 
 def enter_or_report(spec: dict, fd: int) -> None:

@@ -19,285 +19,24 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from grader import protocol
 from grader.isolation.cgroup import Cgroup
-
-PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
-
-
-@dataclass
-class Limits:
-    memory_bytes: int = 6 * 1024**3  # RLIMIT_DATA: real allocations (RLIMIT_AS breaks CUDA torch)
-    file_bytes: int = 64 * 1024**2
-    processes: int = 256
-    start_timeout: float = 120.0
-    chunk_timeout: float = 5.0
-    probe_timeout: float | None = None  # overrides the assignment's per-probe limit (tests)
-    submission_timeout: float = 600.0  # all probes of one submission together
-
-
-@dataclass
-class Sandbox:
-    """How isolated a worker is; filled in at start so the report can say it."""
-
-    user: str | None = None
-    network: bool = True
-    notes: list[str] = field(default_factory=list)
-    isolated: bool = True
-
-
-class WorkerError(Exception):
-    """The worker could not be started or died; carries a one-line reason."""
-
-
-def world_readable(path: str) -> bool:
-    """True when a user with no special rights may read ``path`` itself (its folders are bound
-    into the sealed worker's root with open permissions, so only the file's own mode matters)."""
-    try:
-        return bool(os.stat(path).st_mode & 0o004)
-    except OSError:
-        return False
-
-
-def _needed_files() -> list[str]:
-    import importlib.util
-
-    paths = [os.path.realpath(sys.executable)]
-    for mod in ("numpy", "torch"):
-        spec = importlib.util.find_spec(mod)
-        if spec and spec.origin:
-            paths.append(spec.origin)
-    return paths
-
-
-#: Workers run as uids from this range (no passwd entry needed), one uid per worker, so a
-#: submission cannot signal or read the processes of another submission graded alongside it.
-UID_BASE, UID_SPAN = 200_000, 800_000
-NOGROUP = 65534
-
-
-class IsolationUnavailable(RuntimeError):
-    """Student code cannot be sealed here; the grader refuses to grade (one line naming the fix)."""
-
-
-_SUPPORT: dict = {}
-
-
-def isolation_mode() -> str:
-    """ "sealed" (namespaces and an allowlisted root), or "none" for an ordinary user whose kernel
-    forbids user namespaces. Raises IsolationUnavailable as root when sealing is impossible."""
-    if "mode" not in _SUPPORT:
-        from grader.isolation.seal import probe_support
-
-        problem = probe_support()
-        if problem is None:
-            _SUPPORT["mode"] = "sealed"
-        elif os.geteuid() == 0:
-            _SUPPORT["error"] = (
-                f"cannot isolate student code ({problem}); grading as root needs mount, PID, "
-                "IPC and network namespaces (run on Linux with CAP_SYS_ADMIN, e.g. not inside an "
-                "unprivileged container)"
-            )
-            _SUPPORT["mode"] = "refuse"
-        else:
-            _SUPPORT["mode"] = "none"
-            _SUPPORT["why"] = problem
-    if _SUPPORT["mode"] == "refuse":
-        raise IsolationUnavailable(_SUPPORT["error"])
-    if _SUPPORT["mode"] == "sealed" and os.geteuid() == 0:
-        blocked = [p for p in _needed_files() if not world_readable(p)]
-        if blocked:
-            raise IsolationUnavailable(
-                f"cannot isolate student code: {blocked[0]} is not readable by an unprivileged user; "
-                f"make the Python installation world-readable (chmod -R o+rX {sys.prefix})"
-            )
-    return _SUPPORT["mode"]
-
-
-NOT_ISOLATED = (
-    "not isolated: this kernel does not let an ordinary user create namespaces, so student code ran "
-    "as the grading user, with its files, network and processes; grade as root (or enable "
-    "unprivileged user namespaces) for sealed grading"
+from grader.isolation.forkserver_client import ForkedProcess, ForkServer  # noqa: F401 - re-exported
+from grader.isolation.policy import (  # noqa: F401 - re-exported: what callers import from spawn
+    NOT_ISOLATED,
+    IsolationUnavailable,
+    Limits,
+    Sandbox,
+    WorkerError,
+    _spawn,
+    confinement_spec,
+    isolation_mode,
+    world_readable,
 )
-
-
-def confinement_spec(limits: Limits, workdir: str, cgroup: Cgroup | None, spec=None) -> tuple[dict, Sandbox]:
-    """Plain-data description of how a worker seals itself (see seal.enter)."""
-    import secrets
-
-    mode = isolation_mode()
-    notes: list[str] = []
-    root = os.geteuid() == 0
-    if cgroup is not None and cgroup.note:
-        notes.append(cgroup.note)
-    uid = UID_BASE + secrets.randbelow(UID_SPAN) if root else None
-    data = {
-        "mode": mode,
-        "memory_bytes": limits.memory_bytes,
-        "file_bytes": limits.file_bytes,
-        "processes": limits.processes,
-        "cgroup_dirs": [str(d) for d in (cgroup.dirs if cgroup else [])],
-        "uid": uid,
-        "gid": NOGROUP if root else None,
-        "workdir": workdir,
-        "package_dir": str(Path(PACKAGE_PARENT) / "grader"),
-        "modules": spec.worker_module_names if spec else [],
-        "import_root": str(spec.import_root) if spec else PACKAGE_PARENT,
-    }
-    sandbox = Sandbox(
-        user=f"uid {uid}" if uid else None, network=mode == "none", notes=notes, isolated=mode == "sealed"
-    )
-    return data, sandbox
-
-
-def _env(workdir: str) -> dict:
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": workdir,
-        "TMPDIR": workdir,
-        "LANG": "C.UTF-8",
-        "USER": "student",
-        "LOGNAME": "student",
-        "PYTHONPATH": PACKAGE_PARENT,
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": workdir,
-        "HF_HUB_OFFLINE": "1",
-        "CUDA_VISIBLE_DEVICES": "",
-    }
-
-
-def _debug_stderr():
-    """Worker stderr: discarded, or appended to $DIFFGRADE_WORKER_STDERR (for maintainers)."""
-    path = os.environ.get("DIFFGRADE_WORKER_STDERR")
-    return open(path, "ab") if path else subprocess.DEVNULL
-
-
-def _spawn(code: str, child: socket.socket, workdir: str):
-    """Start ``python -I -c code`` with ``child`` inherited, in a session of its own."""
-    return subprocess.Popen(
-        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); {code}"],
-        pass_fds=[child.fileno()],
-        cwd=workdir,
-        env=_env(workdir),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=_debug_stderr(),
-        start_new_session=True,
-    )
-
-
-class ForkedProcess:
-    """A worker forked by the fork server: not our child, so watched by pid."""
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.returncode = None
-
-    def poll(self):
-        if self.returncode is None:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                self.returncode = -9
-            except PermissionError:
-                pass
-        return self.returncode
-
-    def kill(self):
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def wait(self, timeout=None):
-        deadline = time.monotonic() + (timeout or 5)
-        while self.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.returncode
-
-
-class ForkServer:
-    """A pre-warmed process that forks workers (see grader.isolation.forkserver). Use as a context manager.
-
-    The server itself only ever runs the grader's own code (imports); each forked
-    child confines itself (cgroup, limits, namespaces, unprivileged user) before it
-    loads a notebook.
-    """
-
-    current: "ForkServer | None" = None
-
-    def __init__(self, limits: Limits | None = None):
-        self.limits = limits or Limits()
-        self.proc = None
-        self.control: socket.socket | None = None
-        self.workdir: str | None = None
-
-    def start(self) -> "ForkServer":
-        parent, child = socket.socketpair()
-        self.workdir = tempfile.mkdtemp(prefix="diffgrade-forkserver-")
-        from grader import course
-
-        preload = [m for spec in course.all_specs() for m in spec.worker_module_names]
-        self.proc = _spawn(
-            f"from grader.isolation.forkserver import serve; serve({child.fileno()!r}, {preload!r})",
-            child,
-            self.workdir,
-        )
-        child.close()
-        self.control = parent
-        self.control.settimeout(self.limits.start_timeout)
-        try:
-            if self.control.recv(1) != b"R":
-                raise OSError("no ready signal")
-        except OSError as e:
-            self.close()
-            raise WorkerError(f"the fork server did not start: {e}") from None
-        return self
-
-    def fork_worker(self, child: socket.socket, spec: dict) -> ForkedProcess:
-        if self.proc is None or self.proc.poll() is not None:
-            self.close()
-            self.start()  # it was killed: start it again
-        try:
-            self.control.settimeout(30)
-            socket.send_fds(self.control, [json.dumps(spec).encode()], [child.fileno()])
-            pid = int.from_bytes(_recv_exact(self.control, 8), "big")
-        except OSError as e:
-            self.close()
-            raise WorkerError(f"the fork server failed: {e}") from None
-        return ForkedProcess(pid)
-
-    def close(self) -> None:
-        if self.control is not None:
-            self.control.close()
-        if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self.proc.kill()
-            self.proc.wait()
-        if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        self.proc = self.control = self.workdir = None
-
-    def __enter__(self):
-        self.start()
-        ForkServer.current = self
-        return self
-
-    def __exit__(self, *exc):
-        ForkServer.current = None
-        self.close()
 
 
 def _parent_of(pid: int) -> int | None:
@@ -306,16 +45,6 @@ def _parent_of(pid: int) -> int | None:
             return int(f.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise OSError("connection closed")
-        data += chunk
-    return data
 
 
 class WorkerProcess:
@@ -335,9 +64,18 @@ class WorkerProcess:
         self.cgroup: Cgroup | None = None  # own cgroup when spawned directly
         self.server: ForkServer | None = None
         self.leftovers_killed = 0
+        self._init_sender: threading.Thread | None = None
 
     # ---- life cycle ---------------------------------------------------------
     def start(self) -> dict:
+        """Start the template (unless :meth:`launch` did), wait until it is ready, load the definitions."""
+        if self.sock is None:
+            self.launch()
+        return self._await_ready()
+
+    def launch(self) -> None:
+        """Start the template and hand it its init message, without waiting: torch is imported there
+        while this process reads and parses the notebook (then :meth:`start`)."""
         parent, child = socket.socketpair()
         self.workdir = tempfile.mkdtemp(prefix="diffgrade-worker-")
         self.cgroup = Cgroup(self.limits.processes, self.limits.memory_bytes)
@@ -358,26 +96,60 @@ class WorkerProcess:
             )
         child.close()
         self.sock = parent
-        self._send(
-            {
-                "op": "init",
-                "modules": self.spec.worker_module_names,
-                "import_root": str(self.spec.import_root),
-                "error_hints": [list(h) for h in self.spec.error_hints],
-                "chunks": self.chunks,
-                "inputs": self.inputs_encoded,
-                "chunk_timeout": self.limits.chunk_timeout,
-            }
-        )
-        reply = self._recv(self.limits.start_timeout + self.limits.chunk_timeout * len(self.chunks))
+        init = {
+            "op": "init",
+            "modules": self.spec.worker_module_names,
+            "import_root": str(self.spec.import_root),
+            "error_hints": [list(h) for h in self.spec.error_hints],
+            "inputs": self.inputs_encoded,
+            "chunk_timeout": self.limits.chunk_timeout,
+        }
+        # the inputs outgrow the socket's buffer: a thread writes them while the template imports torch
+        self._init_sender = threading.Thread(target=self._send_quietly, args=(init,), daemon=True)
+        self._init_sender.start()
+
+    def _send_quietly(self, message: dict) -> None:
+        try:
+            self._send(message)
+        except WorkerError:
+            pass  # seen by _await_ready: the worker is gone
+
+    def _await_ready(self) -> dict:
+        # No student code has run yet: a refusal here is the machine's, never a notebook's.
+        reply = self._recv(self.limits.start_timeout)
+        if self._init_sender is not None:
+            self._init_sender.join()
         if reply.get("seal_error"):
             self.close()
             raise IsolationUnavailable(f"cannot isolate student code: {reply['seal_error']}")
         if not reply.get("ready"):
             self.close()
             raise WorkerError(reply.get("message", "the worker did not start"))
-        self.ready = reply
-        return reply
+        self.ready = self._load()
+        return self.ready
+
+    def _load(self) -> dict:
+        """Send the definitions; the template loads them once in a sandbox of their own (notes, names)."""
+        budget = self.limits.load_timeout
+        self._send({"op": "load", "chunks": self.chunks, "budget": budget})
+        header, answer = self._answer(budget + 15)
+        notes: list[str] = []
+        if header.get("status") == "timeout" and not header.get("dropped"):
+            notes.append(f"loading your notebook's definitions took over {budget:g} s; the rest was skipped")
+        for where in header.get("dropped", []):
+            notes.append(f"{where}: a top-level statement ignored the grader's time limit and was skipped")
+        if header.get("budget_spent"):
+            notes.append(
+                f"loading stopped after {budget:g} s: {header['budget_spent']} later statement(s) were not run"
+            )
+        if isinstance(answer, dict):
+            notes = [str(n) for n in answer.get("notes", []) if isinstance(n, str)] + notes
+            return {
+                "ready": True,
+                "notes": notes,
+                "defined": [d for d in answer.get("defined", []) if isinstance(d, str)],
+            }
+        return {"ready": True, "notes": notes, "defined": []}
 
     def close(self) -> None:
         if self.sock is not None:
@@ -426,12 +198,15 @@ class WorkerProcess:
             message = {"op": "probe", "calls": calls, "timeout": timeout}
             if prelude:
                 message["prelude"] = prelude
-            if support:
-                message["support"] = support
+            secret = support.encode("utf-8") if support else b""
+            message["support_bytes"] = len(secret)  # sent apart, after the frame (see Template.probe)
             self._send(message)
-            answer = self._recv(timeout + 15)
+            if secret:
+                self._send_raw(secret)
+            header, answer = self._answer(timeout + 15)
         except WorkerError as e:
-            # The zygote itself died or hung (e.g. the student's code killed its parent): replace it.
+            # The template itself died or hung (it never runs student code: a fault of the machine or
+            # the grader): replace it.
             try:
                 self.restart()
             except WorkerError:
@@ -439,9 +214,23 @@ class WorkerProcess:
             answer = {"ok": False, "kind": "crash", "message": f"the worker stopped ({e}); it was replaced"}
         else:
             self._kill_leftovers()
+            answer = _probe_answer(header, answer, len(calls), timeout)
         if "results" not in answer:
             answer = {"results": [answer] * len(calls), "printed": "", "failed": answer["message"]}
         return answer
+
+    def _answer(self, timeout: float) -> tuple[dict, dict | None]:
+        """The template's header for one sandbox, and the answer frame the sandbox wrote (or None)."""
+        header = self._recv(timeout)
+        answer = None
+        if header.get("answered"):
+            try:
+                answer = protocol.recv(
+                    self.sock.fileno(), deadline=time.monotonic() + 30, bounds=protocol.FROM_WORKER
+                )
+            except (EOFError, OSError, protocol.ProtocolError, ValueError, RecursionError):
+                header["status"] = "unreadable"
+        return header, answer
 
     def _kill_leftovers(self) -> None:
         """Kill processes a probe left running (even ones that escaped with setsid)."""
@@ -450,6 +239,14 @@ class WorkerProcess:
         outer = self.proc.pid  # the sealed worker is the only child of the process we started
         keep = {outer} | {pid for pid in self.cgroup.pids() if _parent_of(pid) == outer}
         self.leftovers_killed += self.cgroup.kill_all(keep=keep)
+
+    def _send_raw(self, data: bytes) -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.sock.fileno(), view) :]
+        except OSError as e:
+            raise WorkerError(f"could not reach the worker: {e}") from None
 
     def _send(self, message: dict) -> None:
         try:
@@ -469,6 +266,47 @@ class WorkerProcess:
             if self.proc.poll() is not None:
                 raise WorkerError(f"worker exited with status {self.proc.returncode}")
         try:
-            return protocol.recv(self.sock.fileno(), deadline=max(deadline, time.monotonic() + 5))
+            return protocol.recv(
+                self.sock.fileno(), deadline=max(deadline, time.monotonic() + 5), bounds=protocol.FROM_WORKER
+            )
         except (EOFError, OSError, protocol.ProtocolError, ValueError) as e:
             raise WorkerError(f"broken answer from the worker: {e}") from None
+
+
+def _probe_answer(header: dict, answer, n_calls: int, timeout: float) -> dict:
+    """What one probe gives the checks: its answer when well formed, else why it has none."""
+    status = header.get("status")
+    if status == "timeout":
+        return {
+            "ok": False,
+            "kind": "timeout",
+            "message": f"did not finish within {timeout:g} s (an infinite loop, or far too slow)",
+        }
+    if status == "forged":
+        return {
+            "ok": False,
+            "kind": "forged",
+            "message": "your code wrote to the grader's answer channel (an extra or forged answer): "
+            "this probe's results were refused",
+        }
+    if status == "too much output":
+        return {"ok": False, "kind": "crash", "message": "the code under test sent far too much data back"}
+    if isinstance(answer, dict) and answer.get("kind") == "refused" and "results" not in answer:
+        return answer  # outside the grading side's bounds (protocol.refusal): this probe's failure
+    if isinstance(answer, dict) and "sandbox_error" in answer:
+        return {"ok": False, "kind": "crash", "message": "the grader could not build this check's sandbox"}
+    if _well_formed(answer, n_calls):
+        answer["leftovers"] = bool(answer.get("leftovers")) or bool(header.get("leftovers"))
+        return answer
+    return {"ok": False, "kind": "crash", "message": f"the code under test {header.get('why', 'crashed')}"}
+
+
+def _well_formed(answer, n_calls: int) -> bool:
+    """An answer as a probe writes it: one result per call, each a dict with ``ok``."""
+    return (
+        isinstance(answer, dict)
+        and isinstance(answer.get("results"), list)
+        and len(answer["results"]) == n_calls
+        and all(isinstance(r, dict) and isinstance(r.get("ok"), bool) for r in answer["results"])
+        and isinstance(answer.get("printed", ""), str)
+    )

@@ -8,6 +8,8 @@ import shlex
 import tempfile
 from pathlib import Path
 
+from grader.reports.sanitize import line
+
 HIDDEN_VISIBILITY = "after_published"  # hidden checks: shown once grades are published (a course choice)
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 
@@ -85,51 +87,51 @@ def _fmt(x: float) -> str:
 
 
 def terminal_table(grade, show_hidden_messages: bool = True) -> str:
-    """A plain-text summary: one line per check, then the total."""
-    out = [f"{Path(grade.notebook).name}  ({grade.assignment})"]
+    """A plain-text summary: one line per check, then the total. Every piece of text is one plain line
+    (grader.reports.sanitize.line): a submission cannot add lines, escape sequences or carriage returns."""
+    out = [f"{line(Path(grade.notebook).name)}  ({line(grade.assignment)})"]
     if getattr(grade, "wrong_assignment", None):
-        out.append(f"  ! Warning: {grade.wrong_assignment}")
+        out.append(f"  ! Warning: {line(grade.wrong_assignment)}")
     if grade.error:
-        out.append(f"  ! {grade.error}")
+        out.append(f"  ! {line(grade.error)}")
     for note in grade.notes:
-        out.append(f"  note: {note}")
-    name_w = max([len(c.api) for c in grade.checks] + [4])
+        out.append(f"  note: {line(note)}")
+    name_w = max([len(line(c.api)) for c in grade.checks] + [4])
     for c in grade.checks:
         mark = "PASS" if c.passed else "FAIL"
         pts = f"{_fmt(c.points if c.passed else 0)}/{_fmt(c.points)}"
-        line = f"  {mark}  {pts:>6}  {c.api:<{name_w}}  {c.title}"
-        out.append(line)
+        out.append(f"  {mark}  {pts:>6}  {line(c.api):<{name_w}}  {line(c.title)}")
         if not c.passed and c.message and (c.visible or show_hidden_messages):
-            out.append(f"{'':>16}-> {c.message}")
+            out.append(f"{'':>16}-> {line(c.message)}")
     out.append(f"  Total: {_fmt(grade.score)} / {_fmt(grade.max_score)}")
     return "\n".join(out)
 
 
 def check_summary(grade) -> str:
     """What ``grader check`` prints for a student: a short header, one line per visible
-    check (its title when it passes, the reason when it fails), and a hint."""
-    name = Path(grade.notebook).name
+    check (its title when it passes, the reason when it fails), and a hint. Text from the
+    submission is made one plain line, as in :func:`terminal_table`."""
+    name = line(Path(grade.notebook).name)
     again = f"grader check {shlex.quote(name)}"
     checks = list(grade.checks)
     passed = sum(c.passed for c in checks)
-    warning = [f"  ! Warning: {grade.wrong_assignment}"] if getattr(grade, "wrong_assignment", None) else []
+    warning = [f"  ! Warning: {line(grade.wrong_assignment)}"] if getattr(grade, "wrong_assignment", None) else []
     if grade.error:  # nothing could run: one reason, not one line per check
         return "\n".join(
             [
-                f"{name} ({grade.assignment}): could not be checked",
+                f"{name} ({line(grade.assignment)}): could not be checked",
                 *warning,
-                f"  ! {grade.error}",
+                f"  ! {line(grade.error)}",
                 f"Hint: save the notebook in Jupyter (File > Save), then run `{again}` again.",
             ]
         )
-    out = [f"{name} ({grade.assignment}): {passed} of {len(checks)} visible checks pass", *warning]
+    out = [f"{name} ({line(grade.assignment)}): {passed} of {len(checks)} visible checks pass", *warning]
     for note in grade.notes:
-        out.append(f"  note: {note}")
-    width = max([len(c.api) for c in checks] + [4])
+        out.append(f"  note: {line(note)}")
+    width = max([len(line(c.api)) for c in checks] + [4])
     for c in checks:
-        out.append(
-            f"  {'ok  ' if c.passed else 'FAIL'}  {c.api:<{width}}  {c.title if c.passed else c.message or c.title}"
-        )
+        said = c.title if c.passed else c.message or c.title
+        out.append(f"  {'ok  ' if c.passed else 'FAIL'}  {line(c.api):<{width}}  {line(said)}")
     if checks and passed == len(checks):
         hint = (
             "all visible checks pass. More checks, hidden until grades are published, run when you submit: "
@@ -137,7 +139,7 @@ def check_summary(grade) -> str:
         )
     else:
         first = next((c for c in checks if not c.passed), None)
-        start = f"start with {first.api} (later parts use the earlier ones); " if first else ""
+        start = f"start with {line(first.api)} (later parts use the earlier ones); " if first else ""
         hint = f"{start}fix it in the notebook, save, and run `{again}` again. More checks run when you submit."
     out.append(f"Hint: {hint}")
     return "\n".join(out)

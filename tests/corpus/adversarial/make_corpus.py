@@ -101,7 +101,7 @@ def forward(im, t):
     import os, signal
     os.kill(os.getppid(), signal.SIGKILL)
 """),
-    "kill_everything": ("forward", 90, "killed", """
+    "kill_everything": ("forward", 90, ["killed", "returned none"], """
 def forward(im, t):
     import os, signal
     for name in os.listdir("/proc"):

@@ -1,0 +1,48 @@
+"""Per-probe fixed costs of the sandbox: fork, namespaces, loading the definitions, answering.
+
+    python benchmarks/bench_probe.py [--assignment proj5b] [-n 20]
+
+Starts one worker for the reference notebook and runs a probe whose only call reads a provided
+global (so the probe's own work is nil), n times; prints the median and spread of one probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--assignment", default="proj5b")
+    parser.add_argument("-n", type=int, default=20)
+    args = parser.parse_args()
+    from grader import course, fixtures
+    from grader.isolation.spawn import WorkerProcess
+    from grader.load import load_notebook
+
+    spec = course.get(args.assignment)
+    chunks, _ = load_notebook(ROOT / "solutions" / f"{args.assignment}.ipynb", args.assignment)
+    empty = [c for c in chunks if c.kind == "import"][:1]
+    for label, kept in (("no definitions", empty), ("the reference's definitions", chunks)):
+        t0 = time.perf_counter()
+        with WorkerProcess(spec, [c.__dict__ for c in kept], fixtures.load_inputs(args.assignment)) as worker:
+            started = time.perf_counter() - t0
+            name = sorted(spec.provided)[0]
+            times = []
+            for _ in range(args.n):
+                t = time.perf_counter()
+                worker.probe([{"func": name, "args": [], "name": "x"}], timeout=30)
+                times.append(time.perf_counter() - t)
+        print(
+            f"{args.assignment}, {label} ({len(kept)} chunks): worker start {started:.2f} s; one probe "
+            f"median {statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})"
+        )
+
+
+if __name__ == "__main__":
+    main()
