@@ -14,6 +14,14 @@ from grader.reports.results import VISIBILITIES
 from grader.reports.sanitize import line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: The notebook is another assignment's (metadata or graded names): one line, nothing graded by `check`.
+EXIT_WRONG_ASSIGNMENT = 3
+
+try:  # an installed student kit says which assignment it checks (written by grader kit build)
+    from grader.student_kit import ASSIGNMENT as KIT_ASSIGNMENT
+    from grader.student_kit import VERSION as KIT_VERSION
+except ImportError:
+    KIT_ASSIGNMENT = KIT_VERSION = None
 
 
 class OperatorError(Exception):
@@ -108,10 +116,27 @@ def _grade_one(args, visible_only: bool):
         progress.close()
 
 
+def wrong_assignment_line(args) -> str | None:
+    """One line when the notebook is another assignment's than ``args.assignment``, else None."""
+    from grader.runner import wrong_assignment
+
+    warning = wrong_assignment(args.notebook, args.assignment)
+    if warning is None:
+        return None
+    other = next((a for a in course.names() if f"looks like {a} " in warning), None)
+    fix = f": use --assignment {other}" if other else ""
+    warning = warning.replace(f" but was graded as {args.assignment}", f", not {args.assignment}")
+    return f"grader: {Path(args.notebook).name}: {warning}{fix} (exit status {EXIT_WRONG_ASSIGNMENT})"
+
+
 def cmd_check(args) -> int:
     from grader.reports.results import check_summary
 
     preflight(args, {})
+    wrong = wrong_assignment_line(args)
+    if wrong:  # its checks would all fail with "not defined": say the one thing that is wrong
+        print(wrong, file=sys.stderr)
+        return EXIT_WRONG_ASSIGNMENT
     print(check_summary(_grade_one(args, visible_only=True)))
     return EXIT_OK
 
@@ -121,7 +146,10 @@ def cmd_grade(args) -> int:
 
     preflight(args, {"--out": args.out, "--html": args.html})
     result = _grade_one(args, visible_only=False)
-    if not args.quiet:
+    wrong = wrong_assignment_line(args) if result.wrong_assignment else None
+    if wrong:  # graded (the results say so), but the table would be a column of "not defined"
+        print(wrong, file=sys.stderr)
+    elif not args.quiet:
         print(terminal_table(result))
     try:
         if args.out:
@@ -138,7 +166,7 @@ def cmd_grade(args) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_WRONG_ASSIGNMENT if wrong else EXIT_OK
 
 
 def cmd_fixtures(args) -> int:
@@ -183,7 +211,16 @@ def _shown(path: Path) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="grader", description="Grade 'Fun with Diffusion Models' notebooks.")
+    from grader.provenance import grader_version
+
+    what = f"the student kit for {KIT_ASSIGNMENT}" if KIT_ASSIGNMENT else "the full grader"
+    p = Parser(
+        prog="grader",
+        description=f"Check your {KIT_ASSIGNMENT} notebook before you submit it ({what}: the visible checks)."
+        if KIT_ASSIGNMENT
+        else "Grade 'Fun with Diffusion Models' notebooks.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {KIT_VERSION or grader_version()} ({what})")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="run the visible checks on your notebook (fast)")
@@ -191,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--assignment", choices=course.names())
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_check)
+    if KIT_ASSIGNMENT:  # the kit has no hidden checks, fixtures' sources, masters or staff commands
+        return p
 
     g = sub.add_parser("grade", help="run every check and write results")
     g.add_argument("notebook")

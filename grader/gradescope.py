@@ -105,7 +105,7 @@ def _message_results(message: str) -> dict:
 
 
 def pick_notebook(submission: Path, assignment: str) -> tuple[Path | None, str | None]:
-    """The notebook to grade, or (None, a message for the student)."""
+    """The notebook to grade, or None; and a message for the student (why none, or which of several was graded)."""
     notebooks = sorted(p for p in submission.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     if not notebooks:
         others = sorted(p.name for p in submission.rglob("*") if p.is_file())[:5]
@@ -113,10 +113,17 @@ def pick_notebook(submission: Path, assignment: str) -> tuple[Path | None, str |
         return None, f"No .ipynb notebook in your submission{seen}. Upload your notebook, e.g. {assignment}.ipynb."
     if len(notebooks) == 1:
         return notebooks[0], None
-    named = [p for p in notebooks if assignment in p.name]
-    if len(named) == 1:
-        return named[0], None
-    names = ", ".join(p.name for p in notebooks)
+    names = ", ".join(p.relative_to(submission).as_posix() for p in notebooks)
+    # the one named like the assignment (proj5a.ipynb), else the only one whose name contains it
+    for named in (
+        [p for p in notebooks if p.stem.lower() == assignment.lower()],
+        [p for p in notebooks if assignment.lower() in p.name.lower()],
+    ):
+        if len(named) == 1:
+            return (
+                named[0],
+                f"Graded {named[0].relative_to(submission).as_posix()} (your submission has {len(notebooks)} notebooks: {names}).",
+            )
     return None, (
         f"Your submission has {len(notebooks)} notebooks ({names}); upload exactly one "
         f"(or name the one to grade {assignment}.ipynb)."
@@ -127,13 +134,15 @@ def run(root: Path, assignment: str, hidden_visibility: str = "after_published")
     t0 = time.perf_counter()
     results_path = root / "results" / "results.json"
     try:
-        notebook, problem = pick_notebook(root / "submission", assignment)
-        if problem:
-            data = _message_results(problem)
+        notebook, message = pick_notebook(root / "submission", assignment)
+        if notebook is None:
+            data = _message_results(message)
         else:
             from grader.runner import grade
 
             data = results_json(grade(notebook, assignment), hidden_visibility=hidden_visibility)
+            if message:  # several notebooks: say which one was graded
+                data["output"] = message + ("\n\n" + data["output"] if data.get("output") else "")
     except Exception as e:  # noqa: BLE001 - results.json must exist whatever happens
         data = _message_results(
             f"The autograder failed on this submission ({type(e).__name__}: {e}). Please contact the course staff."

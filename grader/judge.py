@@ -129,6 +129,11 @@ class Reference:
         """One call's stored output, by name or position."""
         return self.outputs(probe, variant)[call_index(self.probes[probe][1], call)]
 
+    def like(self, probe: str, call: int | str) -> np.ndarray:
+        """One call's stored output, for a check that looks only at its shape, type and whether it varies
+        (the student kit stores a stand-in of that shape there, not the reference's output)."""
+        return self.outputs(probe)[call_index(self.probes[probe][1], call)]
+
     def variants_for(self, probe: str) -> list[Variant]:
         api = self.probes[probe][0]
         return [v for v in self.variants if v.api == api and self.outputs(probe, v.id)]

@@ -12,14 +12,15 @@ from a staged copy of the package in which
   catalogued variant's output of those calls); of a call a visible check looks at for its shape
   only, seeded noise of that shape. Which calls those are is recorded by running the visible
   checks against the reference's own outputs, with no worker and no notebook;
-* the assignment's ``support.py`` (reference parts: the grader's ``forward``) is replaced by one
+* the assignment's ``support.py`` (reference parts: the grader's ``forward``, Part B's blocks and
+  schedule) is replaced: by the assignment's own ``kit_support.py`` where it has one (stand-ins that
+  carry no answer, and stored outputs of the support calls it lists in ``STORED_CALLS``), else by one
   that replays the stored outputs the visible checks need;
 * the other assignment, the staff commands' modules (assign, batch, gradescope, wheel, kit) and
   the templates are left out, and the reference notebooks never were in a wheel.
 
 Only an assignment whose spec says ``student_kit=True`` has a kit: its support parts must be
-functions the kit can replay. proj5b has none yet: its visible checks run with the reference
-blocks and schedule of its ``support.py``, answers that a kit must not ship.
+functions the kit can replay, or it has a ``kit_support.py``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,17 @@ def visible_only(source: str) -> str:
         for n in tree.body
         if not (isinstance(n, ast.FunctionDef) and n.name.startswith("test_") and not is_visible(n))
     ]
-    return ast.unparse(tree) + "\n"
+    return ast.unparse(tree) + "\n" + VISIBLE_ONLY_TRAILER
+
+
+#: Appended to each checks module of the kit: checks made at import time (Part B makes one per module
+#: and kind in a loop) are kept only when marked visible.
+VISIBLE_ONLY_TRAILER = """
+# Student kit: only the visible checks, also of those made above at import time.
+for _check in [n for n in list(globals()) if n.startswith('test_')]:
+    if not any(m.name == 'visible' for m in getattr(globals()[_check], 'pytestmark', [])):
+        del globals()[_check]
+"""
 
 
 class _ReplaySubmission:
@@ -84,6 +95,7 @@ class _ReplaySubmission:
     def answers(self, probe: str) -> dict:
         from grader import protocol
 
+        self.asked.add((probe, -1))  # read whole (Part B's judging): the probe is needed, no call by value
         results = []
         for i in range(len(self.probes[probe][1])):
             value = self.expected.get(f"{probe}|reference|{i}")
@@ -128,6 +140,14 @@ def _recording_reference(expected: dict, variants: list, probes: dict):
             self._inside += 1
             try:
                 return super().expect_like(probe, got, call, varies_with=varies_with)
+            finally:
+                self._inside -= 1
+
+        def like(self, probe, call):
+            self.by_shape.add((probe, call_index(probes[probe][1], call)))
+            self._inside += 1
+            try:
+                return super().like(probe, call)
             finally:
                 self._inside -= 1
 
@@ -263,6 +283,20 @@ def kit_support_inputs(assignment: str, probes: list[str], by_value: set) -> dic
     return out
 
 
+def kit_stored_calls(spec) -> dict:
+    """The outputs of the support calls an assignment's ``kit_support.py`` lists in ``STORED_CALLS``, made by
+    its full ``support.py`` (a dict result is stored one entry per key), under ``kit_support.stored_key``."""
+    full, kit = spec.module("support"), spec.module("kit_support")
+    out = {}
+    for name, calls in kit.STORED_CALLS.items():
+        for kwargs in calls:
+            value = getattr(full, name)(**kwargs)
+            parts = value if isinstance(value, dict) else {"": value}
+            for part, v in parts.items():
+                out[kit.stored_key(name, kwargs, part)] = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+    return out
+
+
 def _catalog_source(assignment: str, ids: set[str]) -> str:
     variants = [v for v in course.get(assignment).variants if v.id in ids]
     lines = [
@@ -316,13 +350,19 @@ def stage(assignment: str, tree: Path) -> dict:
     kit_fixtures.mkdir(parents=True)
     standins = folder / "standins.py"
     standins.write_text(standins.read_text() + KIT_STANDINS)
-    (folder / "support.py").write_text(kit_support_source(course.get(assignment)))
+    spec = course.get(assignment)
+    if (folder / "kit_support.py").exists():  # the assignment's own stand-ins, and the support calls it stores
+        (folder / "kit_support.py").replace(folder / "support.py")
+        stored = kit_stored_calls(spec)
+    else:
+        (folder / "support.py").write_text(kit_support_source(spec))
+        stored = kit_support_inputs(assignment, probes, by_value)
     from grader import notebook_checks  # the notebook's public checks, so `grader check` gives one verdict
 
     (folder / notebook_checks.KIT_FILE).write_text(json.dumps(notebook_checks.public_checks(course.get(assignment))))
     fixtures.save_npz(
         kit_fixtures / "inputs.npz",
-        {**fixtures.load_inputs(assignment), **kit_support_inputs(assignment, probes, by_value)},
+        {**fixtures.load_inputs(assignment), **stored},
     )
     expected = kit_expected(fixtures.load_expected(assignment), by_value, by_shape)
     (folder / "catalogue.py").write_text(_catalog_source(assignment, {k.split("|")[1] for k in expected}))
@@ -330,8 +370,12 @@ def stage(assignment: str, tree: Path) -> dict:
     pyproject = tree / "pyproject.toml"
     text = pyproject.read_text()
     text = re.sub(r'(?m)^name = "diffgrade"$', f'name = "diffgrade-student-{assignment}"', text, count=1)
-    text = re.sub(r'(?m)^    "otter-grader",\n', "", text, count=1)  # only `grader assign` uses it
     pyproject.write_text(text)
+    version = re.search(r'(?m)^version = "([^"]+)"$', text).group(1)
+    (pkg / "student_kit.py").write_text(
+        f'"""This package is the student kit for {assignment} (written by grader kit build)."""\n\n'
+        f"ASSIGNMENT = {assignment!r}\nVERSION = {version!r}\n"
+    )
     return {
         "checks": len(results),
         "probes": len(probes),

@@ -352,6 +352,16 @@ class Chunk:
     loop: dict | None = None  # kind "loop": a top-level training loop, kept for a probe to run (not run at load)
 
 
+#: Plotting modules: a notebook's import of one changes nothing the grader checks, so when it cannot be
+#: made (the student kit does not install matplotlib) or is slow, students get no note about it.
+PLOTTING = ("matplotlib", "seaborn", "mediapy")
+
+
+def is_plotting_import(node: ast.stmt) -> bool:
+    names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+    return all(n.split(".")[0] in PLOTTING for n in names)
+
+
 def cell_label(source: str) -> str:
     """A cell as a student finds it in Jupyter (which numbers no cells): by its first line."""
     first = next((line.strip() for line in source.splitlines() if line.strip()), "")
@@ -435,6 +445,7 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
                     kind=kind,
                     name=getattr(node, "name", "") if kind == "def" else "",
                     stub=kind == "def" and is_stub(node),
+                    quiet=kind == "import" and is_plotting_import(node),
                 )
             )
             if kind == "def":

@@ -37,7 +37,7 @@ sys.path_importer_cache.clear()
 
 
 def hide_editable_installs(venv: Path) -> None:
-    """Make a --system-site-packages venv blind to an editable diffgrade in the system's packages
+    """Make a venv that sees the system's packages blind to an editable diffgrade in the system's packages
     (this machine's is one): else a module missing from what the venv installed would be imported
     from that checkout and a test would pass that should fail."""
     for site in venv.glob("lib/python3*/site-packages"):
@@ -58,3 +58,70 @@ def remove_later(path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def wheel_requirements(wheel: Path) -> list[str]:
+    """The dependencies a wheel declares (Requires-Dist without an extra), as pip reads them."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        lines = zf.read(meta).decode().splitlines()
+    reqs = [line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist:")]
+    return sorted(r for r in reqs if "extra ==" not in r)
+
+
+def cached_venv(requirements: list[str]) -> Path:
+    """A venv (not seeing the system's packages) with ``requirements`` installed, made once per
+    dependency list and Python version and kept under ~/.cache/diffgrade/kit-venv-<hash> (torch takes
+    minutes to install). Made in a temporary folder and renamed into place, so a run that is stopped
+    or races another leaves no half-made venv behind; nothing is installed into it afterwards."""
+    import hashlib
+    import shutil
+    import subprocess
+    import sys
+
+    key = hashlib.sha256(repr((sys.version_info[:2], requirements)).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "diffgrade"
+    final = cache / f"kit-venv-{key}"
+    if (final / "ready").exists():
+        return final
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{final.name}.tmp-", dir=cache))
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(tmp)], check=True)
+        subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "--quiet", *requirements], check=True)
+        (tmp / "ready").write_text("\n".join(requirements) + "\n")
+        subprocess.run(["chmod", "-R", "a+rX", str(tmp)], check=True)
+        os.chmod(tmp, 0o755)
+        try:
+            tmp.rename(final)
+        except OSError:  # another run made it first
+            if not (final / "ready").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def current_sites() -> list[str]:
+    """The site-packages folders this interpreter imports from (a venv's own, and the system's when the venv
+    sees them), in sys.path order."""
+    import sys
+
+    return [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
+
+
+def venv_seeing(where: Path, sites: list[str]) -> Path:
+    """A fresh venv at ``where`` (made by the base interpreter: it works from inside a venv too) that also
+    imports from ``sites``, with their .pth files, after its own packages; what is installed into it stays
+    in it. This replaces ``--system-site-packages``, which from inside a venv would show the base
+    interpreter's packages instead of the venv's."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    (site,) = where.glob("lib/python3*/site-packages")
+    lines = [f"import site; site.addsitedir({s!r})\n" for s in sites]
+    (site / "zz-diffgrade-seen-sites.pth").write_text("".join(lines))
+    return where

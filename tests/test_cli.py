@@ -217,13 +217,12 @@ def test_wrong_assignment_opens_every_output():
     assert warning in check_summary(g).splitlines()[1]
 
 
-def test_check_says_a_part_b_notebook_was_graded_as_part_a(tmp_path, capsys):
+def test_check_says_a_part_b_notebook_is_not_part_a(tmp_path, capsys, no_grading):
+    """One line and exit status 3, not a column of "not defined" (tests/test_student_notes.py has more)."""
     path = write_notebook(tmp_path / "homework.ipynb", [("code", PROJ5B_CODE)], assignment="proj5b")
     code, out, err = run(["check", str(path), "--assignment", "proj5a", "-q"], capsys)
-    assert code == 0, err
-    first, second = out.splitlines()[:2]
-    assert first.startswith("homework.ipynb (proj5a):")
-    assert "looks like proj5b (its metadata says so) but was graded as proj5a" in second
+    assert code == 3 and out == ""
+    assert err.startswith("grader: homework.ipynb: this notebook looks like proj5b (its metadata says so), not proj5a")
 
 
 def test_check_runs_the_notebooks_own_checks_too(tmp_path):

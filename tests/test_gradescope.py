@@ -1,8 +1,8 @@
 """The autograder zip: what it holds, and that its setup.sh and run_autograder work in an
 /autograder-like root.
 
-Here setup.sh makes its venv with --system-site-packages, so the requirements are already met
-by this Python and nothing is downloaded; tests/test_gradescope_image.py does the real install
+Here setup.sh finds its venv made already, seeing this Python's packages (scratch.venv_seeing, from a
+venv or not), so the requirements are already met and nothing is downloaded; tests/test_gradescope_image.py does the real install
 for Gradescope's Python 3.10.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from gradescope_results import validate
-from scratch import hide_editable_installs, world_readable_dir
+from scratch import current_sites, hide_editable_installs, venv_seeing, world_readable_dir
 
 from grader.gradescope import IMAGES, build_zip, fill
 
@@ -63,10 +63,12 @@ def zip_path(tmp_path_factory):
 def autograder(zip_path):
     base = world_readable_dir("autograder-")
     root = unpack(zip_path, base)
-    proc = run_setup(
-        root, DIFFGRADE_PYTHON=sys.executable, DIFFGRADE_VENV_OPTIONS="--system-site-packages", TORCH_INDEX=""
-    )
+    venv_seeing(root / "venv", current_sites())  # setup.sh's `python -m venv` keeps it and adds pip
+    # a torch index that does not answer: a message, and the default index instead (no hang, no retries)
+    proc = run_setup(root, DIFFGRADE_PYTHON=sys.executable, TORCH_INDEX="http://127.0.0.1:9/simple")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "the torch index http://127.0.0.1:9/simple cannot be reached" in proc.stderr
+    assert "installing torch from the default index instead" in proc.stderr
     hide_editable_installs(root / "venv")
     yield root
     shutil.rmtree(base, ignore_errors=True)

@@ -1,6 +1,6 @@
 """A built wheel grades on its own: installed into a fresh venv and run outside the checkout.
 
-The venv uses --system-site-packages so that torch and the rest come from this Python: this
+The venv sees this Python's packages (scratch.venv_seeing, from a venv or not) so that torch and the rest come from here: this
 tests the packaging (what the wheel carries and how the package finds it), not dependency
 resolution (tests/test_gradescope_image.py resolves the dependencies for the target image).
 """
@@ -13,7 +13,7 @@ import sys
 import zipfile
 
 import pytest
-from scratch import hide_editable_installs, world_readable_dir
+from scratch import current_sites, hide_editable_installs, venv_seeing, world_readable_dir
 
 from grader import fixtures
 from grader.wheel import build_wheel
@@ -30,7 +30,7 @@ def wheel(tmp_path_factory):
 def venv(wheel):
     base = world_readable_dir("wheel-venv-")
     env_dir = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(env_dir)], check=True)
+    venv_seeing(env_dir, current_sites())
     hide_editable_installs(env_dir)
     subprocess.run(
         [

@@ -8,6 +8,7 @@ SPEC = Spec(
     provided=frozenset({"device"}),
     recognised_by=("class UnconditionalUNet", "def ddpm_schedule", "class DownBlock", "def add_noise"),
     probe_timeout=30.0,
+    student_kit=True,
     worker_modules=("harness", "opcodes", "interfaces"),
     training_functions={
         "train_class_conditioned": ("ClassConditionalUNet",),
