@@ -16,6 +16,11 @@ from grader.worker import adapters
 
 MAX_PRINT = 4000  # characters of a probe's own printing kept for the report
 
+#: Seconds an import may take. An import stopped halfway leaves its modules half made for the rest of the
+#: probe ("module 'sympy' has no attribute 'logic'"), and `from torchvision import datasets` alone pulls in
+#: torch._dynamo and sympy: seconds on a loaded machine, past the few seconds a statement gets.
+IMPORT_TIMEOUT = 60.0
+
 #: Status bytes of a chunk in the progress page.
 NOT_RUN, RUNNING, DONE, FAILED, TIMED_OUT = 0, 1, 2, 3, 4
 
@@ -52,6 +57,11 @@ def one_line(exc: BaseException, limit: int = 240) -> str:
     text = f"{type(exc).__name__}: {exc}".strip().splitlines()
     line = text[0] if text else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def time_limit(chunk: dict, limit: float) -> float:
+    """The seconds ``chunk`` may run: ``limit``, or IMPORT_TIMEOUT for an import."""
+    return max(limit, IMPORT_TIMEOUT) if chunk.get("kind") == "import" else limit
 
 
 class Progress:
@@ -111,6 +121,7 @@ class Definitions:
             raise ChunkTimeout()
 
         old = signal.signal(signal.SIGALRM, on_alarm)
+        limit = time_limit(chunk, limit)
         signal.setitimer(signal.ITIMER_REAL, limit)
         saved_out, saved_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = CappedText()

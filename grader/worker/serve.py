@@ -244,7 +244,7 @@ class Template:
                 running = page.find(bytes([loading.RUNNING]))
                 if running != watched:
                     watched, since = running, now
-                elif running >= 0 and now - since > self.chunk_timeout + 1:
+                elif running >= 0 and now - since > self._limit_of(running) + 1:
                     return data, "hung", None
             ready, _, _ = select.select([rfd], [], [], min(deadline - now, 0.05))
             if ready:
@@ -266,6 +266,10 @@ class Template:
                 return data, None, wstatus
         _, wstatus = os.waitpid(pid, 0)
         return data, None, wstatus
+
+    def _limit_of(self, index: int) -> float:
+        chunk = next((c for c in self.chunks if c["index"] == index), {})
+        return loading.time_limit(chunk, self.chunk_timeout)
 
     def serve(self) -> None:
         while True:
