@@ -46,6 +46,15 @@ class TrainRun:
         self.fwd = {k: arr(d.get(k)) for k in ("fwd_x", "fwd_out", "clean", "fwd_t")}
         self.step = {k: arr(d.get(k)) for k in P.STEP_KEYS}
 
+    def evidence_problem(self) -> str | None:
+        """What every training check needs besides the losses, or what is wrong with it: the records of the
+        first optimizer steps (parameters, gradients, settings) and of the first training forwards (input,
+        output, clean batch), complete and finite. They are measured in the student's own process, so a
+        check never passes without them."""
+        return steps_evidence_problem(self.name, self.step, len(self.lrs)) or forwards_evidence_problem(
+            self.name, self.fwd, self.kind
+        )
+
     def runs_problem(self) -> str | None:
         expected = self.epochs * self.nb
         n = len(self.losses)
@@ -61,7 +70,7 @@ class TrainRun:
             )
         if not np.all(np.isfinite(self.losses)):
             return f"{self.name} reports NaN or infinite losses"
-        return None
+        return self.evidence_problem()
 
     def optimizer_problem(self, scheduled: bool) -> str | None:
         steps = len(self.lrs)
@@ -119,7 +128,7 @@ class TrainRun:
 
     def step_problem(self) -> str | None:
         """Is every recorded optimizer step Adam's, with PyTorch's default settings, on fresh gradients?"""
-        return adam_step_problem(self.name, self.step, self.lrs, self.nb)
+        return self.evidence_problem() or adam_step_problem(self.name, self.step, self.lrs, self.nb)
 
     def learns_problem(self) -> str | None:
         if self.changed <= 0:
@@ -136,10 +145,13 @@ class TrainRun:
     def target_problem(self, sigma: float) -> str | None:
         if self.is_loop:
             sigma = P.LOOP_SIGMA  # a loop has no sigma argument: it trains at the spec's
+        problem = self.evidence_problem()
+        if problem:
+            return problem
         z, out, clean = self.fwd["fwd_x"], self.fwd["fwd_out"], self.fwd["clean"]
-        if z is None or out is None or clean is None:
-            return f"{self.name} never calls the model on a training batch with gradients enabled"
         k = min(len(z), len(self.losses))
+        if k < len(z):
+            return f"{self.name} returns fewer losses than it runs training forwards"
         z, out, clean = z[:k].reshape(k, -1), out[:k].reshape(k, -1), clean[:k].reshape(k, -1)
         noise = z - clean
         if np.abs(noise).max() < 1e-6:
@@ -172,16 +184,21 @@ class TrainRun:
         x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps and t / T in [0, 1], and the loss is the MSE between its
         output and eps. A run that calls the grader's ddpm_forward passes; this judges an objective written
         inline, in a training function or a top-level loop."""
+        problem = self.evidence_problem()
+        if problem:
+            return problem
         z, out, clean, t = (self.fwd.get(k) for k in ("fwd_x", "fwd_out", "clean", "fwd_t"))
-        if z is None or out is None or clean is None:
-            return f"{self.name} never calls the model on a training batch with gradients enabled"
-        if t is None:
-            return f"{self.name} calls the model without t"
         k = min(len(z), len(clean), len(t))
+        if len(self.losses) < k:
+            return f"{self.name} returns fewer losses than it runs training forwards"
         n = clean.shape[1]
         z, out, clean, t = z[:k].reshape(k, n, -1), out[:k].reshape(k, n, -1), clean[:k].reshape(k, n, -1), t[:k]
         if z.shape[2] != clean.shape[2] or out.shape != z.shape:
-            return None  # another layout of the batch: the other checks say what is wrong
+            return (
+                f"{self.name}: the UNet's input or output in training is not shaped like the batch of clean images "
+                f"({tuple(z.shape[1:])} and {tuple(out.shape[1:])} for {tuple(clean.shape[1:])}), so the objective "
+                f"cannot be checked"
+            )
         if t.max() > 1 + 1e-6 or t.min() < -1e-6:
             return (
                 f"{self.name}: the UNet is given t up to {t.max():g}; the training objective passes t / num_ts "
@@ -191,7 +208,7 @@ class TrainRun:
         if T is None:
             return f"{self.name}: the t given to the UNet are not timesteps k / num_ts"
         sched = schedule(T)
-        losses = self.losses if len(self.losses) >= k else None
+        losses = self.losses
         for i in range(k):
             x0, xt, pred = clean[i], z[i], out[i]
             noises = _noises(xt, x0, sched["alpha_bars"], t[i] * T, T)
@@ -205,8 +222,6 @@ class TrainRun:
                     f"{self.name}: the UNet's input is not x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps for the "
                     f"t it is given (alpha_bars = cumprod(1 - betas) of ddpm_schedule(1e-4, 0.02, {T}))"
                 )
-            if losses is None:
-                continue
 
             def near(value, loss=float(losses[i])):
                 return abs(float(value) - loss) <= 1e-4 * max(abs(loss), 1e-6) + 1e-7
@@ -244,6 +259,48 @@ def _readings(k: np.ndarray, T: int) -> list[np.ndarray]:
     """Schedule indices for t = k / T, 0- or 1-based."""
     k = np.round(k)
     return [np.clip(k, 0, T - 1).astype(int), np.clip(k - 1, 0, T - 1).astype(int)]
+
+
+# ---- the evidence a training check needs ------------------------------------------------------------------
+
+
+def steps_evidence_problem(name: str, step: dict, num_steps: int) -> str | None:
+    """What is missing or inconsistent in the record of the first optimizer steps, or None.
+
+    The record (harness ``_StepRecorder``) must hold, for each of the first steps taken (at least one), the
+    parameters before and after, the gradients stepped with and those of the backward() calls, and the
+    optimizer's settings, all finite and of one parameter count (the sum of the parameters' sizes)."""
+    before, after, grads, fresh, hyper, live, sizes = (step.get(k) for k in P.STEP_KEYS)
+    if num_steps == 0:
+        return f"{name} never calls optimizer.step() on the model's parameters, so its training cannot be checked"
+    if after is None or after.ndim != 2 or len(after) == 0:
+        return f"{name}: its optimizer steps left no record of the parameters and gradients: training cannot be checked"
+    n, width = after.shape
+    shaped = all(a is not None and a.ndim == 2 and len(a) >= n and a.shape[1] == width for a in (before, grads, fresh))
+    if not shaped or hyper is None or hyper.ndim != 2 or len(hyper) < n or hyper.shape[1] != 6:
+        return f"{name}: the record of its optimizer steps is incomplete, so its training cannot be checked"
+    if sizes is None or int(np.sum(sizes)) != width or n > num_steps:
+        return f"{name}: the record of its optimizer steps does not fit the model's parameters"
+    if not all(np.all(np.isfinite(a[:n])) for a in (before, after, grads, fresh)):
+        return f"{name}: its optimizer steps hold NaN or infinite parameters or gradients"
+    return None
+
+
+def forwards_evidence_problem(name: str, fwd: dict, kind: str) -> str | None:
+    """What is missing in the record of the first training forwards (input, output, clean batch; t unless the
+    run trains the single-step denoiser), or None."""
+    keys = ("fwd_x", "fwd_out", "clean") + (() if kind == "denoiser" else ("fwd_t",))
+    values = [fwd.get(k) for k in keys]
+    if any(v is None or v.size == 0 for v in values):
+        missing = "t" if values[:3] and all(v is not None and v.size for v in values[:3]) else "a training batch"
+        if missing == "t":
+            return f"{name} calls the model without t"
+        return f"{name} never calls the model on a training batch with gradients enabled"
+    if not all(np.all(np.isfinite(v)) for v in values):
+        return f"{name}: the model's inputs or outputs in training are NaN or infinite"
+    if len({len(v) for v in values}) != 1:
+        return f"{name}: the record of its training forwards is incomplete"
+    return None
 
 
 # ---- the optimisation step -------------------------------------------------------------------------------
@@ -300,8 +357,9 @@ def adam_step_problem(name: str, step: dict, lrs, nb: int) -> str | None:
     step, and the optimizer's settings.
     """
     before, after, grads, fresh, hyper, live, sizes = (step.get(k) for k in P.STEP_KEYS)
-    if before is None or after is None or before.ndim != 2 or len(after) == 0:
-        return None  # no step recorded: optimizer_problem says so
+    problem = steps_evidence_problem(name, step, len(lrs))
+    if problem:
+        return problem
     n = len(after)
     before, grads, fresh, hyper = before[:n], grads[:n], fresh[:n], hyper[:n]
     if live is None or sizes is None or live.ndim != 2 or int(np.sum(sizes)) != before.shape[1]:
