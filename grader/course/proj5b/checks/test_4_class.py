@@ -99,7 +99,7 @@ def test_ddpm_sample_class_runs(sub, ref):
     got = sub.outputs("ddpm_sample_class", ["samples"], optional=["steps"])
     out, expected = got["samples"], ref.output("ddpm_sample_class", "samples")
     fail_if(shape_problem(out, expected, "ddpm_sample_class") or degenerate_problem(out, expected, "ddpm_sample_class"))
-    fail_if(A.step_records_problem("ddpm_sample_class", got.get("steps"), out, guidance=5.0))
+    fail_if(A.step_records_problem("ddpm_sample_class", got.get("steps"), out, guidance=5.0, labels=P.CLASS_LABELS[0]))
 
 
 def _cfg_problem(got) -> str | None:

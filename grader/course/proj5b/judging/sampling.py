@@ -229,14 +229,46 @@ def sampler_step_problem(name: str, steps, draws, num_ts: int = 300, guidance=No
     return best[0].explain(name)
 
 
-def step_records_problem(name: str, steps, samples, num_ts: int = 300, guidance=None) -> str | None:
+def denoiser_estimate(x: np.ndarray, k: int, num_ts: int = 300, labels=None) -> np.ndarray:
+    """What the grader's analytic denoiser (``standins.AnalyticDenoiser``, 0-based) answers at x (n, 784) and
+    schedule index k: E[eps | x_t] with x_0 uniform over the bank's digits (of each sample's label, if given)."""
+    images, bank_labels = bank()
+    abar = float(schedule(num_ts)["alpha_bars"][k])
+    x = np.asarray(x, dtype=np.float64)
+    d2 = (x * x).sum(1)[:, None] - 2 * np.sqrt(abar) * (x @ images.T) + abar * (images * images).sum(1)[None]
+    logits = -d2 / (2 * (1 - abar))
+    if labels is not None:
+        logits = np.where(bank_labels[None, :] == np.asarray(labels).reshape(-1, 1), logits, -np.inf)
+    w = np.exp(logits - logits.max(1, keepdims=True))
+    x0 = (w / w.sum(1, keepdims=True)) @ images
+    return (x - np.sqrt(abar) * x0) / np.sqrt(1 - abar)
+
+
+def _estimates_problem(name: str, rows: np.ndarray, num_ts: int, guidance, labels) -> str | None:
+    """Whether each recorded estimate is what the grader's denoiser answers at the recorded x_t: the records
+    come from the student's process, so they are checked against the denoiser grading side."""
+    for row in rows:
+        k = int(np.clip(round(float(row[4].ravel()[0]) * num_ts), 0, num_ts - 1))
+        pairs = [(row[1], labels)] + ([(row[2], None)] if guidance is not None else [])
+        for got, given in pairs:
+            want = denoiser_estimate(row[0], k, num_ts, given)
+            if np.abs(got - want).max() > 1e-3 * max(1.0, float(np.abs(want).max())):
+                return (
+                    f"{name}: the recorded UNet estimates at t = {k} are not the UNet's answers for the recorded "
+                    f"x_t, so its steps cannot be checked"
+                )
+    return None
+
+
+def step_records_problem(name: str, steps, samples, num_ts: int = 300, guidance=None, labels=None) -> str | None:
     """The evidence a sampler check needs beyond its samples, or what is wrong with it.
 
     The sampler's recorded update steps (see :func:`sampler_step_problem`) are measured in the
     student's own process, so they count only when they are complete and agree with the output:
     every recorded step holds finite x_t, the UNet's estimate (both estimates under guidance), x_next
-    and t; the last one is the step from t = 0 (t = 1 when 1-based), and its x_next is the very
-    sample that came back. None when they are.
+    and t; each estimate is the grader's denoiser's answer at that x_t (``labels``: the class of each
+    sample, for the conditional estimate); the last step is the one from t = 0 (t = 1 when 1-based),
+    and its x_next is the very sample that came back. None when they are.
     """
     rows = arr(steps)
     if rows is None or rows.ndim != 4 or rows.shape[1] != 5 or rows.shape[0] == 0:
@@ -254,6 +286,9 @@ def step_records_problem(name: str, steps, samples, num_ts: int = 300, guidance=
     last = rows[-1]
     if round(float(last[4].ravel()[0]) * num_ts) not in (0, 1):
         return f"{name}: its last UNet call is not at t = 0: the loop must end with the step from t = 0"
+    problem = _estimates_problem(name, rows, num_ts, guidance, labels)
+    if problem:
+        return problem
     out = arr(samples)
     if (
         out is None
@@ -286,7 +321,7 @@ def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, h
     fail_if(steps_problem(probe, t_calls))
     steps, draws, num_ts, guidance = update
     fail_if(sampler_step_problem(probe, steps, draws, num_ts, guidance))
-    fail_if(step_records_problem(probe, steps, got.get(fallback[0]), num_ts, guidance))
+    fail_if(step_records_problem(probe, steps, got.get(fallback[0]), num_ts, guidance, labels))
     own, (other_probe, other_call) = fallback
     candidates = [got.get(own)]
     if not lands(candidates[0], labels):
