@@ -86,3 +86,32 @@ def test_an_own_helper_alternative_must_depend_on_the_input():
     assert ref.judge("f", varied, ["one", "two"], alternatives=[varied]) == "alternative"
     assert ref.helper_problem("f", {"one": a, "two": b}, ["one", "two"]) is None
     assert ref.helper_problem("f", same, ["one", "two"]) is not None
+
+
+@pytest.mark.parametrize("kind", ["denoiser", "time", "class"])
+def test_the_grading_side_net_is_the_harness_net(kind):
+    """Training records are checked against tinynet, the harness's recording net recomputed with numpy: its
+    outputs, and the output layer's gradients of a squared error (up to the loss's scale)."""
+    import torch
+
+    from grader.course.proj5b import harness as H
+    from grader.course.proj5b.judging import tinynet as N
+
+    torch.manual_seed(0)
+    net = {"denoiser": H._TinyDenoiser, "time": H._TinyTimeNet, "class": H._TinyClassNet}[kind]()
+    assert tuple(p.numel() for p in net.parameters()) == N.SIZES
+    flat = torch.cat([p.detach().double().reshape(-1) for p in net.parameters()]).numpy()
+    x, t = torch.rand(5, 1, 28, 28), torch.rand(5)
+    c, mask = torch.tensor([1, 2, 3, 4, 5]), torch.tensor([1.0, 0, 1, 1, 0])
+    out = net(*{"denoiser": (x,), "time": (x, t), "class": (x, c, t, mask)}[kind])
+    assert N.forward_problem(flat, x.numpy(), t.numpy(), out.detach().numpy(), kind) is None
+    assert N.forward_problem(flat, x.numpy(), t.numpy(), out.detach().numpy() + 1e-2, kind) is not None
+    target = torch.randn_like(out)
+    ((out - target) ** 2).mean().backward()
+    grads = torch.cat([p.grad.double().reshape(-1) for p in net.parameters() if p.grad is not None])
+    got = torch.cat(
+        [(p.grad if p.grad is not None else torch.zeros_like(p)).double().reshape(-1) for p in net.parameters()]
+    ).numpy()[N.OUTPUT_LAYER]
+    features = N.output_layer_input(flat, x.numpy(), t.numpy(), out.detach().numpy(), kind)
+    want = N.output_layer_gradient(features, out.detach().numpy(), target.numpy())
+    assert grads.numel() and np.allclose(got, 2 / out.numel() * want, rtol=1e-4, atol=1e-8)

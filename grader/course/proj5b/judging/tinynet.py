@@ -91,10 +91,9 @@ def forward_problem(params: np.ndarray, x, t, out, kind: str) -> str | None:
     return None
 
 
-def output_layer_gradient(params: np.ndarray, x, t, out, target, kind: str) -> np.ndarray:
-    """The gradient of sum((out - target) ** 2) / 2 with respect to conv2's weight and bias (73 values, in
-    parameter order); any squared-error loss's is a positive multiple of it. The class term is found per
-    sample as in :func:`forward_problem`."""
+def output_layer_input(params: np.ndarray, x, t, out, kind: str) -> np.ndarray:
+    """gelu(h) (n, 8, 28, 28): what conv2 reads in the forward that gave ``out``; for the class-conditioned net
+    with the class term (or none) per sample that reproduces ``out``, as in :func:`forward_problem`."""
     p = unpack(params)
     x = np.asarray(x, dtype=np.float64).reshape(-1, 1, 28, 28)
     out = np.asarray(out, dtype=np.float64).reshape(-1, 1, 28, 28)
@@ -103,11 +102,17 @@ def output_layer_gradient(params: np.ndarray, x, t, out, target, kind: str) -> n
         terms = class_terms(p)
         for i in range(len(x)):
             options = output(p, h[i][None] + terms[:, :, None, None])
-            h[i] = (
-                h[i] + terms[int(np.abs(options - out[i][None]).reshape(len(terms), -1).max(1).argmin())][:, None, None]
-            )
-    g = out - np.asarray(target, dtype=np.float64).reshape(out.shape)  # (n, 1, 28, 28)
-    gw = np.einsum("nchwij,nohw->ocij", _windows(gelu(h)), g, optimize=True)
+            best = int(np.abs(options - out[i][None]).reshape(len(terms), -1).max(1).argmin())
+            h[i] = h[i] + terms[best][:, None, None]
+    return gelu(h)
+
+
+def output_layer_gradient(features: np.ndarray, out, target) -> np.ndarray:
+    """The gradient of sum((out - target) ** 2) / 2 with respect to conv2's weight and bias (73 values, in
+    parameter order), given conv2's input ``features``; any squared-error loss's is a positive multiple of it."""
+    out = np.asarray(out, dtype=np.float64).reshape(-1, 1, 28, 28)
+    g = out - np.asarray(target, dtype=np.float64).reshape(out.shape)
+    gw = np.einsum("nchwij,nohw->ocij", _windows(features), g, optimize=True)
     return np.concatenate([gw.reshape(-1), [g.sum()]])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.course.proj5b import probes as P
+from grader.course.proj5b.judging import tinynet
 from grader.course.proj5b.judging.common import (
     _scalar_int,
     arr,
@@ -51,8 +52,48 @@ class TrainRun:
         first optimizer steps (parameters, gradients, settings) and of the first training forwards (input,
         output, clean batch), complete and finite. They are measured in the student's own process, so a
         check never passes without them."""
-        return steps_evidence_problem(self.name, self.step, len(self.lrs)) or forwards_evidence_problem(
-            self.name, self.fwd, self.kind
+        return (
+            steps_evidence_problem(self.name, self.step, len(self.lrs))
+            or forwards_evidence_problem(self.name, self.fwd, self.kind)
+            or self.forwards_agree_problem()
+        )
+
+    def forwards_agree_problem(self) -> str | None:
+        """Each recorded training forward must be the net's output for its recorded input (and t) under the
+        parameters before one of the first optimizer steps (the net is the grader's: see ``tinynet``)."""
+        before = self.step["step_before"]
+        x, out, t = self.fwd["fwd_x"], self.fwd["fwd_out"], self.fwd.get("fwd_t")
+        for i in range(len(x)):
+            if x[i].size % 784 or x[i].size != out[i].size:
+                return f"{self.name}: the model's input in training is not a batch of 28x28 images"
+            ti = None if t is None else t[i]
+            if all(tinynet.forward_problem(p, x[i], ti, out[i], self.kind) for p in before[: i + 1]):
+                return (
+                    f"{self.name}: the recorded training outputs are not the model's outputs for its recorded inputs "
+                    f"and parameters, so its training cannot be checked"
+                )
+        return None
+
+    def gradient_problem(self, targets) -> str | None:
+        """The first optimizer step's gradients of the output layer must be those of a squared error between
+        the first training forward and one of ``targets`` (a loss the objective check accepted). Checked when
+        the run took one training forward per optimizer step."""
+        if self.n_fwd != len(self.lrs):
+            return None  # more forwards than steps: which ones the first step's gradients come from is unknown
+        before, fresh = self.step["step_before"], self.step["step_fresh"]
+        g = fresh[0][tinynet.OUTPUT_LAYER]
+        x, out, t = self.fwd["fwd_x"][0], self.fwd["fwd_out"][0], self.fwd.get("fwd_t")
+        features = tinynet.output_layer_input(before[0], x, None if t is None else t[0], out, self.kind)
+        for target in targets:
+            if np.asarray(target).size != out.size:
+                continue
+            mine = tinynet.output_layer_gradient(features, out, target)
+            scale = float(g @ mine) / max(float(mine @ mine), 1e-300)
+            if scale > 0 and np.abs(g - scale * mine).max() <= 1e-3 * np.abs(g).max() + 1e-12:
+                return None
+        return (
+            f"{self.name}: the gradients of its first optimizer step are not those of its loss on the recorded "
+            f"training forward, so its training cannot be checked"
         )
 
     def runs_problem(self) -> str | None:
@@ -127,8 +168,37 @@ class TrainRun:
         )
 
     def step_problem(self) -> str | None:
-        """Is every recorded optimizer step Adam's, with PyTorch's default settings, on fresh gradients?"""
-        return self.evidence_problem() or adam_step_problem(self.name, self.step, self.lrs, self.nb)
+        """Is every recorded optimizer step Adam's, with PyTorch's default settings, on fresh gradients, and
+        are the first step's gradients those of a squared error on the first training forward?"""
+        return (
+            self.evidence_problem()
+            or adam_step_problem(self.name, self.step, self.lrs, self.nb)
+            or self.gradient_problem(self.candidate_targets())
+        )
+
+    def candidate_targets(self) -> list[np.ndarray]:
+        """What the first training forward's loss may compare its output with, right or wrong (the objective
+        and target checks say which is right): the clean batch, the input, and the noise in the input under
+        every reading of its t (normalised by any T or not at all, 0- or 1-based, alpha_bars or alphas)."""
+        z, clean = self.fwd["fwd_x"][0], self.fwd["clean"][0]
+        n = len(clean)
+        z, clean = z.reshape(n, -1), clean.reshape(n, -1)
+        out = [clean, z, z - clean]
+        t = self.fwd.get("fwd_t")
+        if self.kind == "denoiser" or t is None or z.shape != clean.shape:
+            return out
+        t = np.asarray(t[0], dtype=np.float64).reshape(-1)[:n]
+        grids = {T: t * T for T in {300, _grid(t) or 300}}
+        grids[300 if t.max() > 1 else 0] = t  # t not normalised: the timestep itself
+        for T, k in grids.items():
+            if not T:
+                continue
+            sched = schedule(T)
+            for key in ("alpha_bars", "alphas"):
+                for j in _readings(k, T):
+                    a = sched[key][j][:, None]
+                    out.append((z - np.sqrt(a) * clean) / np.sqrt(1 - a))
+        return out
 
     def learns_problem(self) -> str | None:
         if self.changed <= 0:
@@ -169,7 +239,7 @@ class TrainRun:
             return any(np.allclose(losses, v, rtol=1e-4, atol=1e-7) for v in (sq.mean(1), sq.sum(1), sq.sum(1) / n))
 
         if match(clean):
-            return None
+            return self.gradient_problem([clean[0]])
         if match(z):
             return f"{self.name}: the loss compares the output with the noisy input; the target is the clean image"
         if match(noise):
@@ -209,6 +279,7 @@ class TrainRun:
             return f"{self.name}: the t given to the UNet are not timesteps k / num_ts"
         sched = schedule(T)
         losses = self.losses
+        targets = []  # the noises the first forward's loss is the MSE to
         for i in range(k):
             x0, xt, pred = clean[i], z[i], out[i]
             noises = _noises(xt, x0, sched["alpha_bars"], t[i] * T, T)
@@ -226,12 +297,16 @@ class TrainRun:
             def near(value, loss=float(losses[i])):
                 return abs(float(value) - loss) <= 1e-4 * max(abs(loss), 1e-6) + 1e-7
 
-            if any(near(((pred - eps) ** 2).mean()) or near(((pred - eps) ** 2).sum(1).mean()) for eps in noises):
+            matched = [
+                eps for eps in noises if near(((pred - eps) ** 2).mean()) or near(((pred - eps) ** 2).sum(1).mean())
+            ]
+            if matched:
+                targets += matched if i == 0 else []
                 continue
             if near(((pred - x0) ** 2).mean()):
                 return f"{self.name}: the loss compares the UNet's output with x_0; the DDPM objective predicts eps"
             return f"{self.name}: the loss is not the MSE between the UNet's output and the noise eps"
-        return None
+        return self.gradient_problem(targets)
 
 
 def _grid(t: np.ndarray) -> int | None:
