@@ -93,6 +93,23 @@ def degenerate_problem(value, expected: np.ndarray, what: str) -> str | None:
     return None
 
 
+#: Two outputs of one function for two inputs count as "the same" when their difference (RMS) is below this
+#: fraction of the difference between the reference's outputs for those inputs.
+SAME_OUTPUT = 0.05
+
+
+def same_output(a, b, ref_a: np.ndarray, ref_b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` (finite, of one shape) are, up to :data:`SAME_OUTPUT`, one output where the
+    reference's outputs ``ref_a`` and ``ref_b`` differ."""
+    a, b = as_array(a), as_array(b)
+    if a is None or b is None or a.shape != b.shape:
+        return False
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = float(np.sqrt(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+        want = float(np.sqrt(np.mean((ref_a.astype(np.float64) - ref_b.astype(np.float64)) ** 2)))
+    return bool(np.isfinite(got)) and got <= SAME_OUTPUT * want
+
+
 def max_diff(a, b) -> float:
     a, b = as_array(a), as_array(b)
     if a is None or b is None or a.shape != b.shape:
@@ -142,21 +159,91 @@ class Reference:
         calls = self.probes[probe][1]
         return {call_index(calls, k): v for k, v in outputs.items()}
 
-    def expect_like(self, probe: str, got: dict, call: int | str, varies_with: int | str | None = None) -> None:
-        """Fail unless the output of ``call`` has the reference's type and shape and is finite."""
+    def contrasts(self, probe: str, call: int | str) -> list[int]:
+        """The other calls of the same graded function in this probe (other inputs) whose reference outputs
+        differ from this call's by more than ten times the tolerance: where the reference's output depends on
+        the input, the submission's must too, whatever its pattern."""
+        calls = self.probes[probe][1]
+        i = call_index(calls, call)
+        ref = self.outputs(probe)
+        mine, func = ref.get(i), calls[i]["func"]
+        if mine is None or func.startswith("$"):
+            return []
+        return [
+            j
+            for j, c in enumerate(calls)
+            if j != i
+            and c["func"] == func
+            and j in ref
+            and ref[j].shape == mine.shape
+            and max_diff(ref[j], mine) > 10 * ATOL
+        ]
+
+    def evidence(self, probe: str, calls: list[int | str]) -> list[int | str]:
+        """The calls a check of ``calls`` must read: those and their contrasts (see :meth:`contrasts`)."""
+        listed = self.probes[probe][1]
+        seen = {call_index(listed, c) for c in calls}
+        out = list(calls)
+        for c in calls:
+            for j in self.contrasts(probe, c):
+                if j not in seen:
+                    seen.add(j)
+                    out.append(j)
+        return out
+
+    def dependence_problem(self, probe: str, got: dict, call: int, required: bool = True) -> str | None:
+        """A one-line reason when the output of ``call`` is the same as the submission's output for one of its
+        contrasts, or (``required``) when a contrast's output is missing or unusable; else None."""
+        calls, ref = self.probes[probe][1], self.outputs(probe)
+        what = calls[call].get("label", calls[call]["func"])
+        for j in self.contrasts(probe, call):
+            if j not in got or shape_problem(got[j], ref[j], what) is not None:
+                if not required:
+                    continue
+                other = calls[j].get("name", f"call {j}")
+                return (
+                    f"{what}: no usable output for a second input ({other}), so the check cannot see that the "
+                    f"output depends on the input" + (f": {shape_problem(got[j], ref[j], what)}" if j in got else "")
+                )
+            if same_output(got[call], got[j], ref[call], ref[j]):
+                return (
+                    f"{what} returned the same output for two different inputs; it must depend on its input "
+                    f"(the reference's outputs for them differ)"
+                )
+        return None
+
+    def expect_like(self, probe: str, got: dict, call: int | str) -> None:
+        """Fail unless the output of ``call`` has the reference's type and shape, is finite, is not constant
+        where the reference's varies, and differs from the outputs for the call's contrasts (which ``got`` must
+        hold: read them with :meth:`evidence`)."""
         got, call = self.by_index(probe, got), call_index(self.probes[probe][1], call)
         what = self.probes[probe][1][call]["func"]
         ref = self.outputs(probe)
         expected = ref[call]
-        problem = shape_problem(got.get(call), expected, what, self.doubled_channels_hint) or degenerate_problem(
-            got.get(call), expected, what
+        problem = (
+            shape_problem(got.get(call), expected, what, self.doubled_channels_hint)
+            or degenerate_problem(got.get(call), expected, what)
+            or self.dependence_problem(probe, got, call)
         )
         if problem:
             raise Fail(problem)
-        if varies_with is not None:  # where the reference's outputs for two inputs differ, the student's must too
-            other = call_index(self.probes[probe][1], varies_with)
-            if other in got and max_diff(ref[call], ref[other]) > ATOL and max_diff(got[call], got[other]) == 0:
-                raise Fail(f"{what} returned the same output for two different inputs; it must depend on its input")
+
+    def helper_problem(self, probe: str, got: dict, calls: list[int | str]) -> str | None:
+        """Why a student's own helper may not stand as an alternative for a caller that uses it, or None.
+
+        It may when its own checks hold on its own probe: each output is well formed and depends on its input
+        (``got`` holds the contrasts, see :meth:`evidence`), and together they match the reference, an
+        accepted reading or a catalogued mistake, which its own check charges."""
+        try:
+            for c in calls:
+                self.expect_like(probe, got, c)
+            self.judge(probe, got, calls)
+        except Fail as e:
+            got_i = self.by_index(probe, got)
+            idx = [call_index(self.probes[probe][1], c) for c in calls]
+            if self.closest_mistake(probe, got_i, idx, limit=max(10 * ATOL, 0.02)) is None:
+                return str(e)
+        return None
 
     def judge(
         self,
@@ -177,10 +264,18 @@ class Reference:
         calls = [call_index(self.probes[probe][1], c) for c in calls]
         ref = self.outputs(probe)
         # an alternative answer (the student's own helper composed) counts only when it is not degenerate itself
+        # and depends on the input as the reference's outputs do
         alternatives = [
             alt
             for alt in (self.by_index(probe, a) for a in alternatives)
             if not any(degenerate_problem(v, ref.get(i), "") for i, v in alt.items() if i in ref)
+            and not any(
+                same_output(alt[i], alt[j], ref[i], ref[j])
+                for i in alt
+                if i in ref
+                for j in self.contrasts(probe, i)
+                if j in alt
+            )
         ]
         first = self.probes[probe][1][calls[0]]
         what = first.get("label", first["func"])
@@ -205,6 +300,8 @@ class Reference:
                 f"{what}: output differs from the reference by up to {off:.3g} and matches a common mistake: "
                 f"{best.message}"
             )
+        for i in calls:  # the same output for different inputs: say so rather than how far it is off
+            fail_if(self.dependence_problem(probe, got, i, required=False))
         worst = max(calls, key=lambda i: max_diff(got[i], ref[i]))
         raise Fail(f"{what}: {describe(got[worst], ref[worst])}")
 

@@ -135,11 +135,18 @@ def _recording_reference(expected: dict, variants: list, probes: dict):
             finally:
                 self._inside -= 1
 
-        def expect_like(self, probe, got, call, varies_with=None):
-            self.by_shape.update((probe, call_index(probes[probe][1], c)) for c in (call, varies_with) if c is not None)
+        def expect_like(self, probe, got, call):
+            self.by_shape.update((probe, c) for c in [call_index(probes[probe][1], call), *self.contrasts(probe, call)])
             self._inside += 1
             try:
-                return super().expect_like(probe, got, call, varies_with=varies_with)
+                return super().expect_like(probe, got, call)
+            finally:
+                self._inside -= 1
+
+        def contrasts(self, probe, call):
+            self._inside += 1
+            try:
+                return super().contrasts(probe, call)
             finally:
                 self._inside -= 1
 

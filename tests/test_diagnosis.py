@@ -82,6 +82,7 @@ def _record(grads, after, before0, hyper=(0.9, 0.999, 0.0, 1e-8, 0.0, 0.0), fres
         "step_grad": grads,
         "step_fresh": grads if fresh is None else fresh,
         "step_hyper": np.tile(hyper, (len(grads), 1)),
+        "step_sizes": np.array([before.shape[1]]),
     }
 
 

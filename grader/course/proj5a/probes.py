@@ -54,6 +54,9 @@ PROBES = {
         "iterative_denoise",
         call(REF_FORWARD, IM, TS[10], seed=40, name="noised"),
         call("iterative_denoise", result("noised"), 10, PHOTO, TS, seed=40, name="from10"),
+        # another input: the output must depend on it (judge.Reference.contrasts)
+        call(REF_FORWARD, IM2, TS[20], seed=41, name="noised_2"),
+        call("iterative_denoise", result("noised_2"), 20, PHOTO, TS, seed=41, name="from20"),
     ),
     "iterative_denoise_cfg": probe(
         "iterative_denoise_cfg",
@@ -88,9 +91,13 @@ PROBES = {
     "visual_anagrams": probe(
         "visual_anagrams",
         call("visual_anagrams", NOISE, 0, OLD_MAN, CAMPFIRE, NULL, TS, scale=7, seed=80, name="old_man_campfire"),
+        call(REF_FORWARD, IM, TS[20], seed=81, name="noised"),
+        call("visual_anagrams", result("noised"), 20, OLD_MAN, CAMPFIRE, NULL, TS, scale=7, seed=81, name="from20"),
     ),
     "make_hybrids": probe(
         "make_hybrids",
         call("make_hybrids", NOISE, 0, SKULL, WATERFALL, NULL, TS, scale=7, seed=90, name="skull_waterfall"),
+        call(REF_FORWARD, IM2, TS[20], seed=91, name="noised"),
+        call("make_hybrids", result("noised"), 20, SKULL, WATERFALL, NULL, TS, scale=7, seed=91, name="from20"),
     ),
 }

@@ -8,7 +8,14 @@ line that names the mistake. The names below are what the checks use.
 from grader.course.proj5b.judging.common import arr, bank, closest_variant, need, results, schedule
 from grader.course.proj5b.judging.forward import ForwardRun
 from grader.course.proj5b.judging.modules import ModuleView
-from grader.course.proj5b.judging.sampling import judge_sampler, lands, nearest, sampler_step_problem, steps_problem
+from grader.course.proj5b.judging.sampling import (
+    judge_sampler,
+    lands,
+    nearest,
+    sampler_step_problem,
+    step_records_problem,
+    steps_problem,
+)
 from grader.course.proj5b.judging.schedules import schedule_problem
 from grader.course.proj5b.judging.training import TrainRun, adam_replay, adam_step_problem
 
@@ -29,5 +36,6 @@ __all__ = [
     "sampler_step_problem",
     "schedule",
     "schedule_problem",
+    "step_records_problem",
     "steps_problem",
 ]

@@ -11,7 +11,7 @@ from grader.course.proj5b.judging.common import (
     results,
     schedule,
 )
-from grader.judge import Fail, call_index
+from grader.judge import Fail, call_index, fail_if
 
 # ---- samplers --------------------------------------------------------------------------------------
 
@@ -229,9 +229,83 @@ def sampler_step_problem(name: str, steps, draws, num_ts: int = 300, guidance=No
     return best[0].explain(name)
 
 
-def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, hint=None, update=None):
-    """Exact match (reference or accepted reading), else a catalogued mistake, else the landing fallback.
+def denoiser_estimate(x: np.ndarray, k: int, num_ts: int = 300, labels=None) -> np.ndarray:
+    """What the grader's analytic denoiser (``standins.AnalyticDenoiser``, 0-based) answers at x (n, 784) and
+    schedule index k: E[eps | x_t] with x_0 uniform over the bank's digits (of each sample's label, if given)."""
+    images, bank_labels = bank()
+    abar = float(schedule(num_ts)["alpha_bars"][k])
+    x = np.asarray(x, dtype=np.float64)
+    d2 = (x * x).sum(1)[:, None] - 2 * np.sqrt(abar) * (x @ images.T) + abar * (images * images).sum(1)[None]
+    logits = -d2 / (2 * (1 - abar))
+    if labels is not None:
+        logits = np.where(bank_labels[None, :] == np.asarray(labels).reshape(-1, 1), logits, -np.inf)
+    w = np.exp(logits - logits.max(1, keepdims=True))
+    x0 = (w / w.sum(1, keepdims=True)) @ images
+    return (x - np.sqrt(abar) * x0) / np.sqrt(1 - abar)
 
+
+def _estimates_problem(name: str, rows: np.ndarray, num_ts: int, guidance, labels) -> str | None:
+    """Whether each recorded estimate is what the grader's denoiser answers at the recorded x_t: the records
+    come from the student's process, so they are checked against the denoiser grading side."""
+    for row in rows:
+        k = int(np.clip(round(float(row[4].ravel()[0]) * num_ts), 0, num_ts - 1))
+        pairs = [(row[1], labels)] + ([(row[2], None)] if guidance is not None else [])
+        for got, given in pairs:
+            want = denoiser_estimate(row[0], k, num_ts, given)
+            if np.abs(got - want).max() > 1e-3 * max(1.0, float(np.abs(want).max())):
+                return (
+                    f"{name}: the recorded UNet estimates at t = {k} are not the UNet's answers for the recorded "
+                    f"x_t, so its steps cannot be checked"
+                )
+    return None
+
+
+def step_records_problem(name: str, steps, samples, num_ts: int = 300, guidance=None, labels=None) -> str | None:
+    """The evidence a sampler check needs beyond its samples, or what is wrong with it.
+
+    The sampler's recorded update steps (see :func:`sampler_step_problem`) are measured in the
+    student's own process, so they count only when they are complete and agree with the output:
+    every recorded step holds finite x_t, the UNet's estimate (both estimates under guidance), x_next
+    and t; each estimate is the grader's denoiser's answer at that x_t (``labels``: the class of each
+    sample, for the conditional estimate); the last step is the one from t = 0 (t = 1 when 1-based),
+    and its x_next is the very sample that came back. None when they are.
+    """
+    rows = arr(steps)
+    if rows is None or rows.ndim != 4 or rows.shape[1] != 5 or rows.shape[0] == 0:
+        return f"{name}: no record of its update steps came back, so its sampling cannot be checked"
+    needed = [0, 1, 3, 4] if guidance is None else [0, 1, 2, 3, 4]
+    for row in rows:
+        if not np.all(np.isfinite(row[needed])):
+            k = row[4].ravel()[0]
+            at = f" from t = {round(float(k) * num_ts)}" if np.isfinite(k) else ""
+            what = "its conditional and unconditional estimates, " if guidance is not None else "its estimate, "
+            return (
+                f"{name}: the recorded update{at} is not finite (x_t, {what}x_next): every step must run the UNet on "
+                f"the current x_t (NaN or missing records earn nothing)"
+            )
+    last = rows[-1]
+    if round(float(last[4].ravel()[0]) * num_ts) not in (0, 1):
+        return f"{name}: its last UNet call is not at t = 0: the loop must end with the step from t = 0"
+    problem = _estimates_problem(name, rows, num_ts, guidance, labels)
+    if problem:
+        return problem
+    out = arr(samples)
+    if (
+        out is None
+        or out.size != last[3].size
+        or not np.allclose(out.reshape(last[3].shape), last[3], rtol=0, atol=1e-5)
+    ):
+        return f"{name}: the samples returned are not the result of its last recorded update step"
+    return None
+
+
+def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, hint=None, update=None):
+    """Exact match (reference or accepted reading), else a catalogued mistake, else exact DDPM steps that land.
+
+    Short of an exact match, the check needs the sampler's own evidence, and fails when any is missing:
+    the UNet's timesteps (``t_calls``), the recorded update steps and the grader's draws near them
+    (``update``: steps, draws, num_ts, guidance), which must be complete, finite, exact DDPM updates,
+    and end at the samples returned; only then may samples that land on stored digits pass.
     ``fallback``: (the call of this probe's samples, (fallback probe, its call) with the 1-based denoiser),
     each call by name.
     ``hint``: a diagnosis to prefer over the generic description of the difference.
@@ -244,12 +318,10 @@ def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, h
     variant = closest_variant(ref, probe, got, calls)
     if variant is not None:
         raise Fail(f"{probe}: {variant.message}")
-    steps = steps_problem(probe, t_calls) if t_calls is not None else None
-    if steps:
-        raise Fail(steps)
-    problem = sampler_step_problem(probe, *update) if update else None
-    if problem:
-        raise Fail(problem)
+    fail_if(steps_problem(probe, t_calls))
+    steps, draws, num_ts, guidance = update
+    fail_if(sampler_step_problem(probe, steps, draws, num_ts, guidance))
+    fail_if(step_records_problem(probe, steps, got.get(fallback[0]), num_ts, guidance, labels))
     own, (other_probe, other_call) = fallback
     candidates = [got.get(own)]
     if not lands(candidates[0], labels):

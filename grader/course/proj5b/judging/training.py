@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.course.proj5b import probes as P
+from grader.course.proj5b.judging import tinynet
 from grader.course.proj5b.judging.common import (
     _scalar_int,
     arr,
@@ -46,6 +47,55 @@ class TrainRun:
         self.fwd = {k: arr(d.get(k)) for k in ("fwd_x", "fwd_out", "clean", "fwd_t")}
         self.step = {k: arr(d.get(k)) for k in P.STEP_KEYS}
 
+    def evidence_problem(self) -> str | None:
+        """What every training check needs besides the losses, or what is wrong with it: the records of the
+        first optimizer steps (parameters, gradients, settings) and of the first training forwards (input,
+        output, clean batch), complete and finite. They are measured in the student's own process, so a
+        check never passes without them."""
+        return (
+            steps_evidence_problem(self.name, self.step, len(self.lrs))
+            or forwards_evidence_problem(self.name, self.fwd, self.kind)
+            or self.forwards_agree_problem()
+        )
+
+    def forwards_agree_problem(self) -> str | None:
+        """Each recorded training forward must be the net's output for its recorded input (and t) under the
+        parameters before one of the first optimizer steps (the net is the grader's: see ``tinynet``)."""
+        before = self.step["step_before"]
+        x, out, t = self.fwd["fwd_x"], self.fwd["fwd_out"], self.fwd.get("fwd_t")
+        for i in range(len(x)):
+            if x[i].size % 784 or x[i].size != out[i].size:
+                return f"{self.name}: the model's input in training is not a batch of 28x28 images"
+            ti = None if t is None else t[i]
+            if all(tinynet.forward_problem(p, x[i], ti, out[i], self.kind) for p in before[: i + 1]):
+                return (
+                    f"{self.name}: the recorded training outputs are not the model's outputs for its recorded inputs "
+                    f"and parameters, so its training cannot be checked"
+                )
+        return None
+
+    def gradient_problem(self, targets) -> str | None:
+        """The first optimizer step's gradients of the output layer must be those of a squared error between
+        the first training forward and one of ``targets`` (a loss the objective check accepted). Checked when
+        the run took one training forward per optimizer step."""
+        if self.n_fwd != len(self.lrs):
+            return None  # more forwards than steps: which ones the first step's gradients come from is unknown
+        before, fresh = self.step["step_before"], self.step["step_fresh"]
+        g = fresh[0][tinynet.OUTPUT_LAYER]
+        x, out, t = self.fwd["fwd_x"][0], self.fwd["fwd_out"][0], self.fwd.get("fwd_t")
+        features = tinynet.output_layer_input(before[0], x, None if t is None else t[0], out, self.kind)
+        for target in targets:
+            if np.asarray(target).size != out.size:
+                continue
+            mine = tinynet.output_layer_gradient(features, out, target)
+            scale = float(g @ mine) / max(float(mine @ mine), 1e-300)
+            if scale > 0 and np.abs(g - scale * mine).max() <= 1e-3 * np.abs(g).max() + 1e-12:
+                return None
+        return (
+            f"{self.name}: the gradients of its first optimizer step are not those of its loss on the recorded "
+            f"training forward, so its training cannot be checked"
+        )
+
     def runs_problem(self) -> str | None:
         expected = self.epochs * self.nb
         n = len(self.losses)
@@ -61,7 +111,7 @@ class TrainRun:
             )
         if not np.all(np.isfinite(self.losses)):
             return f"{self.name} reports NaN or infinite losses"
-        return None
+        return self.evidence_problem()
 
     def optimizer_problem(self, scheduled: bool) -> str | None:
         steps = len(self.lrs)
@@ -118,8 +168,37 @@ class TrainRun:
         )
 
     def step_problem(self) -> str | None:
-        """Is every recorded optimizer step Adam's, with PyTorch's default settings, on fresh gradients?"""
-        return adam_step_problem(self.name, self.step, self.lrs, self.nb)
+        """Is every recorded optimizer step Adam's, with PyTorch's default settings, on fresh gradients, and
+        are the first step's gradients those of a squared error on the first training forward?"""
+        return (
+            self.evidence_problem()
+            or adam_step_problem(self.name, self.step, self.lrs, self.nb)
+            or self.gradient_problem(self.candidate_targets())
+        )
+
+    def candidate_targets(self) -> list[np.ndarray]:
+        """What the first training forward's loss may compare its output with, right or wrong (the objective
+        and target checks say which is right): the clean batch, the input, and the noise in the input under
+        every reading of its t (normalised by any T or not at all, 0- or 1-based, alpha_bars or alphas)."""
+        z, clean = self.fwd["fwd_x"][0], self.fwd["clean"][0]
+        n = len(clean)
+        z, clean = z.reshape(n, -1), clean.reshape(n, -1)
+        out = [clean, z, z - clean]
+        t = self.fwd.get("fwd_t")
+        if self.kind == "denoiser" or t is None or z.shape != clean.shape:
+            return out
+        t = np.asarray(t[0], dtype=np.float64).reshape(-1)[:n]
+        grids = {T: t * T for T in {300, _grid(t) or 300}}
+        grids[300 if t.max() > 1 else 0] = t  # t not normalised: the timestep itself
+        for T, k in grids.items():
+            if not T:
+                continue
+            sched = schedule(T)
+            for key in ("alpha_bars", "alphas"):
+                for j in _readings(k, T):
+                    a = sched[key][j][:, None]
+                    out.append((z - np.sqrt(a) * clean) / np.sqrt(1 - a))
+        return out
 
     def learns_problem(self) -> str | None:
         if self.changed <= 0:
@@ -136,10 +215,13 @@ class TrainRun:
     def target_problem(self, sigma: float) -> str | None:
         if self.is_loop:
             sigma = P.LOOP_SIGMA  # a loop has no sigma argument: it trains at the spec's
+        problem = self.evidence_problem()
+        if problem:
+            return problem
         z, out, clean = self.fwd["fwd_x"], self.fwd["fwd_out"], self.fwd["clean"]
-        if z is None or out is None or clean is None:
-            return f"{self.name} never calls the model on a training batch with gradients enabled"
         k = min(len(z), len(self.losses))
+        if k < len(z):
+            return f"{self.name} returns fewer losses than it runs training forwards"
         z, out, clean = z[:k].reshape(k, -1), out[:k].reshape(k, -1), clean[:k].reshape(k, -1)
         noise = z - clean
         if np.abs(noise).max() < 1e-6:
@@ -157,7 +239,7 @@ class TrainRun:
             return any(np.allclose(losses, v, rtol=1e-4, atol=1e-7) for v in (sq.mean(1), sq.sum(1), sq.sum(1) / n))
 
         if match(clean):
-            return None
+            return self.gradient_problem([clean[0]])
         if match(z):
             return f"{self.name}: the loss compares the output with the noisy input; the target is the clean image"
         if match(noise):
@@ -172,16 +254,21 @@ class TrainRun:
         x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps and t / T in [0, 1], and the loss is the MSE between its
         output and eps. A run that calls the grader's ddpm_forward passes; this judges an objective written
         inline, in a training function or a top-level loop."""
+        problem = self.evidence_problem()
+        if problem:
+            return problem
         z, out, clean, t = (self.fwd.get(k) for k in ("fwd_x", "fwd_out", "clean", "fwd_t"))
-        if z is None or out is None or clean is None:
-            return f"{self.name} never calls the model on a training batch with gradients enabled"
-        if t is None:
-            return f"{self.name} calls the model without t"
         k = min(len(z), len(clean), len(t))
+        if len(self.losses) < k:
+            return f"{self.name} returns fewer losses than it runs training forwards"
         n = clean.shape[1]
         z, out, clean, t = z[:k].reshape(k, n, -1), out[:k].reshape(k, n, -1), clean[:k].reshape(k, n, -1), t[:k]
         if z.shape[2] != clean.shape[2] or out.shape != z.shape:
-            return None  # another layout of the batch: the other checks say what is wrong
+            return (
+                f"{self.name}: the UNet's input or output in training is not shaped like the batch of clean images "
+                f"({tuple(z.shape[1:])} and {tuple(out.shape[1:])} for {tuple(clean.shape[1:])}), so the objective "
+                f"cannot be checked"
+            )
         if t.max() > 1 + 1e-6 or t.min() < -1e-6:
             return (
                 f"{self.name}: the UNet is given t up to {t.max():g}; the training objective passes t / num_ts "
@@ -191,7 +278,8 @@ class TrainRun:
         if T is None:
             return f"{self.name}: the t given to the UNet are not timesteps k / num_ts"
         sched = schedule(T)
-        losses = self.losses if len(self.losses) >= k else None
+        losses = self.losses
+        targets = []  # the noises the first forward's loss is the MSE to
         for i in range(k):
             x0, xt, pred = clean[i], z[i], out[i]
             noises = _noises(xt, x0, sched["alpha_bars"], t[i] * T, T)
@@ -205,18 +293,20 @@ class TrainRun:
                     f"{self.name}: the UNet's input is not x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps for the "
                     f"t it is given (alpha_bars = cumprod(1 - betas) of ddpm_schedule(1e-4, 0.02, {T}))"
                 )
-            if losses is None:
-                continue
 
             def near(value, loss=float(losses[i])):
                 return abs(float(value) - loss) <= 1e-4 * max(abs(loss), 1e-6) + 1e-7
 
-            if any(near(((pred - eps) ** 2).mean()) or near(((pred - eps) ** 2).sum(1).mean()) for eps in noises):
+            matched = [
+                eps for eps in noises if near(((pred - eps) ** 2).mean()) or near(((pred - eps) ** 2).sum(1).mean())
+            ]
+            if matched:
+                targets += matched if i == 0 else []
                 continue
             if near(((pred - x0) ** 2).mean()):
                 return f"{self.name}: the loss compares the UNet's output with x_0; the DDPM objective predicts eps"
             return f"{self.name}: the loss is not the MSE between the UNet's output and the noise eps"
-        return None
+        return self.gradient_problem(targets)
 
 
 def _grid(t: np.ndarray) -> int | None:
@@ -244,6 +334,48 @@ def _readings(k: np.ndarray, T: int) -> list[np.ndarray]:
     """Schedule indices for t = k / T, 0- or 1-based."""
     k = np.round(k)
     return [np.clip(k, 0, T - 1).astype(int), np.clip(k - 1, 0, T - 1).astype(int)]
+
+
+# ---- the evidence a training check needs ------------------------------------------------------------------
+
+
+def steps_evidence_problem(name: str, step: dict, num_steps: int) -> str | None:
+    """What is missing or inconsistent in the record of the first optimizer steps, or None.
+
+    The record (harness ``_StepRecorder``) must hold, for each of the first steps taken (at least one), the
+    parameters before and after, the gradients stepped with and those of the backward() calls, and the
+    optimizer's settings, all finite and of one parameter count (the sum of the parameters' sizes)."""
+    before, after, grads, fresh, hyper, live, sizes = (step.get(k) for k in P.STEP_KEYS)
+    if num_steps == 0:
+        return f"{name} never calls optimizer.step() on the model's parameters, so its training cannot be checked"
+    if after is None or after.ndim != 2 or len(after) == 0:
+        return f"{name}: its optimizer steps left no record of the parameters and gradients: training cannot be checked"
+    n, width = after.shape
+    shaped = all(a is not None and a.ndim == 2 and len(a) >= n and a.shape[1] == width for a in (before, grads, fresh))
+    if not shaped or hyper is None or hyper.ndim != 2 or len(hyper) < n or hyper.shape[1] != 6:
+        return f"{name}: the record of its optimizer steps is incomplete, so its training cannot be checked"
+    if sizes is None or int(np.sum(sizes)) != width or n > num_steps:
+        return f"{name}: the record of its optimizer steps does not fit the model's parameters"
+    if not all(np.all(np.isfinite(a[:n])) for a in (before, after, grads, fresh)):
+        return f"{name}: its optimizer steps hold NaN or infinite parameters or gradients"
+    return None
+
+
+def forwards_evidence_problem(name: str, fwd: dict, kind: str) -> str | None:
+    """What is missing in the record of the first training forwards (input, output, clean batch; t unless the
+    run trains the single-step denoiser), or None."""
+    keys = ("fwd_x", "fwd_out", "clean") + (() if kind == "denoiser" else ("fwd_t",))
+    values = [fwd.get(k) for k in keys]
+    if any(v is None or v.size == 0 for v in values):
+        missing = "t" if values[:3] and all(v is not None and v.size for v in values[:3]) else "a training batch"
+        if missing == "t":
+            return f"{name} calls the model without t"
+        return f"{name} never calls the model on a training batch with gradients enabled"
+    if not all(np.all(np.isfinite(v)) for v in values):
+        return f"{name}: the model's inputs or outputs in training are NaN or infinite"
+    if len({len(v) for v in values}) != 1:
+        return f"{name}: the record of its training forwards is incomplete"
+    return None
 
 
 # ---- the optimisation step -------------------------------------------------------------------------------
@@ -300,8 +432,9 @@ def adam_step_problem(name: str, step: dict, lrs, nb: int) -> str | None:
     step, and the optimizer's settings.
     """
     before, after, grads, fresh, hyper, live, sizes = (step.get(k) for k in P.STEP_KEYS)
-    if before is None or after is None or before.ndim != 2 or len(after) == 0:
-        return None  # no step recorded: optimizer_problem says so
+    problem = steps_evidence_problem(name, step, len(lrs))
+    if problem:
+        return problem
     n = len(after)
     before, grads, fresh, hyper = before[:n], grads[:n], fresh[:n], hyper[:n]
     if live is None or sizes is None or live.ndim != 2 or int(np.sum(sizes)) != before.shape[1]:
