@@ -102,6 +102,9 @@ def test_each_catalogued_variant_is_judged_as_catalogued(ref, variant):
             check(**{k: v for k, v in kwargs.items() if k in params})
         except Fail as e:
             messages.append(str(e))
+    # The fixtures keep outputs, not the records a live sampler or training run makes as evidence (checked
+    # against live runs in test_corpus): a stored answer cannot show them.
+    messages = [m for m in messages if "no record of its" not in m]
     if variant.accepted:
         assert not messages, messages
     else:

@@ -424,27 +424,9 @@ def adam_replay(
     return np.asarray(out)
 
 
-def adam_step_problem(name: str, step: dict, lrs, nb: int) -> str | None:
-    """A sentence naming what is wrong with the first optimizer steps a training loop took, or None.
-
-    ``step`` holds the recorder's arrays (see harness ``_StepRecorder``): parameters before and after each
-    step, the gradients it stepped with, the fresh gradients of the backward() calls since the previous
-    step, and the optimizer's settings.
-    """
-    before, after, grads, fresh, hyper, live, sizes = (step.get(k) for k in P.STEP_KEYS)
-    problem = steps_evidence_problem(name, step, len(lrs))
-    if problem:
-        return problem
-    n = len(after)
-    before, grads, fresh, hyper = before[:n], grads[:n], fresh[:n], hyper[:n]
-    if live is None or sizes is None or live.ndim != 2 or int(np.sum(sizes)) != before.shape[1]:
-        live = sizes = None
-    else:
-        live = live[:n]
-        sizes = np.asarray(sizes).reshape(-1).astype(np.int64)
-    lrs = np.asarray(lrs, dtype=np.float64)[:n]
-    # 1. the optimizer's settings
-    b1, b2, wd, eps, amsgrad, maximize = hyper[0]
+def _adam_settings_problem(name: str, hyper) -> str | None:
+    """What differs from torch.optim.Adam's defaults in the optimizer's recorded settings, or None."""
+    b1, b2, wd, eps, amsgrad, maximize = hyper
     if np.isfinite(b1) and (abs(b1 - 0.9) > 1e-6 or abs(b2 - 0.999) > 1e-6):
         return (
             f"{name}: Adam runs with betas = ({b1:g}, {b2:g}); the spec's optimizer uses PyTorch's defaults "
@@ -461,7 +443,11 @@ def adam_step_problem(name: str, step: dict, lrs, nb: int) -> str | None:
         return f"{name}: Adam runs with amsgrad=True; the spec's optimizer is plain Adam"
     if maximize:
         return f"{name}: Adam runs with maximize=True: it climbs the loss instead of descending it"
-    # 2. the gradients it steps with: those of the latest backward(), once
+    return None
+
+
+def _step_gradients_problem(name: str, grads, fresh, n: int) -> str | None:
+    """Whether each optimizer step used the gradients of the latest backward(), once; else what it used."""
     scale = np.abs(fresh).max(axis=1, keepdims=True) + 1e-30
 
     def same(a, b):
@@ -488,6 +474,31 @@ def adam_step_problem(name: str, step: dict, lrs, nb: int) -> str | None:
             f"{name}: optimizer.step() uses gradients that differ from those of loss.backward() "
             f"(about {ratio:.3g} times them: clipped, rescaled or accumulated?); step on the loss's own gradients"
         )
+    return None
+
+
+def adam_step_problem(name: str, step: dict, lrs, nb: int) -> str | None:
+    """A sentence naming what is wrong with the first optimizer steps a training loop took, or None.
+
+    ``step`` holds the recorder's arrays (see harness ``_StepRecorder``): parameters before and after each
+    step, the gradients it stepped with, the fresh gradients of the backward() calls since the previous
+    step, and the optimizer's settings.
+    """
+    before, after, grads, fresh, hyper, live, sizes = (step.get(k) for k in P.STEP_KEYS)
+    problem = steps_evidence_problem(name, step, len(lrs))
+    if problem:
+        return problem
+    n = len(after)
+    before, grads, fresh, hyper = before[:n], grads[:n], fresh[:n], hyper[:n]
+    if live is None or sizes is None or live.ndim != 2 or int(np.sum(sizes)) != before.shape[1]:
+        live = sizes = None
+    else:
+        live = live[:n]
+        sizes = np.asarray(sizes).reshape(-1).astype(np.int64)
+    lrs = np.asarray(lrs, dtype=np.float64)[:n]
+    problem = _adam_settings_problem(name, hyper[0]) or _step_gradients_problem(name, grads, fresh, n)
+    if problem:
+        return problem
     # 3. the parameters move only by Adam's steps
     if n > 1 and not np.allclose(before[1:], after[:-1], rtol=0, atol=1e-7):
         return (
