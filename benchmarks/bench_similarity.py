@@ -119,7 +119,9 @@ def main() -> None:
     print(
         "   ".join(f"{k}: {v:.1f} s" for k, v in outcome.seconds.items()) + f"   total: {total:.1f} s (-j {args.jobs})"
     )
-    print(f"CPU time: {cpu:.1f} s (this process and its workers; the wall time on an idle machine of that many cores)")
+    print(
+        f"CPU time: {cpu:.1f} s (this process and its workers together: about the wall time on one idle core, less with -j N on N idle cores)"
+    )
     print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
 
 

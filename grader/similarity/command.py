@@ -14,8 +14,6 @@ from grader.reports.sanitize import line
 from grader.similarity import report
 
 EXIT_USAGE = 2
-#: Pairs scoring at least this share of the threshold are listed (the rest are noise).
-LISTED = 0.5
 
 
 class SimilarityError(Exception):
@@ -29,6 +27,8 @@ class Outcome:
     matches: list
     sources: list
     seconds: dict
+    #: pairs that reached the listing floor but were left out (compare.MAX_LISTED)
+    unlisted: int = 0
 
 
 #: Fewer files than this are read in this process (starting workers would cost more).
@@ -107,14 +107,14 @@ def run(
     sources, prints = _read_all(jobs_list, jobs)
     seconds["read"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    matches = compare_all(sources, prints, floor=LISTED * threshold)
+    matches, unlisted = compare_all(sources, prints, floor=report.LISTED_SHARE * threshold)
     seconds["compare"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     csv_path = report.write_csv(out / f"{stem}.csv", matches, threshold)
-    html_path = report.write_html(out / f"{stem}.html", matches, sources, threshold, assignment)
+    html_path = report.write_html(out / f"{stem}.html", matches, sources, threshold, assignment, unlisted)
     seconds["report"] = time.perf_counter() - t2
-    return Outcome(csv_path, html_path, matches, sources, seconds)
+    return Outcome(csv_path, html_path, matches, sources, seconds, unlisted)
 
 
 def _threshold(text: str) -> float:

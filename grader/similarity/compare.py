@@ -28,6 +28,8 @@ NOISE = 50
 #: Shared runs this long are always found (copydetect's guarantee threshold). Equal to NOISE: every k-gram is
 #: kept (no winnowing window), so a score does not depend on Python's per-process string hashing.
 WINDOW = NOISE
+#: Pairs listed at most (the most similar; the report says how many more there were).
+MAX_LISTED = 1000
 
 
 @dataclass
@@ -210,21 +212,28 @@ def side_scores(prints: list[Print | None]) -> np.ndarray:
     return scores
 
 
-def compare_all(sources: list[Source], prints: list[Print | None], floor: float = 0.0) -> list[Match]:
+def compare_all(
+    sources: list[Source], prints: list[Print | None], floor: float = 0.0, limit: int = MAX_LISTED
+) -> tuple[list[Match], int]:
     """Every student against every other and against every reference (references are not compared with each
-    other), given their fingerprints; the matches scoring at least ``floor`` (and above zero), best first,
-    with per-name scores."""
+    other), given their fingerprints: the ``limit`` best matches scoring at least ``floor`` (and above zero),
+    best first, with where they match and per-name scores; and how many more reached ``floor``."""
     sides = side_scores(prints)
+    pair = np.maximum(sides, sides.T)
+    candidates = [
+        (float(pair[i, j]), i, j)
+        for i, j in zip(*np.nonzero(pair >= max(floor, 1e-12)))
+        if i < j and not (sources[i].reference and sources[j].reference)
+    ]
+    candidates.sort(key=lambda c: (-c[0], sources[c[1]].label, sources[c[2]].label))
     out = []
-    for i, j in zip(*np.nonzero(np.maximum(sides, sides.T) >= max(floor, 1e-12))):
-        if i >= j or (sources[i].reference and sources[j].reference):
-            continue
+    for _, i, j in candidates[:limit]:
         score, scores, spans = compare_pair(prints[i], prints[j], with_spans=True)
         m = Match(sources[i], sources[j], score, scores, spans)
         m.names = name_scores(m.a, m.b, prints[i], prints[j])
         out.append(m)
     out.sort(key=lambda m: (-m.score, m.a.label, m.b.label))
-    return out
+    return out, max(0, len(candidates) - limit)
 
 
 def name_scores(a: Source, b: Source, pa: Print | None, pb: Print | None) -> dict[str, float]:

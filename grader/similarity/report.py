@@ -31,6 +31,8 @@ COLUMNS = (
     "file_a",
     "file_b",
 )
+#: Pairs scoring at least this share of the threshold are listed (the rest are noise).
+LISTED_SHARE = 0.5
 #: Flagged pairs shown side by side in the page (the best first; every pair is in the table and the CSV).
 MAX_VIEWS = 100
 CAVEAT = (
@@ -201,7 +203,9 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def render_html(matches: list[Match], sources: list[Source], threshold: float, assignment: str) -> str:
+def render_html(
+    matches: list[Match], sources: list[Source], threshold: float, assignment: str, unlisted: int = 0
+) -> str:
     students = [s for s in sources if not s.reference]
     references = [s for s in sources if s.reference]
     flagged = [m for m in matches if m.score >= threshold]
@@ -238,6 +242,11 @@ def render_html(matches: list[Match], sources: list[Source], threshold: float, a
                 + f"{link}</td></tr>"
             )
         out.append("</tbody></table>")
+        if unlisted:
+            out.append(
+                f'<p class="muted">{unlisted} more pair(s) scored at least {_pct(LISTED_SHARE * threshold)}; '
+                "only the most similar are listed here and in the CSV.</p>"
+            )
     else:
         out.append('<p class="muted">No pair shares code beyond the skeleton.</p>')
     if flagged:
@@ -280,5 +289,7 @@ def render_html(matches: list[Match], sources: list[Source], threshold: float, a
     )
 
 
-def write_html(path: Path, matches: list[Match], sources: list[Source], threshold: float, assignment: str) -> Path:
-    return _write(path, render_html(matches, sources, threshold, assignment))
+def write_html(
+    path: Path, matches: list[Match], sources: list[Source], threshold: float, assignment: str, unlisted: int = 0
+) -> Path:
+    return _write(path, render_html(matches, sources, threshold, assignment, unlisted))
