@@ -146,8 +146,18 @@ def bench_floors(pairs: int) -> None:
     for assignment, floor in FLOORS.items():
         notebooks = {"grade": ROOT / "solutions" / f"{assignment}.ipynb"}
         commands = {
-            f"grader grade solutions/{assignment}.ipynb": ["grade", str(notebooks["grade"]), "--assignment", assignment],
-            f"grader check solutions/{assignment}.ipynb": ["check", str(notebooks["grade"]), "--assignment", assignment],
+            f"grader grade solutions/{assignment}.ipynb": [
+                "grade",
+                str(notebooks["grade"]),
+                "--assignment",
+                assignment,
+            ],
+            f"grader check solutions/{assignment}.ipynb": [
+                "check",
+                str(notebooks["grade"]),
+                "--assignment",
+                assignment,
+            ],
             f"grader check assignments/{assignment}.ipynb": [
                 "check",
                 str(ROOT / "assignments" / f"{assignment}.ipynb"),

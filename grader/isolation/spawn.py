@@ -225,9 +225,7 @@ class WorkerProcess:
         answer = None
         if header.get("answered"):
             try:
-                answer = protocol.recv(
-                    self.sock.fileno(), deadline=time.monotonic() + 30, bounds=protocol.FROM_WORKER
-                )
+                answer = protocol.recv(self.sock.fileno(), deadline=time.monotonic() + 30, bounds=protocol.FROM_WORKER)
             except (EOFError, OSError, protocol.ProtocolError, ValueError, RecursionError):
                 header["status"] = "unreadable"
         return header, answer
