@@ -143,7 +143,7 @@ def test_report_says_a_check_was_judged_against_the_students_own_wrong_helper(g)
 def test_a_name_not_implemented_yet_has_one_row():
     from grader.plugin import CheckResult
     from grader.runner import Grade
-    from grader.worker.serve import _stub_message
+    from grader.worker.calls import stub_message as _stub_message
 
     stub = _stub_message("UnconditionalUNet")
     raised = "train_denoiser is not implemented yet (it raised NotImplementedError)"

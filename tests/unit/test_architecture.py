@@ -35,7 +35,10 @@ def import_graph() -> dict[str, set[str]]:
                 if node.level:
                     parts = package.split(".")
                     base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
-                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+                # `from pkg import sub` imports the submodule (its package is already being imported)
+                subs = [f"{base}.{a.name}" for a in node.names]
+                targets = [t for t in subs if t in modules] or [base]
+                targets += [base] if any(t not in modules for t in subs) else []
             else:
                 continue
             for target in targets:
