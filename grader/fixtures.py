@@ -103,6 +103,14 @@ def _as_stored(value):
 MIN_MISTAKE_GAP = 0.02
 
 
+def _build_limits():
+    """The fixture build's worker: the reference's cells may take their time on a busy machine (imports), and the
+    build runs far more probes than a submission (every variant, pair and single edit)."""
+    from grader.isolation.spawn import Limits
+
+    return Limits(chunk_timeout=120.0, submission_timeout=24 * 3600.0)
+
+
 def build_expected(assignment: str, log=print) -> dict:
     """Run the reference notebook and every catalogued variant on every probe."""
     from grader import course, protocol
@@ -116,7 +124,7 @@ def build_expected(assignment: str, log=print) -> dict:
     chunks, info = load_notebook(a.solution, assignment)
     chunk_dicts = [c.__dict__ for c in chunks]
     arrays: dict[str, np.ndarray] = {}
-    with WorkerProcess(a, chunk_dicts, load_inputs(assignment)) as worker:
+    with WorkerProcess(a, chunk_dicts, load_inputs(assignment), limits=_build_limits()) as worker:
         if worker.ready.get("notes"):
             raise RuntimeError(f"the reference notebook loads with problems: {worker.ready['notes']}")
         for probe, (api, calls) in a.probes.items():
@@ -160,6 +168,7 @@ def build_expected(assignment: str, log=print) -> dict:
             )
         kept = _build_pairs(a, worker, chunk_dicts, arrays)
         log(f"{assignment}: {kept} pairs of mistakes kept (outputs unlike the reference and either mistake alone)")
+        _build_search(a, worker, chunk_dicts, arrays, log)
     return arrays
 
 
@@ -221,6 +230,79 @@ def _build_pairs(a, worker, chunk_dicts, arrays) -> int:
             arrays.update(found)
             kept += 1
     return kept
+
+
+def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
+    """Run every single edit of the reference that each searched name reaches (grader.mutations) on that name's
+    probes; store a fingerprint of each output that differs from the reference's, from the catalogue's mistakes'
+    and from every edit kept before it (so the first, simplest edit is the one named)."""
+    from grader import mutations, protocol
+    from grader.judge import max_diff
+    from grader.mutations import SEARCH, SEARCH_EDITS
+    from grader.support import support_source
+
+    graded = {api for api, _ in a.probes.values()}
+    helpers_done: set[str] = set()
+    for api in a.searched:
+        probes = {p: calls for p, (name, calls) in a.probes.items() if name == api}
+        judged = {
+            p: [
+                i
+                for i, c in enumerate(calls)
+                if api in (c["func"], c.get("label")) and c.get("stored", True) and f"{p}|reference|{i}" in arrays
+            ]
+            for p, calls in probes.items()
+        }
+        known = [  # the catalogue's single mistakes and readings, which name (or accept) an output first
+            {
+                (p, i): mutations.fingerprint(arrays[f"{p}|{v.id}|{i}"])
+                for p in probes
+                for i in judged[p]
+                if f"{p}|{v.id}|{i}" in arrays
+            }
+            for v in a.variants
+            if v.api == api
+        ]
+        rows: dict[tuple, list] = {(p, i): [] for p in probes for i in judged[p]}
+        edits: list[str] = []
+        tried = 0
+        for mutant in mutations.candidates(api, chunk_dicts, graded, set(a.provided), helpers_done):
+            tried += 1
+            found, differs = {}, 0.0
+            for p, calls in probes.items():
+                answer = worker.probe(
+                    calls, timeout=a.probe_timeout, prelude=mutant.source, support=support_source(a, api)
+                )
+                for i in judged[p]:
+                    res = answer["results"][i] if i < len(answer["results"]) else {}
+                    value = protocol.decode(res["value"]) if res.get("ok") else None
+                    ref = arrays[f"{p}|reference|{i}"]
+                    if not isinstance(value, np.ndarray) or value.shape != ref.shape or value.dtype.kind not in "fiu":
+                        found[(p, i)] = np.full(min(ref.size, mutations.SAMPLES), np.nan, dtype=np.float16)
+                        continue
+                    differs = max(differs, max_diff(value, ref))
+                    found[(p, i)] = mutations.fingerprint(value)
+            if differs < MIN_MISTAKE_GAP or all(np.isnan(f.astype(np.float64)).all() for f in found.values()):
+                continue
+
+            def same(f, g):
+                f, g = f.astype(np.float64), np.asarray(g, dtype=np.float64)
+                return np.isfinite(f).all() and np.isfinite(g).all() and np.abs(f - g).max() < 10 * PAIR_PRECISION
+
+            if any(all(same(found[k], rs[j]) for k, rs in rows.items()) for j in range(len(edits))):
+                continue  # the same outputs as an edit kept before it
+            if any(v and all(same(found[k], fp) for k, fp in v.items()) for v in known):
+                continue  # a catalogued mistake says it better
+            for k in rows:
+                rows[k].append(found[k])
+            edits.append(mutant.describe())
+        for (p, i), fps in rows.items():
+            if fps:
+                arrays[f"{p}|{SEARCH}|{i}"] = np.stack(fps).astype(np.float16)
+        for p in probes:
+            if edits:
+                arrays[f"{p}|{SEARCH_EDITS}|0"] = np.frombuffer(json.dumps(edits).encode(), dtype=np.uint8)
+        log(f"  {api:22s} search: {len(edits)} of {tried} single edits of the reference kept")
 
 
 def build(assignment: str, log=print) -> None:
