@@ -88,18 +88,24 @@ EDIT_A = (REF_OUT * 0.7).astype(np.float32)
 EDIT_B = (REF_OUT + 0.3).astype(np.float32)
 
 
-def _reference():
+def _reference(search=True):
     arrays = {
         "p|reference|0": REF_OUT,
         "p|search|0": np.stack([M.fingerprint(EDIT_A), M.fingerprint(EDIT_B)]),
         "p|search-edits|0": np.frombuffer(json.dumps(["edit A", "edit B"]).encode(), dtype=np.uint8),
     }
-    return Reference(arrays, [], {"p": ("f", [{"func": "f"}])})
+    return Reference(arrays, [], {"p": ("f", [{"func": "f"}])}, search=search)
 
 
 def test_an_output_that_equals_one_edit_is_named_by_it():
     with pytest.raises(Fail, match="differs from the reference by up to .* and equals edit B"):
         _reference().judge("p", {0: EDIT_B + 1e-4}, [0])
+
+
+def test_grader_check_names_no_edit_as_the_student_kit_holds_none():
+    with pytest.raises(Fail) as e:
+        _reference(search=False).judge("p", {0: EDIT_B}, [0])
+    assert "edit B" not in str(e.value)
 
 
 def test_an_output_no_edit_explains_gets_the_plain_description():
@@ -121,3 +127,17 @@ def test_noise_drawn_without_the_batch_dimension_is_the_batched_draw():
     a, b = Noise(5), Noise(5)
     assert torch.equal(a.draw((1, 3, 8, 8))[0], b.draw((3, 8, 8)))
     assert torch.equal(a.draw((1, 3, 8, 8))[0], b.draw((3, 8, 8)))  # the second draw too: one count for both
+
+
+def test_the_fixtures_hold_the_searched_edits_of_every_searched_name():
+    from grader import course, fixtures
+
+    a = course.get("proj5a")
+    expected = fixtures.load_expected("proj5a")
+    ref = Reference(expected, [], a.probes)
+    for api in a.searched:
+        probes = [p for p, (name, _) in a.probes.items() if name == api]
+        assert any(ref.edits(p) for p in probes), api
+        for p in probes:
+            rows = [v for k, v in expected.items() if k.startswith(f"{p}|search|")]
+            assert all(r.shape[0] == len(ref.edits(p)) and r.dtype == np.float16 for r in rows)

@@ -7,7 +7,8 @@
   the same tensor whichever API made it (``torch.randn``, ``randn_like``,
   ``torch.normal``, ``Tensor.normal_``, ``numpy.random.randn`` / ``normal`` /
   ``standard_normal``). A correct submission matches the reference whatever
-  generator it uses, and global seeding has no effect.
+  generator it uses, and global seeding has no effect. Leading dimensions of size 1 do not
+  count (``draw_key``): noise drawn for a squeezed image is the batched image's.
 """
 
 from __future__ import annotations
