@@ -114,7 +114,7 @@ UNCATALOGUED = {
     "proj5a/mistake_cfg_guides_from_conditional.ipynb": "`eps_u` (occurrence 1 of 2) replaced by `eps_c`",
     "proj5a/mistake_cfg_unet_at_next_t.ipynb": "`t` replaced by `t_prev` in line 6 of iterative_denoise_cfg",
     "proj5a/mistake_cfg_x0_not_rescaled.ipynb": "replaced by `image - (1 - abar_t).sqrt() * eps`",
-    "proj5a/mistake_sdedit_noised_one_step_late.ipynb": "`timesteps[i_start]` replaced by `timesteps[i_start + 1]`",
+    "proj5a/mistake_sdedit_prompts_swapped.ipynb": "replaced by `iterative_denoise_cfg(noisy, i_start, uncond_prompt_embeds",
     "proj5a/mistake_sdedit_scale_not_passed.ipynb": "`scale` replaced by `7`",
     "proj5a/mistake_inpaint_never_pastes.ipynb": "without the statement `image = mask * image",
     "proj5a/mistake_inpaint_unconditional_twice.ipynb": "`prompt_embeds` replaced by `uncond_prompt_embeds`",

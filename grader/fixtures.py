@@ -232,14 +232,25 @@ def _build_pairs(a, worker, chunk_dicts, arrays) -> int:
     return kept
 
 
+#: A single edit is kept when it moves some output at least this far from the reference (twice the checks'
+#: tolerance: a smaller change passes the checks anyway).
+MIN_EDIT_GAP = 4e-3
+#: Two edits (or an edit and a catalogued mistake) give the same outputs when their fingerprints agree this well.
+SAME_EDIT = 1e-3
+
+
 def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
     """Run every single edit of the reference that each searched name reaches (grader.mutations) on that name's
-    probes; store a fingerprint of each output that differs from the reference's, from the catalogue's mistakes'
-    and from every edit kept before it (so the first, simplest edit is the one named)."""
+    probes; store a fingerprint of each output that differs from the reference's and from the catalogue's
+    mistakes'. An edit with the same outputs as one kept before it is named beside it (at most one)."""
     from grader import mutations, protocol
     from grader.judge import max_diff
     from grader.mutations import SEARCH, SEARCH_EDITS
     from grader.support import support_source
+
+    def same(f, g) -> bool:
+        f, g = np.asarray(f, dtype=np.float64), np.asarray(g, dtype=np.float64)
+        return bool(np.isfinite(f).all() and np.isfinite(g).all() and np.abs(f - g).max() < SAME_EDIT)
 
     graded = {api for api, _ in a.probes.values()}
     helpers_done: set[str] = set()
@@ -253,18 +264,19 @@ def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
             ]
             for p, calls in probes.items()
         }
+        keys = [(p, i) for p in probes for i in judged[p]]
+        ref = {k: arrays[f"{k[0]}|reference|{k[1]}"] for k in keys}
         known = [  # the catalogue's single mistakes and readings, which name (or accept) an output first
             {
-                (p, i): mutations.fingerprint(arrays[f"{p}|{v.id}|{i}"])
-                for p in probes
-                for i in judged[p]
-                if f"{p}|{v.id}|{i}" in arrays
+                k: mutations.fingerprint(arrays[f"{k[0]}|{v.id}|{k[1]}"], ref[k])
+                for k in keys
+                if f"{k[0]}|{v.id}|{k[1]}" in arrays
             }
             for v in a.variants
             if v.api == api
         ]
-        rows: dict[tuple, list] = {(p, i): [] for p in probes for i in judged[p]}
-        edits: list[str] = []
+        rows: dict[tuple, list] = {k: [] for k in keys}
+        kept: list[list] = []  # per row: the edit, then at most one other edit with the same outputs
         tried = 0
         for mutant in mutations.candidates(api, chunk_dicts, graded, set(a.provided), helpers_done):
             tried += 1
@@ -276,26 +288,25 @@ def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
                 for i in judged[p]:
                     res = answer["results"][i] if i < len(answer["results"]) else {}
                     value = protocol.decode(res["value"]) if res.get("ok") else None
-                    ref = arrays[f"{p}|reference|{i}"]
-                    if not isinstance(value, np.ndarray) or value.shape != ref.shape or value.dtype.kind not in "fiu":
-                        found[(p, i)] = np.full(min(ref.size, mutations.SAMPLES), np.nan, dtype=np.float16)
+                    r = ref[(p, i)]
+                    if not isinstance(value, np.ndarray) or value.shape != r.shape or value.dtype.kind not in "fiu":
+                        found[(p, i)] = np.full(min(r.size, mutations.SAMPLES), np.nan, dtype=np.float16)
                         continue
-                    differs = max(differs, max_diff(value, ref))
-                    found[(p, i)] = mutations.fingerprint(value)
-            if differs < MIN_MISTAKE_GAP or all(np.isnan(f.astype(np.float64)).all() for f in found.values()):
+                    differs = max(differs, max_diff(value, r))
+                    found[(p, i)] = mutations.fingerprint(value, r)
+            if differs < MIN_EDIT_GAP or not any(np.isfinite(f.astype(np.float64)).all() for f in found.values()):
                 continue
-
-            def same(f, g):
-                f, g = f.astype(np.float64), np.asarray(g, dtype=np.float64)
-                return np.isfinite(f).all() and np.isfinite(g).all() and np.abs(f - g).max() < 10 * PAIR_PRECISION
-
-            if any(all(same(found[k], rs[j]) for k, rs in rows.items()) for j in range(len(edits))):
-                continue  # the same outputs as an edit kept before it
             if any(v and all(same(found[k], fp) for k, fp in v.items()) for v in known):
                 continue  # a catalogued mistake says it better
-            for k in rows:
+            twin = next((j for j in range(len(kept)) if all(same(found[k], rows[k][j]) for k in keys)), None)
+            if twin is not None:
+                if len(kept[twin]) < 2:
+                    kept[twin].append(mutant)
+                continue
+            for k in keys:
                 rows[k].append(found[k])
-            edits.append(mutant.describe())
+            kept.append([mutant])
+        edits = [group[0].describe() + "".join(f" (the same output: {m.short()})" for m in group[1:]) for group in kept]
         for (p, i), fps in rows.items():
             if fps:
                 arrays[f"{p}|{SEARCH}|{i}"] = np.stack(fps).astype(np.float16)

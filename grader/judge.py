@@ -14,7 +14,7 @@ import json
 import numpy as np
 
 from grader.catalogue import Variant
-from grader.mutations import SEARCH, SEARCH_EDITS, fingerprint_error
+from grader.mutations import SEARCH, SEARCH_EDITS, fingerprint_error, match_limit
 
 
 class Fail(AssertionError):
@@ -215,9 +215,9 @@ class Reference:
         limit = max(10 * atol, 0.02)
         best = self.closest_mistake(probe, got, calls, limit=limit)
         if best is None:  # no catalogued mistake: is it one edit of the reference?
-            edit = self.closest_edit(probe, got, calls, limit=limit)
+            off = max(max_diff(got[i], ref[i]) for i in calls)
+            edit = self.closest_edit(probe, got, calls, limit=match_limit(off, atol, limit))
             if edit is not None:
-                off = max(max_diff(got[i], ref[i]) for i in calls)
                 raise Fail(f"{what}: output differs from the reference by up to {off:.3g} and equals {edit}")
         if best is not None:
             off = max(max_diff(got[i], ref[i]) for i in calls)
@@ -253,12 +253,13 @@ class Reference:
         if not edits:
             return None
         err = np.zeros(len(edits))
+        ref = self.outputs(probe)
         for i in calls:
             rows = self.arrays.get(f"{probe}|{SEARCH}|{i}")
             value = as_array(got.get(i))
-            if rows is None or value is None or rows.shape[0] != len(edits):
+            if rows is None or value is None or i not in ref or rows.shape[0] != len(edits):
                 return None
-            err = np.maximum(err, fingerprint_error(value, rows))
+            err = np.maximum(err, fingerprint_error(value, ref[i], rows))
         best = int(np.argmin(err))
         return edits[best] if err[best] <= limit else None
 

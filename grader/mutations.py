@@ -37,8 +37,10 @@ import numpy as np
 SEARCH, SEARCH_EDITS = "search", "search-edits"
 #: How many values of an output its fingerprint keeps.
 SAMPLES = 128
-#: A fingerprint matches within this much (absolute) plus this fraction of the value (float16 rounding).
+#: A fingerprint matches within the limit plus this fraction of the stored difference (float16 rounding).
 RELATIVE = 2e-3
+#: An output is named by an edit when it is closer to it than this share of its distance from the reference.
+SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ class Mutant:
     statement: str  # the reference's statement that holds the edit
     source: str  # the edited definition, to run after the reference's
     which: str = ""  # " (occurrence 2 of 2)" where the statement holds ``old`` more than once
+
+    def short(self) -> str:
+        """The edit in a few words, for a second edit that gives the same outputs."""
+        if not self.new:
+            return f"without `{_short(self.old, 50)}` (line {self.line} of {self.func})"
+        return f"`{_short(self.old, 40)}`{self.which} replaced by `{_short(self.new, 40)}` in line {self.line} of {self.func}"
 
     def describe(self) -> str:
         """What the student reads, e.g. "the reference with `x.sqrt()` replaced by `x` in line 3 of forward (...)"."""
@@ -504,18 +512,31 @@ def sample_positions(size: int) -> np.ndarray:
     return np.sort(np.random.RandomState(size % (2**31)).choice(size, SAMPLES, replace=False))
 
 
-def fingerprint(value: np.ndarray) -> np.ndarray:
+def fingerprint(value: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """How ``value`` differs from the reference's output, at the sampled positions, in float16 (a small
+    difference keeps its precision)."""
     flat = np.asarray(value, dtype=np.float64).reshape(-1)
+    ref = np.asarray(reference, dtype=np.float64).reshape(-1)
+    pos = sample_positions(flat.size)
     with np.errstate(over="ignore", invalid="ignore"):
-        return flat[sample_positions(flat.size)].astype(np.float16)
+        return (flat[pos] - ref[pos]).astype(np.float16)
 
 
-def fingerprint_error(value: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For each stored fingerprint (a row of ``rows``), how far ``value`` is from it, in units of the
-    tolerance (<= 1 within it: ``limit`` plus :data:`RELATIVE` of the stored value, applied by the caller)."""
-    got = fingerprint(value).astype(np.float64)
+def fingerprint_error(value: np.ndarray, reference: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each stored fingerprint (a row of ``rows``), how far ``value`` is from that edit's output at the
+    sampled positions, less float16's rounding of the stored difference (:data:`RELATIVE` of it)."""
+    got = (np.asarray(value, dtype=np.float64).reshape(-1) - np.asarray(reference, dtype=np.float64).reshape(-1))[
+        sample_positions(np.asarray(value).size)
+    ]
     stored = rows.astype(np.float64)
     with np.errstate(invalid="ignore"):
         d = np.abs(stored - got[None, :]) - RELATIVE * np.abs(stored)
     d[~np.isfinite(d)] = np.inf
     return d.max(axis=1)
+
+
+def match_limit(off: float, atol: float, cap: float) -> float:
+    """How close an output must be to an edit's to be named by it: within a tenth of how far it is from the
+    reference (an edit that moves the output by 0.006 is told apart from one that moves it by 0.01), never
+    tighter than the checks' tolerance nor looser than ``cap``."""
+    return min(cap, max(atol, SHARE * off))

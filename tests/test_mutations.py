@@ -91,7 +91,7 @@ EDIT_B = (REF_OUT + 0.3).astype(np.float32)
 def _reference(search=True):
     arrays = {
         "p|reference|0": REF_OUT,
-        "p|search|0": np.stack([M.fingerprint(EDIT_A), M.fingerprint(EDIT_B)]),
+        "p|search|0": np.stack([M.fingerprint(EDIT_A, REF_OUT), M.fingerprint(EDIT_B, REF_OUT)]),
         "p|search-edits|0": np.frombuffer(json.dumps(["edit A", "edit B"]).encode(), dtype=np.uint8),
     }
     return Reference(arrays, [], {"p": ("f", [{"func": "f"}])}, search=search)
@@ -141,3 +141,21 @@ def test_the_fixtures_hold_the_searched_edits_of_every_searched_name():
         for p in probes:
             rows = [v for k, v in expected.items() if k.startswith(f"{p}|search|")]
             assert all(r.shape[0] == len(ref.edits(p)) and r.dtype == np.float16 for r in rows)
+
+
+def test_a_small_difference_is_named_only_by_the_edit_that_makes_it():
+    """An edit that moves the output by 0.006 is told apart from one that moves it by 0.012 (both within the
+    0.02 in which a catalogued mistake is named): the match must be within a tenth of the distance, or the
+    checks' tolerance."""
+    small, other = REF_OUT + 0.006, REF_OUT + 0.012
+    arrays = {
+        "p|reference|0": REF_OUT,
+        "p|search|0": np.stack([M.fingerprint(other, REF_OUT), M.fingerprint(small, REF_OUT)]),
+        "p|search-edits|0": np.frombuffer(json.dumps(["edit other", "edit small"]).encode(), dtype=np.uint8),
+    }
+    ref = Reference(arrays, [], {"p": ("f", [{"func": "f"}])})
+    with pytest.raises(Fail, match="equals edit small"):
+        ref.judge("p", {0: small.copy()}, [0])
+    with pytest.raises(Fail) as e:
+        ref.judge("p", {0: REF_OUT + 0.009}, [0])  # between the two: neither is named
+    assert "equals edit" not in str(e.value)

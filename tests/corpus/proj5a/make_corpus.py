@@ -1528,9 +1528,11 @@ SEARCHED = [
     ("iterative_denoise_cfg", "cfg_x0_not_rescaled", "replaced by `image - (1 - abar_t).sqrt() * eps`", {
         "iterative_denoise_cfg": _cfg().replace("x0 = (image - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()",
                                                 "x0 = image - (1 - abar_t).sqrt() * eps")}),
-    ("sdedit", "sdedit_noised_one_step_late", "`timesteps[i_start]` replaced by `timesteps[i_start + 1]`", {
-        "sdedit": _replace("sdedit", "noisy = forward(im, timesteps[i_start])",
-                           "noisy = forward(im, timesteps[i_start + 1])")}),
+    # (noising to timesteps[i_start + 1] was tried first: its outputs are within the checks' tolerance, so no
+    # check can see it, and it left the corpus)
+    ("sdedit", "sdedit_prompts_swapped", "replaced by `iterative_denoise_cfg(noisy, i_start, uncond_prompt_embeds", {
+        "sdedit": _replace("sdedit", "i_start, prompt_embeds, uncond_prompt_embeds, timesteps, scale=scale",
+                           "i_start, uncond_prompt_embeds, prompt_embeds, timesteps, scale=scale")}),
     ("sdedit", "sdedit_scale_not_passed", "`scale` replaced by `7`", {
         "sdedit": _replace("sdedit", "timesteps, scale=scale, display=False)", "timesteps, display=False)")}),
     ("inpaint", "inpaint_never_pastes", "without the statement `image = mask * image", {
