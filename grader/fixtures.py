@@ -85,6 +85,14 @@ def _as_stored(value):
 MIN_MISTAKE_GAP = 0.02
 
 
+def _build_limits():
+    """The fixture build's worker: the reference's cells may take their time on a busy machine (imports), and the
+    build runs far more probes than a submission (every variant, pair and single edit)."""
+    from grader.isolation.spawn import Limits
+
+    return Limits(chunk_timeout=120.0, submission_timeout=24 * 3600.0)
+
+
 def build_expected(assignment: str, log=print) -> dict:
     """Run the reference notebook and every catalogued variant on every probe."""
     from grader import course, protocol
@@ -98,7 +106,7 @@ def build_expected(assignment: str, log=print) -> dict:
     chunks, info = load_notebook(a.solution, assignment)
     chunk_dicts = [c.__dict__ for c in chunks]
     arrays: dict[str, np.ndarray] = {}
-    with WorkerProcess(a, chunk_dicts, load_inputs(assignment)) as worker:
+    with WorkerProcess(a, chunk_dicts, load_inputs(assignment), limits=_build_limits()) as worker:
         if worker.ready.get("notes"):
             raise RuntimeError(f"the reference notebook loads with problems: {worker.ready['notes']}")
         for probe, (api, calls) in a.probes.items():
@@ -142,6 +150,7 @@ def build_expected(assignment: str, log=print) -> dict:
             )
         kept = _build_pairs(a, worker, chunk_dicts, arrays)
         log(f"{assignment}: {kept} pairs of mistakes kept (outputs unlike the reference and either mistake alone)")
+        _build_search(a, worker, chunk_dicts, arrays, log)
     return arrays
 
 
@@ -203,6 +212,90 @@ def _build_pairs(a, worker, chunk_dicts, arrays) -> int:
             arrays.update(found)
             kept += 1
     return kept
+
+
+#: A single edit is kept when it moves some output at least this far from the reference (twice the checks'
+#: tolerance: a smaller change passes the checks anyway).
+MIN_EDIT_GAP = 4e-3
+#: Two edits (or an edit and a catalogued mistake) give the same outputs when their fingerprints agree this well.
+SAME_EDIT = 1e-3
+
+
+def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
+    """Run every single edit of the reference that each searched name reaches (grader.mutations) on that name's
+    probes; store a fingerprint of each output that differs from the reference's and from the catalogue's
+    mistakes'. An edit with the same outputs as one kept before it is named beside it (at most one)."""
+    from grader import mutations, protocol
+    from grader.judge import max_diff
+    from grader.mutations import SEARCH, SEARCH_EDITS
+    from grader.support import support_source
+
+    def same(f, g) -> bool:
+        f, g = np.asarray(f, dtype=np.float64), np.asarray(g, dtype=np.float64)
+        return bool(np.isfinite(f).all() and np.isfinite(g).all() and np.abs(f - g).max() < SAME_EDIT)
+
+    graded = {api for api, _ in a.probes.values()}
+    helpers_done: set[str] = set()
+    for api in a.searched:
+        probes = {p: calls for p, (name, calls) in a.probes.items() if name == api}
+        judged = {
+            p: [
+                i
+                for i, c in enumerate(calls)
+                if api in (c["func"], c.get("label")) and c.get("stored", True) and f"{p}|reference|{i}" in arrays
+            ]
+            for p, calls in probes.items()
+        }
+        keys = [(p, i) for p in probes for i in judged[p]]
+        ref = {k: arrays[f"{k[0]}|reference|{k[1]}"] for k in keys}
+        known = [  # the catalogue's single mistakes and readings, which name (or accept) an output first
+            {
+                k: mutations.fingerprint(arrays[f"{k[0]}|{v.id}|{k[1]}"], ref[k])
+                for k in keys
+                if f"{k[0]}|{v.id}|{k[1]}" in arrays
+            }
+            for v in a.variants
+            if v.api == api
+        ]
+        rows: dict[tuple, list] = {k: [] for k in keys}
+        kept: list[list] = []  # per row: the edit, then at most one other edit with the same outputs
+        tried = 0
+        for mutant in mutations.candidates(api, chunk_dicts, graded, set(a.provided), helpers_done):
+            tried += 1
+            found, differs = {}, 0.0
+            for p, calls in probes.items():
+                answer = worker.probe(
+                    calls, timeout=a.probe_timeout, prelude=mutant.source, support=support_source(a, api)
+                )
+                for i in judged[p]:
+                    res = answer["results"][i] if i < len(answer["results"]) else {}
+                    value = protocol.decode(res["value"]) if res.get("ok") else None
+                    r = ref[(p, i)]
+                    if not isinstance(value, np.ndarray) or value.shape != r.shape or value.dtype.kind not in "fiu":
+                        found[(p, i)] = np.full(min(r.size, mutations.SAMPLES), np.nan, dtype=np.float16)
+                        continue
+                    differs = max(differs, max_diff(value, r))
+                    found[(p, i)] = mutations.fingerprint(value, r)
+            if differs < MIN_EDIT_GAP or not any(np.isfinite(f.astype(np.float64)).all() for f in found.values()):
+                continue
+            if any(v and all(same(found[k], fp) for k, fp in v.items()) for v in known):
+                continue  # a catalogued mistake says it better
+            twin = next((j for j in range(len(kept)) if all(same(found[k], rows[k][j]) for k in keys)), None)
+            if twin is not None:
+                if len(kept[twin]) < 2:
+                    kept[twin].append(mutant)
+                continue
+            for k in keys:
+                rows[k].append(found[k])
+            kept.append([mutant])
+        edits = [group[0].describe() + "".join(f" (the same output: {m.short()})" for m in group[1:]) for group in kept]
+        for (p, i), fps in rows.items():
+            if fps:
+                arrays[f"{p}|{SEARCH}|{i}"] = np.stack(fps).astype(np.float16)
+        for p in probes:
+            if edits:
+                arrays[f"{p}|{SEARCH_EDITS}|0"] = np.frombuffer(json.dumps(edits).encode(), dtype=np.uint8)
+        log(f"  {api:22s} search: {len(edits)} of {tried} single edits of the reference kept")
 
 
 def build(assignment: str, log=print) -> None:

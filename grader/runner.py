@@ -94,6 +94,7 @@ def run_checks(assignment: str, submission: Submission, visible_only: bool, prog
         with_pairs(a.variants),
         a.probes,
         doubled_channels_hint=a.doubled_channels_hint,
+        search=not visible_only,
     )
     plugin = GradingPlugin(submission, reference, visible_only=visible_only, progress=progress)
     code = run_session(a.checks_dir, plugin)

@@ -129,3 +129,36 @@ def test_a_sampler_without_num_samples_gets_the_rows_a_batch_would_get():
         wide = NOISE.draw((6, 1, 28, 28))
     assert torch.equal(wide[:4], batch[0]) and wide.shape == (6, 1, 28, 28)
     assert NOISE.draw.__self__ is NOISE  # restored
+
+
+def test_a_pair_of_unconditional_embeddings_is_tried_when_the_contract_call_raises():
+    """Issue 20: uncond_prompt_embeds=(u1, u2) has the contract's parameters, so only the error tells it apart."""
+
+    def pair_anagram(image, i_start, p1, p2, uncond, timesteps, scale=7):
+        return (p1, uncond[0]), (p2, uncond[1])
+
+    def single_anagram(image, i_start, p1, p2, uncond, timesteps, scale=7):
+        return uncond
+
+    def broken_anagram(image, i_start, p1, p2, uncond, timesteps, scale=7):
+        raise IndexError("its own mistake")
+
+    iface = Interface(forms=(adapters.pair_arg(4, "uncond", "the unconditional embedding"),))
+    args = ("x", 0, "a", "b", "u", [990, 0])  # a string of length 1: "u"[1] raises IndexError, like a batch of one
+    adapters.NOTES.clear()
+    ns, defs = _defs(("visual_anagrams", 3, pair_anagram, False))
+    c = choose("visual_anagrams", args, {}, ns, defs, iface)
+    assert c.fn(*c.args, **c.kwargs) == (("a", "u"), ("b", "u"))
+    assert adapters.NOTES == [
+        "your visual_anagrams takes the unconditional embedding as a pair, one per prompt: "
+        "the checks passed the same one twice"
+    ]
+    adapters.NOTES.clear()
+    ns, defs = _defs(("visual_anagrams", 3, single_anagram, False))
+    c = choose("visual_anagrams", args, {}, ns, defs, iface)
+    assert c.fn(*c.args, **c.kwargs) == "u" and adapters.NOTES == []  # the contract's call runs: nothing adapted
+    ns, defs = _defs(("visual_anagrams", 3, broken_anagram, False))
+    c = choose("visual_anagrams", args, {}, ns, defs, iface)
+    with pytest.raises(IndexError, match="its own mistake"):  # the pair does not help: its own error is shown
+        c.fn(*c.args, **c.kwargs)
+    assert adapters.NOTES == []

@@ -57,6 +57,9 @@ class Spec:
     training_functions: dict = field(default_factory=dict, compare=False)
     #: Worker-side modules besides ``standins`` (relative names), searched for ``$standin:NAME``.
     worker_modules: tuple = ()
+    #: Graded names whose failing outputs are matched against single edits of the reference (grader.mutations):
+    #: each edit's outputs are fingerprinted at ``grader fixtures build``.
+    searched: tuple = ()
     #: Whether ``grader kit build`` may build a student kit (its support parts are replayable functions).
     student_kit: bool = False
     #: Filled in by the registry.

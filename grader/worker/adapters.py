@@ -20,7 +20,9 @@ but those notes. No torch import: the module is cheap to import anywhere.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import sys
 from dataclasses import dataclass, field
 
 #: Notes of the current probe (the probe runs in a fresh fork: the list starts empty there).
@@ -35,10 +37,15 @@ def note(text: str) -> None:
 
 @dataclass(frozen=True)
 class Form:
-    """An alternative argument layout: ``adapt(args, kwargs) -> (args, kwargs)`` or None where it does not apply."""
+    """An alternative argument layout: ``adapt(args, kwargs) -> (args, kwargs)`` or None where it does not apply.
+
+    ``on_error``: a layout that the signature cannot tell apart from the contract's (the same parameters, one
+    of them a pair); it is tried only when the call as the contract makes it raises (see :class:`Retrying`).
+    """
 
     adapt: object
     note: str  # "{name}" is the student's function name, "{api}" the graded name
+    on_error: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,26 @@ def pack(first: int, names: tuple, as_type=list, what: str = "the two prompts") 
         return (*args[:first], as_type(args[first : first + count]), *args[first + count :]), kwargs
 
     return Form(adapt, "your {name} takes " + what + " as one list: the checks passed [" + ", ".join(names) + "]")
+
+
+def pair_arg(position: int, keyword: str, what: str) -> Form:
+    """The argument at ``position`` (or passed as ``keyword``) given twice, as a pair ``(x, x)``: a function that
+    takes one such value per prompt (``u1, u2 = uncond_prompt_embeds``). Tried only when the contract's call raises."""
+
+    def adapt(args, kwargs):
+        if keyword in kwargs:
+            kwargs = dict(kwargs)
+            kwargs[keyword] = (kwargs[keyword], kwargs[keyword])
+            return args, kwargs
+        if len(args) <= position:
+            return None
+        return (*args[:position], (args[position], args[position]), *args[position + 1 :]), kwargs
+
+    return Form(
+        adapt,
+        "your {name} takes " + what + " as a pair, one per prompt: the checks passed the same one twice",
+        on_error=True,
+    )
 
 
 def rename(keyword: str, spellings: tuple) -> list[Form]:
@@ -178,6 +205,8 @@ def choose(api: str, args, kwargs, ns: dict, defs: Definitions, iface: Interface
     real = definitions_of(api, ns, defs, iface)
     layouts = [((tuple(args), dict(kwargs)), None)]
     for form in iface.forms:
+        if form.on_error:
+            continue
         adapted = form.adapt(tuple(args), dict(kwargs))
         if adapted is not None:
             layouts.append((adapted, form))
@@ -199,13 +228,55 @@ def choose(api: str, args, kwargs, ns: dict, defs: Definitions, iface: Interface
                     )
                 if form is not None:
                     notes.append(form.note.format(name=name, api=api))
-                return Choice(obj, a, k, notes)
+                retries = [f for f in iface.forms if f.on_error]
+                return Choice(Retrying(obj, name, api, retries) if retries and form is None else obj, a, k, notes)
     # Nothing fits: the name itself (its natural error), else say that the alias does not take these arguments.
     own = next((c for c in real if c[0] == api), None)
     if own is not None:
         return Choice(own[2], tuple(args), dict(kwargs), fitted=False)
     others = ", ".join(sorted({c[0] for c in real}))
     raise NoFit(f"{api} is not defined in your notebook ({others} is, but it does not take {api}'s arguments)")
+
+
+#: What a function raises when it takes one argument as a pair and gets a single tensor (``x[1]`` on a batch of
+#: one, ``a, b = x``).
+PAIR_ERRORS = (IndexError, ValueError, TypeError)
+
+
+def _restart_noise() -> None:
+    """Start the call's keyed noise over (the worker's environment, where it is loaded): a retried call draws the
+    same noise as a first one."""
+    env = sys.modules.get("grader.worker.environment")
+    noise = getattr(env, "NOISE", None)
+    if noise is not None:
+        noise.reset(noise.seed)
+
+
+class Retrying:
+    """A graded function called as the contract says, and again in each ``on_error`` layout when that raises; the
+    first layout that runs is used and named in the notes, else the contract call's own error is raised."""
+
+    def __init__(self, fn, name: str, api: str, forms: list):
+        self.fn, self.name, self.api, self.forms = fn, name, api, forms
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return self.fn(*args, **kwargs)
+        except PAIR_ERRORS as first:
+            for form in self.forms:
+                adapted = form.adapt(tuple(args), dict(kwargs))
+                if adapted is None:
+                    continue
+                _restart_noise()
+                try:
+                    value = self.fn(*adapted[0], **adapted[1])
+                except Exception:  # noqa: BLE001 - this layout does not fit either; the first error is the one to show
+                    continue
+                note(form.note.format(name=self.name, api=self.api))
+                return value
+            _restart_noise()
+            raise first
 
 
 def first_of_tuple(api: str, value, iface: Interface | None):

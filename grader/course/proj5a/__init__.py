@@ -15,4 +15,15 @@ SPEC = Spec(
     doubled_channels_hint="the UNet output has 6 channels: the first 3 are the noise estimate, "
     "the last 3 the predicted variance",
     worker_modules=("interfaces",),
+    searched=(
+        "forward",
+        "blur_denoise",
+        "one_step_denoise",
+        "iterative_denoise",
+        "iterative_denoise_cfg",
+        "sdedit",
+        "inpaint",
+        "visual_anagrams",
+        "make_hybrids",
+    ),
 )

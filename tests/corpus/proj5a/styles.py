@@ -207,6 +207,58 @@ def one_step_denoise(im_noisy, t, prompt_embeds):
 '''
 
 
+# Issue 20, style 6: the unconditional embedding taken as a pair as well, one per prompt (seven parameters).
+ANAGRAM_UNCOND_PAIR = """
+def visual_anagrams(image, i_start, prompt_embeds_1, prompt_embeds_2, uncond_prompt_embeds, timesteps, scale=7):
+    x = image
+    with torch.no_grad():
+        for i in range(i_start, len(timesteps) - 1):
+            t, t_prev = timesteps[i], timesteps[i + 1]
+            eps_1, var_1 = cfg_eps(x, t, prompt_embeds_1, uncond_prompt_embeds[0], scale)
+            eps_2, _ = cfg_eps(torch.flip(x, dims=[-2]), t, prompt_embeds_2, uncond_prompt_embeds[1], scale)
+            eps = (eps_1 + torch.flip(eps_2, dims=[-2])) / 2
+            abar_t = alphas_cumprod[t]
+            x0 = (x - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
+            x = add_variance(var_1, t, ddpm_step(x, x0, t, t_prev))
+    return x
+"""
+
+HYBRID_UNCOND_PAIR = """
+def make_hybrids(image, i_start, prompt_embeds_1, prompt_embeds_2, uncond_prompt_embeds, timesteps, scale=7):
+    uncond_1, uncond_2 = uncond_prompt_embeds
+    x = image
+    with torch.no_grad():
+        for i in range(i_start, len(timesteps) - 1):
+            t, t_prev = timesteps[i], timesteps[i + 1]
+            eps_1, var_1 = cfg_eps(x, t, prompt_embeds_1, uncond_1, scale)
+            eps_2, _ = cfg_eps(x, t, prompt_embeds_2, uncond_2, scale)
+            eps = TF.gaussian_blur(eps_1, kernel_size=33, sigma=2) + eps_2 - TF.gaussian_blur(eps_2, kernel_size=33, sigma=2)
+            abar_t = alphas_cumprod[t]
+            x0 = (x - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
+            x = add_variance(var_1, t, ddpm_step(x, x0, t, t_prev))
+    return x
+"""
+
+# Issue 20, style 10: inpainting from torch.randn_like(original_image), from i = 0, the original re-noised to
+# prev_t after each step with its batch dimension squeezed, tensors moved with .half().to(device).
+INPAINT_SQUEEZED = """
+def inpaint(original_image, mask, prompt_embeds, uncond_prompt_embeds, timesteps, scale=7, display=True):
+    image = torch.randn_like(original_image).half().to(device)
+    original_image = original_image.half().to(device)
+    mask = mask.half().to(device)
+    with torch.no_grad():
+        for i in range(0, len(timesteps) - 1):
+            t = timesteps[i]
+            prev_t = timesteps[i + 1]
+            eps, predicted_variance = cfg_eps(image, t, prompt_embeds, uncond_prompt_embeds, scale)
+            abar_t = alphas_cumprod[t]
+            x0 = (image - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
+            image = add_variance(predicted_variance, t, ddpm_step(image, x0, t, prev_t)).half().to(device)
+            image = mask * image + (1 - mask) * forward(original_image.squeeze(0), prev_t).unsqueeze(0)
+    return image
+"""
+
+
 def interface_styles(B, reference_cells):
     """stem -> (kind, api, expect_in_message, expect_note, cells)."""
     none = ("one_step_denoise",)
@@ -219,6 +271,12 @@ def interface_styles(B, reference_cells):
             "visual_anagrams": FLIP_ILLUSION,
             "make_hybrids": HYBRIDS_LIST,
         }, drop=none)),
+        "correct_uncond_pair": ("correct", None, None, "the unconditional embedding as a pair", reference_cells({
+            "visual_anagrams": ANAGRAM_UNCOND_PAIR,
+            "make_hybrids": HYBRID_UNCOND_PAIR,
+        })),
+        "correct_inpaint_squeezed": ("correct", None, None, "was given the draws of shape (1, 3, 64, 64)",
+                                     reference_cells({"inpaint": INPAINT_SQUEEZED})),
         "mistake_no_torch_import": ("mistake", "forward", "name 'torch' is not defined",
                                     "uses torch without importing it", reference_cells({
             "imports": NO_TORCH_IMPORTS,

@@ -1,0 +1,542 @@
+"""Single edits of the reference solution, generated mechanically: the search that names mistakes.
+
+The catalogue (:mod:`grader.catalogue`) lists the mistakes someone thought of. This module makes every
+*single* edit of a reference definition that a student plausibly makes, by rewriting its syntax tree:
+
+* a coefficient for its neighbour: a scalar (``abar_t``, ``alpha``, ``beta``, ...) for another of the same
+  function, with or without its square root, or as ``1 - x``; a square root dropped (``x.sqrt()``,
+  ``torch.sqrt(x)``, ``x ** 0.5``);
+* a sign or an operator: ``+`` for ``-`` and back, ``*`` for ``/`` and back, ``a - b`` for ``b - a``,
+  a unary minus dropped; one factor or term left out (a missing rescale);
+* an index or a timestep: ``t`` for ``t'`` (any two index-like names of the function), an index one
+  step early or late (``timesteps[i + 1]`` for ``timesteps[i]``, ``alphas_cumprod[t - 1]``), a loop
+  one step short or late (each bound of ``range`` +-1), a dimension for its neighbour (``dims=[-1]``);
+* a channel slice for the other half (``out[:, 3:]`` for ``out[:, :3]``);
+* an argument ignored: a parameter with a default replaced by that default (``scale`` -> ``7``), a
+  parameter for another one (``prompt_embeds_2`` for ``prompt_embeds_1``), two arguments of a call
+  swapped, a call replaced by one of its arguments (``add_variance`` or a blur left out);
+* a statement left out (a re-assignment such as pasting the known region), a clamp added.
+
+``grader fixtures build`` runs each edit of the definitions a graded name reaches (its own and the
+helpers it calls) on that name's probes and keeps, per probe, a small fingerprint of each output that
+differs from the reference (:func:`fingerprint`: a fixed sample of its values, in float16). At grade
+time a failing output that matches one fingerprint is named by the edit: "equals the reference with
+``sqrt(1 - abar)`` replaced by ``(1 - abar)`` in line 3 of forward". Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Where ``expected.npz`` keeps a probe's single edits: ``{probe}|search|{call}``, one fingerprint per edit (rows,
+#: float16), and ``{probe}|search-edits|0``, what each row's edit is (UTF-8 JSON: a list of messages, row order).
+SEARCH, SEARCH_EDITS = "search", "search-edits"
+#: How many values of an output its fingerprint keeps.
+SAMPLES = 128
+#: A fingerprint matches within the limit plus this fraction of the stored difference (float16 rounding).
+RELATIVE = 2e-3
+#: An output is named by an edit when it is closer to it than this share of its distance from the reference.
+SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One edit of one reference definition."""
+
+    func: str  # the definition edited
+    line: int  # its line in the definition (the ``def`` is line 1; comment lines are not counted)
+    old: str  # the expression (or statement) as the reference writes it
+    new: str  # what the edit makes of it ("" for a statement left out)
+    statement: str  # the reference's statement that holds the edit
+    source: str  # the edited definition, to run after the reference's
+    which: str = ""  # " (occurrence 2 of 2)" where the statement holds ``old`` more than once
+
+    def short(self) -> str:
+        """The edit in a few words, for a second edit that gives the same outputs."""
+        if not self.new:
+            return f"without `{_short(self.old, 50)}` (line {self.line} of {self.func})"
+        return f"`{_short(self.old, 40)}`{self.which} replaced by `{_short(self.new, 40)}` in line {self.line} of {self.func}"
+
+    def describe(self) -> str:
+        """What the student reads, e.g. "the reference with `x.sqrt()` replaced by `x` in line 3 of forward (...)"."""
+        where = f"in line {self.line} of {self.func} (`{_short(self.statement, 90)}`)"
+        if not self.new:
+            return f"the reference without the statement `{_short(self.old, 90)}` (line {self.line} of {self.func})"
+        return f"the reference with `{_short(self.old, 70)}`{self.which} replaced by `{_short(self.new, 70)}` {where}"
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+# ---- the edits ------------------------------------------------------------------------------------
+
+
+def _strip_comments(source: str) -> str:
+    """The definition without comment-only lines (so that line numbers count code)."""
+    return "\n".join(line for line in source.splitlines() if not line.strip().startswith("#"))
+
+
+def _names_in(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+class _Kinds:
+    """What the names of one function are: parameters (with defaults), index-like and value scalars."""
+
+    def __init__(self, fn: ast.FunctionDef, globals_: set[str]):
+        args = fn.args.args + fn.args.kwonlyargs
+        defaults = dict(zip([a.arg for a in fn.args.args][::-1], fn.args.defaults[::-1]))
+        defaults.update({a.arg: d for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults) if d is not None})
+        self.params = [a.arg for a in args]
+        self.defaults = defaults
+        # names used as an index somewhere (alphas_cumprod[t], timesteps[i]) or as a loop counter
+        self.index_like: set[str] = set()
+        counters: set[str] = set()
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
+                self.index_like |= _names_in(node.slice)
+            if isinstance(node, ast.For):
+                counters |= _names_in(node.target)
+            if isinstance(node, ast.Assign):  # t, t_prev = timesteps[i], timesteps[i + 1]: values of a list parameter
+                for target, value in _assigned_pairs(node):
+                    if (
+                        isinstance(value, ast.Subscript)
+                        and isinstance(value.value, ast.Name)
+                        and value.value.id in self.params
+                        and not isinstance(value.slice, (ast.Slice, ast.Tuple))
+                    ):
+                        self.index_like.add(target)
+        self.index_like |= counters
+        # value scalars: locals assigned from a subscript of a global, or arithmetic of scalars and constants
+        self.scalars: list[str] = []
+        known = set()
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Assign):
+                continue
+            for name, value in _assigned_pairs(node):
+                if name in self.index_like or name in known:
+                    continue
+                if self._scalar(value, globals_, known):
+                    known.add(name)
+                    self.scalars.append(name)
+        #: other locals (images, noise estimates): one may stand for a kin of it (eps_c for eps_u, x0 for x_t)
+        assigned = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        self.tensors = sorted(
+            n
+            for n in assigned
+            if n not in self.scalars and n not in self.index_like and n not in self.params and n != "_"
+        )
+        #: timesteps and the like, each of which may stand for another (t for t'); loop counters are not among them
+        self.index_names = sorted(self.index_like - counters)
+
+    def same_kind(self, a: str, b: str) -> bool:
+        """Whether one name may stand for the other: two timesteps, two alike parameters, two local tensors."""
+        if a in self.index_like or b in self.index_like:
+            return a in self.index_names and b in self.index_names
+        if a in self.params and b in self.params:
+            return alike(a, b)
+        return a not in self.params and b not in self.params and a not in self.scalars and b not in self.scalars
+
+    def _scalar(self, value, globals_, known) -> bool:
+        if isinstance(value, ast.Subscript):
+            return isinstance(value.value, ast.Name) and value.value.id in globals_
+        if isinstance(value, ast.BinOp):
+            return all(self._scalar_term(v, globals_, known) for v in (value.left, value.right))
+        return False
+
+    def _scalar_term(self, v, globals_, known) -> bool:
+        if isinstance(v, ast.Constant) and isinstance(v.value, (int, float)):
+            return True
+        if isinstance(v, ast.Name):
+            return v.id in known
+        return self._scalar(v, globals_, known)
+
+
+def _assigned_pairs(node: ast.Assign) -> list[tuple[str, ast.expr]]:
+    """(name, value) of an assignment, element by element for ``a, b = x, y``."""
+    pairs = []
+    for target in node.targets:
+        if isinstance(target, ast.Name):
+            pairs.append((target.id, node.value))
+        elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+            pairs += [(t.id, v) for t, v in zip(target.elts, node.value.elts) if isinstance(t, ast.Name)]
+    return pairs
+
+
+def alike(a: str, b: str) -> bool:
+    """Names of the same kind of value: ``prompt_embeds_1`` and ``prompt_embeds_2``, ``prompt_embeds`` and
+    ``uncond_prompt_embeds``, ``x_t`` and ``x0``."""
+    ta, tb = set(a.rstrip("0123456789_").split("_")), set(b.rstrip("0123456789_").split("_"))
+    return ta <= tb or tb <= ta
+
+
+def kin(a: str, b: str) -> bool:
+    """Locals of one family: the same first word, digits aside (``eps_c`` and ``eps_u``, ``eps`` and ``eps_1``,
+    ``x0`` and ``x_t``)."""
+    return a.split("_")[0].rstrip("0123456789") == b.split("_")[0].rstrip("0123456789")
+
+
+def _parse(text: str) -> ast.expr:
+    return ast.parse(text, mode="eval").body
+
+
+def _plus(node: ast.expr, k: int) -> ast.expr:
+    """``node + k`` written simply (``i + 1`` -> ``i``, ``t`` -> ``t - 1``)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.right, ast.Constant) and isinstance(node.right.value, int):
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            value = node.right.value if isinstance(node.op, ast.Add) else -node.right.value
+            value += k
+            if value == 0:
+                return copy.deepcopy(node.left)
+            op = ast.Add() if value > 0 else ast.Sub()
+            return ast.BinOp(copy.deepcopy(node.left), op, ast.Constant(abs(value)))
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return ast.Constant(node.value + k)
+    return ast.BinOp(copy.deepcopy(node), ast.Add() if k > 0 else ast.Sub(), ast.Constant(abs(k)))
+
+
+def _expression_edits(node: ast.expr, kinds: _Kinds, parent) -> list[ast.expr]:
+    """Replacements of one expression node (each a single edit)."""
+    out: list[ast.expr] = []
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+        name = node.id
+        if name in kinds.scalars:
+            out += [ast.Name(o, ast.Load()) for o in kinds.scalars if o != name]
+            if not (isinstance(parent, ast.Attribute) and parent.attr == "sqrt"):
+                out.append(_parse(f"{name}.sqrt()"))
+            out.append(_parse(f"(1 - {name})"))
+        elif name in kinds.index_names:
+            out += [ast.Name(o, ast.Load()) for o in kinds.index_names if o != name]
+        elif name in kinds.tensors:
+            out += [ast.Name(o, ast.Load()) for o in kinds.tensors if o != name and kin(name, o)]
+        elif name in kinds.defaults:
+            out.append(copy.deepcopy(kinds.defaults[name]))
+        elif name in kinds.params and name not in kinds.index_like:
+            out += [
+                ast.Name(o, ast.Load())
+                for o in kinds.params
+                if o != name and o not in kinds.defaults and o not in kinds.index_like and alike(name, o)
+            ]
+    elif isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "sqrt" and not node.args:
+            out.append(copy.deepcopy(func.value))  # x.sqrt() -> x
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.attr == "sqrt":
+            out += [copy.deepcopy(a) for a in node.args[:1]]  # torch.sqrt(x) -> x
+        elif (
+            isinstance(func, ast.Attribute) and func.attr in ("clamp", "clip") and not isinstance(func.value, ast.Name)
+        ):
+            out.append(copy.deepcopy(func.value))
+        elif isinstance(func, ast.Name) and func.id == "range":
+            for j, arg in enumerate(node.args[:2]):
+                for k in (1, -1):
+                    edited = copy.deepcopy(node)
+                    edited.args[j] = _plus(arg, k)
+                    out.append(edited)
+        else:
+            ends = {id(a): a for a in (node.args[:1] + node.args[-1:])}.values()  # what a call usually transforms
+            tensors = [
+                a
+                for a in ends
+                if not isinstance(a, ast.Constant)
+                and not (isinstance(a, ast.Name) and (a.id in kinds.index_like or a.id in kinds.defaults))
+            ]
+            out += [copy.deepcopy(a) for a in tensors]  # the call left out: its input instead
+            for j in range(len(node.args) - 1):  # two neighbouring arguments of a kind swapped
+                a, b = node.args[j], node.args[j + 1]
+                if isinstance(a, ast.Name) and isinstance(b, ast.Name) and kinds.same_kind(a.id, b.id):
+                    edited = copy.deepcopy(node)
+                    edited.args[j], edited.args[j + 1] = edited.args[j + 1], edited.args[j]
+                    out.append(edited)
+    elif isinstance(node, ast.BinOp):
+        left, right, op = node.left, node.right, node.op
+        swap = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult}
+        if type(op) in swap and not (isinstance(op, ast.Mult) and _is_tensor(right, kinds)):
+            out.append(ast.BinOp(copy.deepcopy(left), swap[type(op)](), copy.deepcopy(right)))
+        if isinstance(op, ast.Sub) and not isinstance(left, ast.Constant) and not isinstance(right, ast.Constant):
+            out.append(ast.BinOp(copy.deepcopy(right), ast.Sub(), copy.deepcopy(left)))
+        if isinstance(op, (ast.Mult, ast.Div)):
+            out.append(copy.deepcopy(left))  # a factor left out
+            if isinstance(op, ast.Mult):
+                out.append(copy.deepcopy(right))
+        if isinstance(op, (ast.Add, ast.Sub)) and not isinstance(left, ast.Constant):
+            out.append(copy.deepcopy(left))  # a term left out
+            if isinstance(op, ast.Add):
+                out.append(copy.deepcopy(right))
+        if isinstance(op, ast.Pow) and isinstance(right, ast.Constant) and right.value == 0.5:
+            out.append(copy.deepcopy(left))
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        if isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, int) and _in_dims(parent):
+            out += [ast.Constant(-(node.operand.value + 1)), ast.Constant(-(node.operand.value - 1))]
+        elif not isinstance(node.operand, ast.Constant):
+            out.append(copy.deepcopy(node.operand))
+    elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+        index = node.slice
+        if isinstance(index, ast.Tuple):
+            for j, part in enumerate(index.elts):
+                if isinstance(part, ast.Slice) and (part.lower is None) != (part.upper is None):
+                    edited = copy.deepcopy(node)
+                    edited.slice.elts[j] = ast.Slice(part.upper, part.lower, None)  # :3 <-> 3:
+                    out.append(edited)
+        elif not isinstance(index, ast.Slice) and _names_in(index) & kinds.index_like:
+            for k in (1, -1):
+                edited = copy.deepcopy(node)
+                edited.slice = _plus(index, k)
+                out.append(edited)
+    return out
+
+
+def _is_tensor(node, kinds: _Kinds) -> bool:
+    """An expression of images or noise estimates (locals or parameters that are neither scalars nor indices):
+    nobody divides by one where the reference multiplies."""
+    live = set(kinds.tensors) | {p for p in kinds.params if p not in kinds.defaults and p not in kinds.index_like}
+    return bool(_names_in(node) & live)
+
+
+def _in_dims(parent) -> bool:
+    return isinstance(parent, (ast.List, ast.Tuple, ast.keyword))
+
+
+def _statement_edits(stmt: ast.stmt, assigned_before: set[str]) -> list[ast.stmt | None]:
+    """Edits of a whole statement: left out (None) when it re-assigns names, or its value clamped."""
+    out: list[ast.stmt | None] = []
+    if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
+        if all(t.id in assigned_before for t in stmt.targets):
+            out.append(None)
+            clamped = copy.deepcopy(stmt)
+            clamped.value = ast.Call(
+                ast.Attribute(_paren(stmt.value), "clamp", ast.Load()), [ast.Constant(-1), ast.Constant(1)], []
+            )
+            out.append(clamped)
+    if isinstance(stmt, ast.Return) and stmt.value is not None and not isinstance(stmt.value, ast.Tuple):
+        clamped = copy.deepcopy(stmt)
+        clamped.value = ast.Call(
+            ast.Attribute(_paren(stmt.value), "clamp", ast.Load()), [ast.Constant(-1), ast.Constant(1)], []
+        )
+        out.append(clamped)
+    return out
+
+
+def _paren(node):
+    return copy.deepcopy(node)
+
+
+def _parents(tree) -> dict:
+    parents = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+    return parents
+
+
+def _statement_of(node, parents):
+    while node is not None and not isinstance(node, ast.stmt):
+        node = parents.get(node)
+    return node
+
+
+def _assigned_before(fn: ast.FunctionDef) -> dict:
+    """stmt -> names assigned (or parameters) before it, in the order the definition reads."""
+    seen = {a.arg for a in fn.args.args + fn.args.kwonlyargs}
+    out = {}
+    for stmt in _statements(fn.body):
+        out[stmt] = set(seen)
+        if isinstance(stmt, ast.For):
+            head = [stmt.target]
+        elif isinstance(stmt, (ast.If, ast.While, ast.With, ast.Try)):
+            head = []  # their bodies are visited as statements of their own
+        else:
+            head = [stmt]
+        for part in head:
+            for node in ast.walk(part):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    seen.add(node.id)
+    return out
+
+
+def _statements(body):
+    for stmt in body:
+        yield stmt
+        for field_name in ("body", "orelse", "handlers", "finalbody"):
+            inner = getattr(stmt, field_name, None)
+            if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
+                yield from _statements(inner)
+
+
+def mutants(func: str, source: str, globals_: set[str]) -> list[Mutant]:
+    """Every single edit of the definition ``func`` (its source), in a fixed order (reproducible)."""
+    text = _strip_comments(source)
+    tree = ast.parse(text)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == func)
+    kinds = _Kinds(fn, globals_)
+    parents = _parents(fn)
+    before = _assigned_before(fn)
+    out: list[Mutant] = []
+    seen_sources: set[str] = set()
+
+    # expression edits, in reading order
+    for node in ast.walk(fn):
+        if node is fn or isinstance(node, (ast.arguments, ast.arg)):
+            continue
+        if not isinstance(node, ast.expr):
+            continue
+        stmt = _statement_of(node, parents)
+        if stmt is None or isinstance(stmt, ast.FunctionDef):
+            continue
+        for replacement in _expression_edits(node, kinds, parents.get(node)):
+            _add(out, seen_sources, tree, fn, node, replacement, stmt, func)
+    for stmt in _statements(fn.body):
+        for replacement in _statement_edits(stmt, before.get(stmt, set())):
+            _add(out, seen_sources, tree, fn, stmt, replacement, stmt, func)
+    out.sort(key=lambda m: (m.line, m.old, m.new))
+    return out
+
+
+def _add(out, seen_sources, tree, fn, node, replacement, stmt, func) -> None:
+    edited_tree = _ReplaceCopy(node, replacement).run(tree)
+    try:
+        source = ast.unparse(edited_tree)
+        compile(source, f"<mutant of {func}>", "exec")
+    except (SyntaxError, ValueError, TypeError):
+        return
+    if source in seen_sources or source == ast.unparse(tree):
+        return
+    seen_sources.add(source)
+    old, which = ast.unparse(node), ""
+    new = "" if replacement is None else ast.unparse(replacement)
+    if isinstance(node, ast.stmt) and replacement is not None:
+        old, new = ast.unparse(node.value), ast.unparse(replacement.value)
+    elif isinstance(node, ast.expr):  # which occurrence, where the statement holds the same text more than once
+        same = [n for n in ast.walk(stmt) if isinstance(n, ast.expr) and ast.unparse(n) == old]
+        if len(same) > 1:
+            same.sort(key=lambda n: (n.lineno, n.col_offset))
+            nth = next(k for k, n in enumerate(same) if n is node) + 1
+            which = f" (occurrence {nth} of {len(same)})"
+    line = stmt.lineno - fn.lineno + 1
+    out.append(Mutant(func, line, old, new, ast.unparse(stmt).splitlines()[0], source, which))
+
+
+class _ReplaceCopy:
+    """A copy of ``tree`` with ``target`` (a node of it) replaced by ``replacement`` (None: removed)."""
+
+    def __init__(self, target, replacement):
+        self.target, self.replacement = target, replacement
+
+    def run(self, tree):
+        memo = {id(self.target): self.replacement if self.replacement is not None else _REMOVED}
+        copied = copy.deepcopy(tree, memo)
+        if self.replacement is None:
+            for node in ast.walk(copied):
+                for field_name in ("body", "orelse"):
+                    body = getattr(node, field_name, None)
+                    if isinstance(body, list) and any(s is _REMOVED for s in body):
+                        kept = [s for s in body if s is not _REMOVED]
+                        setattr(node, field_name, kept or [ast.Pass()])
+        return ast.fix_missing_locations(copied)
+
+
+_REMOVED = ast.Pass()
+
+
+# ---- which definitions a graded name reaches ----------------------------------------------------------
+
+
+def definitions(chunks: list[dict]) -> dict[str, str]:
+    """name -> source of each top-level function the reference defines (the last definition of a name)."""
+    out = {}
+    for chunk in chunks:
+        if chunk.get("kind") != "def":
+            continue
+        try:
+            tree = ast.parse(chunk["source"])
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                out[node.name] = chunk["source"]
+    return out
+
+
+def reached(api: str, defs: dict[str, str], graded: set[str]) -> list[str]:
+    """``api`` and the reference's helpers it calls, directly or through other helpers (not other graded names)."""
+    order, todo = [], [api]
+    while todo:
+        name = todo.pop(0)
+        if name in order or name not in defs:
+            continue
+        order.append(name)
+        called = {
+            n.func.id
+            for n in ast.walk(ast.parse(defs[name]))
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
+        todo += sorted(c for c in called if c in defs and c not in graded and _returns_value(defs[c], c))
+    return order
+
+
+def _returns_value(source: str, name: str) -> bool:
+    """Whether the definition returns something (a helper that only shows or prints cannot change an output)."""
+    fn = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    return any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(fn))
+
+
+def candidates(
+    api: str, chunks: list[dict], graded: set[str], globals_: set[str], done: set[str] | None = None
+) -> list[Mutant]:
+    """The single edits to try for ``api``: of its own definition first, then of each helper it reaches that is not
+    in ``done`` (a helper's edits are tried once, with the first graded name that reaches it; ``done`` is updated)."""
+    defs = definitions(chunks)
+    done = set() if done is None else done
+    out = []
+    for name in reached(api, defs, graded):
+        if name != api and name in done:
+            continue
+        done.add(name)
+        out += mutants(name, defs[name], globals_)
+    return out
+
+
+# ---- fingerprints -------------------------------------------------------------------------------------
+
+
+def sample_positions(size: int) -> np.ndarray:
+    """The positions a fingerprint keeps of an output of ``size`` values (fixed: the same at build and grade)."""
+    if size <= SAMPLES:
+        return np.arange(size)
+    return np.sort(np.random.RandomState(size % (2**31)).choice(size, SAMPLES, replace=False))
+
+
+def fingerprint(value: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """How ``value`` differs from the reference's output, at the sampled positions, in float16 (a small
+    difference keeps its precision)."""
+    flat = np.asarray(value, dtype=np.float64).reshape(-1)
+    ref = np.asarray(reference, dtype=np.float64).reshape(-1)
+    pos = sample_positions(flat.size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (flat[pos] - ref[pos]).astype(np.float16)
+
+
+def fingerprint_error(value: np.ndarray, reference: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each stored fingerprint (a row of ``rows``), how far ``value`` is from that edit's output at the
+    sampled positions, less float16's rounding of the stored difference (:data:`RELATIVE` of it)."""
+    got = (np.asarray(value, dtype=np.float64).reshape(-1) - np.asarray(reference, dtype=np.float64).reshape(-1))[
+        sample_positions(np.asarray(value).size)
+    ]
+    stored = rows.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        d = np.abs(stored - got[None, :]) - RELATIVE * np.abs(stored)
+    d[~np.isfinite(d)] = np.inf
+    return d.max(axis=1)
+
+
+def match_limit(off: float, atol: float, cap: float) -> float:
+    """How close an output must be to an edit's to be named by it: within a tenth of how far it is from the
+    reference (an edit that moves the output by 0.006 is told apart from one that moves it by 0.01), never
+    tighter than the checks' tolerance nor looser than ``cap``."""
+    return min(cap, max(atol, SHARE * off))
