@@ -129,3 +129,16 @@ def test_a_sampler_without_num_samples_gets_the_rows_a_batch_would_get():
         wide = NOISE.draw((6, 1, 28, 28))
     assert torch.equal(wide[:4], batch[0]) and wide.shape == (6, 1, 28, 28)
     assert NOISE.draw.__self__ is NOISE  # restored
+
+
+def test_a_whole_trajectory_is_graded_by_its_last_element():
+    import torch
+
+    frames = [torch.full((4, 1, 28, 28), float(i)) for i in range(301)]
+    iface = Interface(tuple_result=True)
+    assert adapters.first_of_tuple("ddpm_sample", frames, iface) is frames[-1]
+    # a batch held as a list of single images, or (samples, frames), is not a trajectory
+    singles = [torch.zeros(1, 28, 28) for _ in range(4)]
+    assert not adapters.is_trajectory(singles)
+    pair = (frames[-1], frames[:10])
+    assert adapters.first_of_tuple("ddpm_sample", pair, iface) is frames[-1]
