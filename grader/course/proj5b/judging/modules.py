@@ -271,12 +271,10 @@ class ModuleView:
             matched = self.matched(g)
             if matched is not None and self.params_problem(g, matched[1]) is None:
                 if self.structure_problem(g, quiet=True):
-                    note = (
+                    self.note(
                         f"{self.name}: its layers are traced otherwise than the reference's, but with the reference's "
                         "weights its outputs and parameter counts are the reference's: composition judged by its outputs"
                     )
-                    if note not in self.sub.adaptations:
-                        self.sub.adaptations.append(note)
                 return
         for g in self.groups:
             if self.structure_problem(g) is None and self.params_problem(g) is None:
@@ -297,11 +295,15 @@ class ModuleView:
             ok_t, _ = _forms_match(self.value(g, P.OUT_TRAIN), outs[g + P.OUT_TRAIN])
             if ok_e and ok_t:
                 if v is not None:
-                    note = f"{self.name}: {v.message}"
-                    if note not in self.sub.adaptations:
-                        self.sub.adaptations.append(note)
+                    self.note(f"{self.name}: {v.message}")
                 return v, outs
         return None
+
+    def note(self, text: str) -> None:
+        """A line for the results' notes (where the submission keeps them), once."""
+        notes = getattr(self.sub, "adaptations", None)
+        if isinstance(notes, list) and text not in notes:
+            notes.append(text)
 
     def outputs_match(self, g: int) -> tuple[bool, float]:
         if self.matched(g) is not None:
