@@ -58,10 +58,10 @@ NAMES = {
     "proj5a/mistake_iterative_two_mistakes.ipynb": "two mistakes together",
     # ---- proj5b ----
     "proj5b/mistake_conv_padding0.ipynb": "padding=0",
-    "proj5b/mistake_downconv_kernel3.ipynb": "kernel_size=3",
+    "proj5b/mistake_downconv_kernel2.ipynb": "kernel_size=2",
     "proj5b/mistake_upconv_relu.ipynb": "relu where gelu",
     "proj5b/mistake_flatten_maxpool.ipynb": "maxpool2d",
-    "proj5b/mistake_unflatten_stride1.ipynb": "stride=1",
+    "proj5b/mistake_unflatten_no_batchnorm.ipynb": "no batchnorm2d",
     "proj5b/mistake_convblock_single_conv.ipynb": "1 convolution(s) where 2",
     "proj5b/mistake_downblock_order.ipynb": "wrong order",
     "proj5b/mistake_upblock_no_convblock.ipynb": "convolution(s) where",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,6 +260,45 @@ def _nested_imports(node: ast.stmt) -> list[ast.stmt]:
     return found
 
 
+def _is_constant(value: ast.AST) -> bool:
+    """A literal: ``10``, ``-1e-3``, ``"cuda"``, ``(28, 28)``, ``[5, 20]``."""
+    if isinstance(value, ast.Constant):
+        return True
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, (ast.USub, ast.UAdd)):
+        return _is_constant(value.operand)
+    if isinstance(value, (ast.Tuple, ast.List)):
+        return all(_is_constant(v) for v in value.elts)
+    return False
+
+
+def nested_definitions(node: ast.stmt, provided: set) -> list[ast.stmt]:
+    """Definitions and constant assignments inside a dropped top-level ``for`` / ``while`` / ``if`` / ``with`` /
+    ``try`` (not inside a function or class): a helper a plotting cell defines in its loop, a hyper-parameter set in
+    a branch. The grader keeps them as if they stood at top level."""
+    found = []
+
+    def visit(n):
+        for child in ast.iter_child_nodes(n):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if child.name not in provided:
+                    found.append(child)
+            elif isinstance(child, ast.Lambda):
+                continue
+            elif isinstance(child, (ast.Assign, ast.AnnAssign)):
+                targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+                if (
+                    child.value is not None
+                    and _is_constant(child.value)
+                    and all(isinstance(t, ast.Name) and t.id not in provided for t in targets)
+                ):
+                    found.append(child)
+            elif isinstance(child, ast.stmt):
+                visit(child)
+
+    visit(node)
+    return found
+
+
 def is_training_loop(node: ast.stmt) -> bool:
     """A top-level ``for`` / ``while`` loop that calls ``.backward()`` (training written outside a function), also
     inside a top-level ``if`` / ``with`` / ``try``."""
@@ -308,6 +348,32 @@ def missing_imports(trees: list[ast.Module], provided: set) -> dict[str, list[st
     return {k: v for k, v in users.items() if v}
 
 
+#: Names of display and plotting helpers: inside graded code a call to one the notebook does not have (its cell
+#: was skipped, its import failed: ``mediapy`` is not installed in the grader) does nothing.
+_DISPLAY = re.compile(r"^_*(show|display|plot|imshow|visuali[sz]e|animate|make_gif|save_gif)\w*$|^(media|mediapy|ipd)$")
+
+
+def display_names(trees: list[ast.Module], provided: set) -> list[str]:
+    """Display-like names the notebook's code reads (definitions, and top-level loops that may be graded), whether
+    the notebook binds them or not: the worker binds a no-op only where nothing else did
+    (grader.worker.environment.bind_no_display)."""
+    names: list[str] = []
+    for tree in trees:
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and _DISPLAY.match(n.id):
+                if n.id not in names and n.id not in provided:
+                    names.append(n.id)
+    return names
+
+
+def _display_source(names: list[str]) -> str:
+    return (
+        "from grader.worker.environment import bind_no_display as __dg_bind_no_display\n"
+        f"__dg_bind_no_display(globals(), {tuple(names)!r})\n"
+        "del __dg_bind_no_display\n"
+    )
+
+
 def _placeholder(stmt: ast.stmt) -> bool:
     """A statement that does no graded work: ``...``, ``pass``, a docstring, an assert,
     ``raise NotImplementedError`` or an argument-free ``super().__init__()``."""
@@ -335,6 +401,31 @@ def is_stub(node: ast.stmt) -> bool:
             is_stub(s) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) else _placeholder(s) for s in node.body
         )
     return False
+
+
+#: Top-level statements whose nested definitions and constants are kept when the statement itself is dropped.
+_COMPOUND = (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try)
+
+
+def _nested_chunk(node: ast.stmt, code: str, index: int, cell_source: str) -> "Chunk":
+    """A definition or constant found inside a dropped statement, as a chunk of its own (dedented)."""
+    import textwrap
+
+    seg = textwrap.dedent(ast.get_source_segment(code, node, padded=True) or ast.unparse(node))
+    decorators = getattr(node, "decorator_list", [])
+    if decorators:
+        pad = " " * node.col_offset
+        seg = "\n".join(textwrap.dedent(pad + "@" + ast.get_source_segment(code, d)) for d in decorators) + "\n" + seg
+    is_def = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    return Chunk(
+        cell=index + 1,
+        where=cell_label(cell_source),
+        line=min([node.lineno] + [d.lineno for d in decorators]),
+        source=seg,
+        kind="def" if is_def else "stmt",
+        name=node.name if is_def else "",
+        stub=is_def and is_stub(node),
+    )
 
 
 @dataclass
@@ -426,6 +517,14 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
                             quiet=True,
                         )
                     )
+                for inner in nested_definitions(node, provided) if isinstance(node, _COMPOUND) else ():
+                    chunks.append(_nested_chunk(inner, code, index, cell.source))
+                    if chunks[-1].kind == "def":
+                        info.defined.append(chunks[-1].name)
+                        info.notes.append(
+                            f"{chunks[-1].name} is defined inside a top-level loop or branch of "
+                            f"{cell_label(cell.source)}: the grader kept it as if it stood at top level"
+                        )
                 continue
             # Decorators are not part of the node's segment before 3.8's end positions; add them.
             if getattr(node, "decorator_list", None):
@@ -452,11 +551,17 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
                 info.defined.append(node.name)
             elif kind == "stmt":
                 info.defined.extend(sorted(_assigned_names(node)))
+    supplied = []
     for name, users in missing_imports(trees, provided).items():
+        supplied.append(Chunk(cell=0, source=MODULE_NAMES[name], kind="import", quiet=True, where="the grader"))
         info.notes.append(
-            f"your notebook uses {name} without importing it (add `{MODULE_NAMES[name]}`): "
-            f"{', '.join(users)} fail(s) where {name} is used"
+            f"your notebook uses {name} without importing it: the grader added `{MODULE_NAMES[name]}` "
+            f"(at no cost; add it to your notebook, {', '.join(users[:4])}{' ...' if len(users) > 4 else ''} need it)"
         )
+    chunks[:0] = supplied  # before every definition: a decorator such as @torch.no_grad() needs it at once
+    display = display_names(trees, provided)
+    if display:
+        chunks.append(Chunk(cell=0, source=_display_source(display), kind="stmt", quiet=True, where="the grader"))
     info.source = "\n\n".join(c.source for c in chunks)
     if spec is not None and spec.training_functions and info.training_loops:
         _add_graded_loops(chunks, info, statements, spec, provided)

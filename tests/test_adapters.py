@@ -162,3 +162,16 @@ def test_a_pair_of_unconditional_embeddings_is_tried_when_the_contract_call_rais
     with pytest.raises(IndexError, match="its own mistake"):  # the pair does not help: its own error is shown
         c.fn(*c.args, **c.kwargs)
     assert adapters.NOTES == []
+
+
+def test_a_whole_trajectory_is_graded_by_its_last_element():
+    import torch
+
+    frames = [torch.full((4, 1, 28, 28), float(i)) for i in range(301)]
+    iface = Interface(tuple_result=True)
+    assert adapters.first_of_tuple("ddpm_sample", frames, iface) is frames[-1]
+    # a batch held as a list of single images, or (samples, frames), is not a trajectory
+    singles = [torch.zeros(1, 28, 28) for _ in range(4)]
+    assert not adapters.is_trajectory(singles)
+    pair = (frames[-1], frames[:10])
+    assert adapters.first_of_tuple("ddpm_sample", pair, iface) is frames[-1]

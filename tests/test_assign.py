@@ -328,7 +328,7 @@ CAUGHT = {  # single-mistake notebooks whose mistake the quick checks already se
         "mistake_class_mask_inverted": ("ClassConditionalUNet", "the mask is inverted"),
         "mistake_conv_padding0": ("Conv", "padding=1 keeps the resolution"),
         "mistake_convblock_single_conv": ("ConvBlock", "has 150 trainable parameters"),
-        "mistake_downconv_kernel3": ("DownConv", "expected 255, from a 4x4 stride-2 Conv2d"),
+        "mistake_downconv_kernel2": ("DownConv", "expected 255, from a 4x4 stride-2 Conv2d"),
         "mistake_fcblock_no_gelu": ("FCBlock", "GELU between the two Linear layers is missing"),
         "mistake_flatten_maxpool": ("Flatten", "MaxPool2d instead of AvgPool2d"),
         "mistake_upconv_relu": ("UpConv", "ReLU"),

@@ -58,8 +58,8 @@ def test_syntax_error_costs_only_its_cell(tmp_path):
 
 
 def test_decorators_are_kept(tmp_path):
-    chunks, _ = _load(tmp_path, ["@torch.no_grad()\ndef forward(im, t):\n    return im"])
-    assert chunks[0].source.startswith("@torch.no_grad()")
+    chunks, _ = _load(tmp_path, ["import torch\n@torch.no_grad()\ndef forward(im, t):\n    return im"])
+    assert chunks[1].source.startswith("@torch.no_grad()")
 
 
 def test_cell_magic_other_than_time_drops_the_cell(tmp_path):
@@ -197,7 +197,27 @@ def test_imports_inside_dropped_statements_are_kept_quietly(tmp_path):
         "import math",
     ]
     assert all(c.quiet for c in imports)  # a failed import from a dropped statement is not worth a note
-    assert not any("mount" in c.source or "import os" in c.source for c in chunks)
+    assert not any("mount" in c.source for c in chunks)
+    # the helper defined in the dropped branch is kept whole, as a definition (its own import stays inside it)
+    assert [c.name for c in chunks if c.kind == "def"] == ["helper"]
+
+
+def test_definitions_and_constants_inside_dropped_statements_are_kept(tmp_path):
+    chunks, info = _load(
+        tmp_path,
+        [
+            "fig, axes = plt.subplots(1, 2)\nfor ax, key in zip(axes, 'ab'):\n"
+            "    def step(x, t):\n        return x - t\n    ax.plot(schedule[key])\n    num_classes = 10\n"
+            "    model = make_model()",
+            "if USE_GPU:\n    device = 'cuda'\n    batch = 128",
+        ],
+        assignment="proj5b",
+    )
+    kept = {c.source.strip() for c in chunks}
+    assert "def step(x, t):\n    return x - t" in kept  # dedented, runnable at top level
+    assert {"num_classes = 10", "batch = 128"} <= kept
+    assert not any("make_model" in c.source or "device" in c.source or "plot" in c.source for c in chunks)
+    assert any("step is defined inside a top-level loop" in n for n in info.notes)
 
 
 def test_top_level_training_loop_is_found(tmp_path):
@@ -229,3 +249,29 @@ def test_a_module_used_but_never_imported_is_named_once(tmp_path):
     assert "add_variance" not in torch_notes[0]
     assert any("uses TF" in n and "blur_denoise" in n for n in info.notes)
     assert not any("uses np" in n or "uses nn" in n for n in info.notes)
+
+
+def test_a_missing_conventional_import_is_supplied_first(tmp_path):
+    chunks, info = _load(
+        tmp_path,
+        ["from torch import nn", "@torch.no_grad()\ndef forward(im, t):\n    return im + torch.randn_like(im)"],
+    )
+    assert chunks[0].kind == "import" and chunks[0].source == "import torch" and chunks[0].quiet
+    assert any("the grader added `import torch`" in n for n in info.notes)
+
+
+def test_display_helpers_the_code_reads_get_a_no_op_binding_where_unbound(tmp_path):
+    chunks, _ = _load(
+        tmp_path,
+        [
+            "import mediapy as media",
+            "def sample(x, display=True):\n    show_image(x)\n    media.show_image(x)\n    return x",
+        ],
+    )
+    last = chunks[-1]
+    assert last.kind == "stmt" and "bind_no_display" in last.source
+    assert "'show_image'" in last.source and "'media'" in last.source and "'sample'" not in last.source
+    namespace = {"media": "the notebook's own"}
+    exec(last.source, namespace)  # noqa: S102 - the grader's own chunk
+    assert namespace["media"] == "the notebook's own"  # bound by the notebook: left alone
+    assert not namespace["show_image"](1, title="x")  # unbound: a no-op

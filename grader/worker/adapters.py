@@ -279,10 +279,25 @@ class Retrying:
             raise first
 
 
+def is_trajectory(value) -> bool:
+    """A list of at least three batched images of one shape ``(N, C, H, W)``: a sampler's every x_t, x_T first,
+    the samples last (a batch held as a list of single images has no batch dimension or one of size 1)."""
+    if not isinstance(value, (tuple, list)) or len(value) < 3:
+        return False
+    shapes = {tuple(getattr(v, "shape", ())) for v in value}
+    if len(shapes) != 1:
+        return False
+    shape = next(iter(shapes))
+    return len(shape) == 4 and (shape[0] > 1 or len(value) > 16)
+
+
 def first_of_tuple(api: str, value, iface: Interface | None):
-    """``(result, extra)`` -> result, for names declared to allow it."""
+    """``(result, extra)`` -> result, and a whole trajectory -> its last element, for names declared to allow it."""
     if iface is None or not iface.tuple_result or not isinstance(value, (tuple, list)) or len(value) < 2:
         return value
+    if is_trajectory(value):
+        note(f"{api} returns its whole trajectory ({len(value)} images): its last element was graded")
+        return value[-1]
     head = value[0]
     if hasattr(head, "shape") and len(getattr(head, "shape", ())) >= 2:
         note(f"{api} returns a tuple: its first element was graded")

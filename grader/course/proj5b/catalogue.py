@@ -83,7 +83,29 @@ def _sampler_variants(api: str, n: str) -> list:
     ]
 
 
+#: DownConv with the course figure's values: Conv2d(k3, s2, p1) halves 28 -> 14 -> 7 as k4 s2 p1 does (the contract
+#: accepts both). Every module probe that builds a DownConv from the student's class holds this reading too.
+DOWNCONV_K3 = (
+    (
+        "DownConv",
+        "nn.Conv2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1)",
+        "nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1)",
+    ),
+)
+DOWNCONV_USERS = ("DownConv", "DownBlock", "UnconditionalUNet", "TimeConditionalUNet", "ClassConditionalUNet")
+
 VARIANTS = [
+    # ---- DownConv k3 (the course figure) or k4 --------------------------------------------------------
+    *[
+        Variant(
+            api,
+            "downconv-k3",
+            "accepted: DownConv with Conv2d(k3, s2, p1), the course figure's values (k4 s2 p1 is the other reading)",
+            DOWNCONV_K3,
+            accepted=True,
+        )
+        for api in DOWNCONV_USERS
+    ],
     # ---- add_noise ------------------------------------------------------------------------------
     Variant(
         "add_noise",

@@ -9,7 +9,10 @@ Declared here, beside the catalogue's accepted readings, and named in the result
   ``num_samples`` otherwise, or has no such argument at all (:func:`call_sampler`);
 * class labels as integers ``(N,)`` or one-hot ``(N, 10)``, with masks ``(N,)``, ``(N, 1)`` or shaped
   like the one-hot, detected from what the student's own code accepts (:func:`labels_or_one_hot`,
-  :func:`note_class_forms`).
+  :func:`note_class_forms`);
+* a sampler that returns its whole trajectory, the samples last (``adapters.first_of_tuple``);
+* constructors in other layouts: ``Unflatten(in_channels, out_channels)``, ``TimeConditionalUNet(in_channels,
+  num_hiddens)`` without ``num_classes`` (:func:`constructor_args`).
 """
 
 from __future__ import annotations
@@ -120,18 +123,20 @@ class _RowNoise:
         del self.noise.draw
 
 
-def call_sampler(fn, rec, args: tuple, n: int, seed: int):
-    """``fn(rec, *args, seed=seed, num_samples=n)``; for a sampler with no num_samples argument, its own batch
-    (called as often as it takes to make n samples), with noise rows that match a batch of n."""
+def call_sampler(fn, rec, args: tuple, n: int, seed: int, model=None):
+    """``fn(model, *args, seed=seed, num_samples=n)``; for a sampler with no num_samples argument, its own batch
+    (called as often as it takes to make n samples), with noise rows that match a batch of n. ``model`` is what the
+    sampler is given (``rec`` itself, or the student's own module tree around it); ``rec`` keeps the records."""
+    model = rec if model is None else model
     kwargs = {"seed": seed, "num_samples": n}
     accepts = getattr(fn, "accepts", None)
-    if accepts is None or accepts(rec, *args, **kwargs) or not accepts(rec, *args, seed=seed):
-        return fn(rec, *args, **kwargs)
+    if accepts is None or accepts(model, *args, **kwargs) or not accepts(model, *args, seed=seed):
+        return fn(model, *args, **kwargs)
     outs, runs, offset = [], [], 0
     while offset < n and len(outs) < n:
         rec.records = []
         with _RowNoise(n, offset):
-            out = fn(rec, *args, seed=seed)
+            out = fn(model, *args, seed=seed)
         out = torch.as_tensor(out)
         if out.dim() == 3:  # a single sample without its batch dimension
             out = out[None]
@@ -158,3 +163,40 @@ def _merge_runs(runs: list, n: int) -> list:
         x = torch.cat([row[2] for row in rows])[:n]
         merged.append((rows[0][0], sum(row[1] for row in rows), x, rows[0][3]))
     return merged
+
+
+# ---- constructors in other layouts ----------------------------------------------------------------------
+
+
+def _same_channels_out(args):
+    return [*args, args[-1]] if len(args) == 1 else None
+
+
+def _without_num_classes(args):
+    return [args[0], args[-1]] if len(args) == 3 else None
+
+
+#: class -> (the contract's arguments -> the student's layout, or None where it does not apply; what the note says)
+CONSTRUCTORS = {
+    "Unflatten": (
+        _same_channels_out,
+        "your Unflatten takes (in_channels, out_channels): the checks built Unflatten(C, C)",
+    ),
+    "TimeConditionalUNet": (
+        _without_num_classes,
+        "your TimeConditionalUNet takes (in_channels, num_hiddens), without num_classes: the checks built it so",
+    ),
+}
+
+
+def constructor_args(cls, args: list) -> list:
+    """The arguments to build the student's ``cls`` with: the contract's, else the declared layout its signature
+    takes (noted); as given where neither fits (the constructor's own error is then reported)."""
+    if adapters.fits(cls, tuple(args), {}):
+        return list(args)
+    adapt, text = CONSTRUCTORS.get(getattr(cls, "__name__", ""), (None, ""))
+    other = adapt(list(args)) if adapt else None
+    if other is not None and adapters.fits(cls, tuple(other), {}):
+        adapters.note(text)
+        return other
+    return list(args)

@@ -277,8 +277,8 @@ def interface_styles(B, reference_cells):
         })),
         "correct_inpaint_squeezed": ("correct", None, None, "was given the draws of shape (1, 3, 64, 64)",
                                      reference_cells({"inpaint": INPAINT_SQUEEZED})),
-        "mistake_no_torch_import": ("mistake", "forward", "name 'torch' is not defined",
-                                    "uses torch without importing it", reference_cells({
+        # `import torch` never written: the grader supplies the conventional imports, at no cost, and says so
+        "correct_no_torch_import": ("correct", None, None, "the grader added `import torch`", reference_cells({
             "imports": NO_TORCH_IMPORTS,
             "iterative_denoise": NO_TORCH_BODY,
             "one_step_denoise": NO_TORCH_ONE_STEP,

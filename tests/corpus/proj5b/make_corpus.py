@@ -26,6 +26,7 @@ import nbformat  # noqa: E402
 from tools.nbtools import cells_from_layout, make_notebook  # noqa: E402
 
 sys.path.insert(0, str(HERE))
+from student_styles import student_styles  # noqa: E402
 from styles import interface_styles  # noqa: E402
 
 ASSIGNMENT = "proj5b"
@@ -1833,9 +1834,10 @@ MISTAKES = [
     ("mistake_conv_padding0", "Conv", "ops",
      [("nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1)",
        "nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=0)")], "padding"),
-    ("mistake_downconv_kernel3", "DownConv", "ops",
+    # (k3 s2 p1, the course figure's values, is correct: see student_styles.py; k2 s2 p0 also halves, but is neither)
+    ("mistake_downconv_kernel2", "DownConv", "ops",
      [("nn.Conv2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1)",
-       "nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1)")], "kernel_size"),
+       "nn.Conv2d(in_channels, out_channels, kernel_size=2, stride=2, padding=0)")], "kernel_size"),
     ("mistake_upconv_relu", "UpConv", "ops",
      [("nn.ConvTranspose2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1),\n"
        "            nn.BatchNorm2d(out_channels),\n            nn.GELU(),",
@@ -1843,8 +1845,11 @@ MISTAKES = [
        "            nn.BatchNorm2d(out_channels),\n            nn.ReLU(),")], "GELU"),
     ("mistake_flatten_maxpool", "Flatten", "ops",
      [("nn.AvgPool2d(kernel_size=7)", "nn.MaxPool2d(kernel_size=7)")], "AvgPool2d"),
-    ("mistake_unflatten_stride1", "Unflatten", "ops",
-     [("kernel_size=7, stride=7, padding=0", "kernel_size=7, stride=1, padding=0")], "stride"),
+    # (k7 s1 equals k7 s7 on the 1x1 map, and is correct: see student_styles.py)
+    ("mistake_unflatten_no_batchnorm", "Unflatten", "ops",
+     [("nn.ConvTranspose2d(in_channels, in_channels, kernel_size=7, stride=7, padding=0),\n"
+       "            nn.BatchNorm2d(in_channels),\n",
+       "nn.ConvTranspose2d(in_channels, in_channels, kernel_size=7, stride=7, padding=0),\n")], "BatchNorm2d"),
     ("mistake_convblock_single_conv", "ConvBlock", "blocks",
      [("self.net = nn.Sequential(Conv(in_channels, out_channels), Conv(out_channels, out_channels))",
        "self.net = nn.Sequential(Conv(in_channels, out_channels))")], "convolution"),
@@ -2035,7 +2040,8 @@ def main() -> None:
     for stem, cells in CORRECT.items():
         write(stem, cells, "correct")
     # written the way real students write it (issue 12): interfaces the grader adapts to, each named in the notes
-    for stem, (kind, api, keyword, note, cells) in interface_styles(B, reference_cells).items():
+    styles = {**interface_styles(B, reference_cells), **student_styles(B, reference_cells)}
+    for stem, (kind, api, keyword, note, cells) in styles.items():
         write(stem, cells, kind, api, stem[len("mistake_"):] if kind == "mistake" else None, keyword, note)
     for stem, api, block, edits, keyword in MISTAKES:
         write(stem, mistake_cells(block, edits), "mistake", api, stem[len("mistake_"):], keyword)
