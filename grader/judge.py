@@ -98,7 +98,7 @@ def degenerate_problem(value, expected: np.ndarray, what: str) -> str | None:
 
 #: Two outputs of one function for two inputs count as "the same" when their difference (RMS) is below this
 #: fraction of the difference between the reference's outputs for those inputs.
-SAME_OUTPUT = 0.05
+SAME_OUTPUT = 1e-3
 
 
 def same_output(a, b, ref_a: np.ndarray, ref_b: np.ndarray) -> bool:

@@ -96,9 +96,10 @@ def test_ddpm_forward_class_drops_classes(sub):
 @pytest.mark.points(1)
 def test_ddpm_sample_class_runs(sub, ref):
     """ddpm_sample_class returns one finite (1, 28, 28) sample per label, the result of its recorded steps"""
-    got = sub.outputs("ddpm_sample_class", ["samples"], optional=["steps"])
+    got = sub.outputs("ddpm_sample_class", ["samples"], optional=["traj", "steps"])
     out, expected = got["samples"], ref.like("ddpm_sample_class", "samples")
     fail_if(shape_problem(out, expected, "ddpm_sample_class") or degenerate_problem(out, expected, "ddpm_sample_class"))
+    # (no exact-match shortcut in a visible check: the student kit ships no reference samples to match)
     fail_if(A.step_records_problem("ddpm_sample_class", got.get("steps"), out, guidance=5.0, labels=P.CLASS_LABELS[0]))
 
 

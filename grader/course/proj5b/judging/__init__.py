@@ -11,6 +11,7 @@ from grader.course.proj5b.judging.modules import ModuleView
 from grader.course.proj5b.judging.sampling import (
     judge_sampler,
     lands,
+    matches_exactly,
     nearest,
     sampler_step_problem,
     step_records_problem,
@@ -30,6 +31,7 @@ __all__ = [
     "closest_variant",
     "judge_sampler",
     "lands",
+    "matches_exactly",
     "nearest",
     "need",
     "results",

@@ -299,6 +299,16 @@ def step_records_problem(name: str, steps, samples, num_ts: int = 300, guidance=
     return None
 
 
+def matches_exactly(ref, probe: str, got: dict, calls: list) -> bool:
+    """Whether the samples (and trajectory) are the reference's or an accepted reading's under the grader's own
+    noise: evidence enough by themselves, as no record is needed to produce them."""
+    try:
+        ref.judge(probe, got, calls)
+    except Fail:
+        return False
+    return True
+
+
 def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, hint=None, update=None):
     """Exact match (reference or accepted reading), else a catalogued mistake, else exact DDPM steps that land.
 
