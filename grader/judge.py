@@ -14,7 +14,7 @@ import json
 import numpy as np
 
 from grader.catalogue import Variant
-from grader.mutations import SEARCH, SEARCH_EDITS, fingerprint_error, match_limit
+from grader.fingerprints import SEARCH, SEARCH_EDITS, fingerprint_error, match_limit
 
 
 class Fail(AssertionError):

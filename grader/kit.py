@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import course, fixtures
-from grader.mutations import SEARCH, SEARCH_EDITS
+from grader.fingerprints import SEARCH, SEARCH_EDITS
 from grader.wheel import SOURCES, WheelError, build_wheel
 
 #: Modules and folders of the package that only staff commands use.

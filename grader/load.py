@@ -14,14 +14,18 @@ Nothing here executes student code: it reads JSON and parses Python.
 from __future__ import annotations
 
 import ast
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
-from grader import protocol, training_loops
+from grader import protocol, training_loops  # noqa: F401
+from grader.notebook_file import (  # noqa: F401 - re-exported: what callers import from load
+    MAX_NOTEBOOK_BYTES,
+    NOTEBOOK_BOUNDS,
+    NotebookError,
+    infer_assignment,
+    read_notebook,
+)
+from grader.supplied_names import MODULE_NAMES, _display_source, display_names, missing_imports  # noqa: F401
 from grader.worker.loops import calls_backward, dotted
 
 #: Callables a kept top-level statement may call (by dotted name or bare name).
@@ -73,14 +77,6 @@ SAFE_METHODS = {"append", "extend", "insert", "reverse", "sort", "tolist", "item
 #: A notebook the grader reads: its file size, and its JSON (metadata and outputs included). The course's
 #: notebooks are 0.2 MB, 4 levels deep, with 700 lists or objects and 4,200 values; a notebook full of
 #: outputs is far larger, and still well within these.
-MAX_NOTEBOOK_BYTES = 128 * 1024 * 1024
-NOTEBOOK_BOUNDS = protocol.Bounds(max_depth=100, max_containers=500_000, max_items=10_000_000)
-
-
-class NotebookError(Exception):
-    """The file cannot be read as a notebook at all (one-line reason)."""
-
-
 @dataclass
 class Loaded:
     """What survived loading: code to execute and notes for the report."""
@@ -94,89 +90,6 @@ class Loaded:
     training_loops: list[str] = field(default_factory=list)  # (their cells, as 'the cell starting "..."')
     #: graded training function -> the top-level loop graded in its place (see grader.training_loops)
     graded_loops: dict = field(default_factory=dict)
-
-
-def _read_regular_file(path: Path) -> bytes:
-    """The file's bytes, opened without following a symbolic link; refuses anything but a regular file."""
-    import os
-    import stat
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except OSError as e:
-        raise NotebookError(f"{path.name} cannot be opened ({e.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise NotebookError(f"{path.name} is not a regular file")
-        data = f.read(MAX_NOTEBOOK_BYTES + 1)
-    if len(data) > MAX_NOTEBOOK_BYTES:
-        raise NotebookError(
-            f"{path.name} is over {MAX_NOTEBOOK_BYTES // 2**20} MB: clear its outputs (Edit > Clear outputs of all "
-            "cells), save and submit again"
-        )
-    return data
-
-
-def read_notebook(path: str | Path):
-    """Read and validate a notebook with nbformat; raise NotebookError with a clear reason."""
-    path = Path(path)
-    if path.is_symlink():
-        raise NotebookError(f"{path.name} is a symbolic link, not a notebook file; submit the .ipynb file itself")
-    if not path.exists():
-        raise NotebookError(f"{path} does not exist")
-    if path.is_dir():
-        raise NotebookError(f"{path} is a folder, not a notebook")
-    raw = _read_regular_file(path)
-    if not raw.strip():
-        raise NotebookError(f"{path.name} is empty: save the notebook (File > Save) and submit again")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise NotebookError(f"{path.name} is not a text file; submit the .ipynb notebook") from None
-    try:
-        protocol.check(raw, NOTEBOOK_BOUNDS)
-        data = json.loads(text)
-    except protocol.Refused as e:
-        raise NotebookError(f"{path.name} is not a notebook the grader reads: {e}") from None
-    except json.JSONDecodeError as e:
-        hint = " (it looks like a Python script; submit the .ipynb notebook)" if _is_script(path, text) else ""
-        raise NotebookError(f"{path.name} is not valid notebook JSON: {e.msg} at line {e.lineno}{hint}") from None
-    except (RecursionError, ValueError) as e:  # (numbers json cannot convert; the depth is checked above)
-        raise NotebookError(f"{path.name} is not valid notebook JSON ({type(e).__name__})") from None
-    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
-        raise NotebookError(f"{path.name} is JSON but not a Jupyter notebook (no cells)")
-    try:
-        nb = nbformat.reads(text, as_version=4)
-    except Exception as e:  # nbformat raises several types for odd versions
-        raise NotebookError(f"{path.name} could not be read by nbformat: {str(e).splitlines()[0]}") from None
-    return nb
-
-
-def _is_script(path: Path, text: str) -> bool:
-    """A .py file, or one whose text is Python (a script renamed to .ipynb)."""
-    try:
-        return path.suffix == ".py" or bool(ast.parse(text).body)
-    except (SyntaxError, ValueError):
-        return False
-
-
-def infer_assignment(nb, path: str | Path | None = None) -> str | None:
-    """Guess the assignment from the notebook's metadata, its file name, or the names it defines
-    (each assignment's ``Spec.recognised_by``)."""
-    from grader import course
-
-    names = course.names()
-    meta = nb.metadata.get("diffgrade", {}) if hasattr(nb, "metadata") else {}
-    if isinstance(meta, dict) and meta.get("assignment") in names:
-        return meta["assignment"]
-    filename = Path(path).name.lower() if path else ""
-    for name in names:
-        if name in filename:
-            return name
-    text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    hits = {spec.name: sum(k in text for k in spec.recognised_by) for spec in course.all_specs()}
-    best = max(hits, key=hits.get, default=None)
-    return best if best is not None and hits[best] > 0 else None
 
 
 def _to_python(cell_source: str) -> str:
@@ -306,74 +219,6 @@ def is_training_loop(node: ast.stmt) -> bool:
 
 
 #: Conventional names of modules that student code uses without defining them.
-MODULE_NAMES = {
-    "torch": "import torch",
-    "np": "import numpy as np",
-    "nn": "import torch.nn as nn",
-    "F": "import torch.nn.functional as F",
-    "TF": "import torchvision.transforms.functional as TF",
-    "plt": "import matplotlib.pyplot as plt",
-    "math": "import math",
-    "torchvision": "import torchvision",
-}
-
-
-def missing_imports(trees: list[ast.Module], provided: set) -> dict[str, list[str]]:
-    """Conventional module names that kept functions use but nothing in the notebook binds: name -> functions."""
-    bound = set(provided)
-    for tree in trees:
-        for n in ast.walk(tree):
-            if isinstance(n, (ast.Import, ast.ImportFrom)):
-                bound.update((a.asname or a.name).split(".")[0] for a in n.names)
-            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                bound.add(n.name)
-            elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-                bound.add(n.id)
-            elif isinstance(n, ast.arg):
-                bound.add(n.arg)
-    users: dict[str, list[str]] = {}
-    for tree in trees:
-        for node in tree.body:
-            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or node.name in provided:
-                continue  # (a pasted copy of a provided helper is dropped: the grader's runs)
-            for n in ast.walk(node):
-                if (
-                    isinstance(n, ast.Name)
-                    and isinstance(n.ctx, ast.Load)
-                    and n.id in MODULE_NAMES
-                    and n.id not in bound
-                    and node.name not in users.setdefault(n.id, [])
-                ):
-                    users[n.id].append(node.name)
-    return {k: v for k, v in users.items() if v}
-
-
-#: Names of display and plotting helpers: inside graded code a call to one the notebook does not have (its cell
-#: was skipped, its import failed: ``mediapy`` is not installed in the grader) does nothing.
-_DISPLAY = re.compile(r"^_*(show|display|plot|imshow|visuali[sz]e|animate|make_gif|save_gif)\w*$|^(media|mediapy|ipd)$")
-
-
-def display_names(trees: list[ast.Module], provided: set) -> list[str]:
-    """Display-like names the notebook's code reads (definitions, and top-level loops that may be graded), whether
-    the notebook binds them or not: the worker binds a no-op only where nothing else did
-    (grader.worker.environment.bind_no_display)."""
-    names: list[str] = []
-    for tree in trees:
-        for n in ast.walk(tree):
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and _DISPLAY.match(n.id):
-                if n.id not in names and n.id not in provided:
-                    names.append(n.id)
-    return names
-
-
-def _display_source(names: list[str]) -> str:
-    return (
-        "from grader.worker.environment import bind_no_display as __dg_bind_no_display\n"
-        f"__dg_bind_no_display(globals(), {tuple(names)!r})\n"
-        "del __dg_bind_no_display\n"
-    )
-
-
 def _placeholder(stmt: ast.stmt) -> bool:
     """A statement that does no graded work: ``...``, ``pass``, a docstring, an assert,
     ``raise NotImplementedError`` or an argument-free ``super().__init__()``."""
@@ -477,27 +322,15 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
     statements: list[training_loops.Statement] = []
     chunks: list[Chunk] = []
     info = Loaded(source="", assignment=assignment)
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    if not code_cells:
+    if not any(c.cell_type == "code" for c in nb.cells):
         info.notes.append("the notebook has no code cells")
     trees: list[ast.Module] = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         code = _to_python(cell.source)
-        try:
-            tree = ast.parse(code)
-        except SyntaxError as e:
-            info.notes.append(
-                f"{cell_label(cell.source)} has a syntax error on its line {e.lineno}: {e.msg}; "
-                "its definitions were skipped"
-            )
-            continue
-        except (RecursionError, MemoryError, ValueError) as e:  # a parser bomb costs its cell only
-            info.notes.append(
-                f"{cell_label(cell.source)} could not be parsed ({type(e).__name__}: it is nested too deeply "
-                "or too large); its definitions were skipped"
-            )
+        tree = _parsed(code, cell.source, info)
+        if tree is None:
             continue
         trees.append(tree)
         for node in tree.body:
@@ -505,52 +338,82 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
             seg = ast.get_source_segment(code, node) or ast.unparse(node)
             for part, text in training_loops.unfold(node, code) if not keep else [(node, seg)]:
                 statements.append(training_loops.Statement(index + 1, cell_label(cell.source), part, text, keep))
-            if not keep:
-                if is_training_loop(node) and cell_label(cell.source) not in info.training_loops:
-                    info.training_loops.append(cell_label(cell.source))
-                for imp in _nested_imports(node):
-                    chunks.append(
-                        Chunk(
-                            cell=index + 1,
-                            source=ast.get_source_segment(code, imp) or ast.unparse(imp),
-                            kind="import",
-                            quiet=True,
-                        )
-                    )
-                for inner in nested_definitions(node, provided) if isinstance(node, _COMPOUND) else ():
-                    chunks.append(_nested_chunk(inner, code, index, cell.source))
-                    if chunks[-1].kind == "def":
-                        info.defined.append(chunks[-1].name)
-                        info.notes.append(
-                            f"{chunks[-1].name} is defined inside a top-level loop or branch of "
-                            f"{cell_label(cell.source)}: the grader kept it as if it stood at top level"
-                        )
-                continue
-            # Decorators are not part of the node's segment before 3.8's end positions; add them.
-            if getattr(node, "decorator_list", None):
-                seg = "\n".join("@" + ast.get_source_segment(code, d) for d in node.decorator_list) + "\n" + seg
-            kind = (
-                "import"
-                if isinstance(node, (ast.Import, ast.ImportFrom))
-                else ("def" if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else "stmt")
+            if keep:
+                chunks.append(_kept_chunk(node, seg, code, index, cell.source, info))
+            else:
+                chunks.extend(_from_dropped(node, code, index, cell.source, provided, info))
+    _supply(chunks, trees, provided, info)
+    info.source = "\n\n".join(c.source for c in chunks)
+    if spec is not None and spec.training_functions and info.training_loops:
+        _add_graded_loops(chunks, info, statements, spec, provided)
+    return chunks, info
+
+
+def _parsed(code: str, cell_source: str, info: Loaded) -> ast.Module | None:
+    """The cell's syntax tree, or None with a note (a syntax error or a parser bomb costs its cell only)."""
+    try:
+        return ast.parse(code)
+    except SyntaxError as e:
+        info.notes.append(
+            f"{cell_label(cell_source)} has a syntax error on its line {e.lineno}: {e.msg}; "
+            "its definitions were skipped"
+        )
+    except (RecursionError, MemoryError, ValueError) as e:
+        info.notes.append(
+            f"{cell_label(cell_source)} could not be parsed ({type(e).__name__}: it is nested too deeply "
+            "or too large); its definitions were skipped"
+        )
+    return None
+
+
+def _from_dropped(node: ast.stmt, code: str, index: int, cell_source: str, provided: set, info: Loaded) -> list:
+    """What a dropped top-level statement still gives: the imports and definitions nested in it."""
+    out: list[Chunk] = []
+    if is_training_loop(node) and cell_label(cell_source) not in info.training_loops:
+        info.training_loops.append(cell_label(cell_source))
+    for imp in _nested_imports(node):
+        source = ast.get_source_segment(code, imp) or ast.unparse(imp)
+        out.append(Chunk(cell=index + 1, source=source, kind="import", quiet=True))
+    for inner in nested_definitions(node, provided) if isinstance(node, _COMPOUND) else ():
+        out.append(_nested_chunk(inner, code, index, cell_source))
+        if out[-1].kind == "def":
+            info.defined.append(out[-1].name)
+            info.notes.append(
+                f"{out[-1].name} is defined inside a top-level loop or branch of "
+                f"{cell_label(cell_source)}: the grader kept it as if it stood at top level"
             )
-            first_line = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-            chunks.append(
-                Chunk(
-                    cell=index + 1,
-                    where=cell_label(cell.source),
-                    line=first_line,
-                    source=seg,
-                    kind=kind,
-                    name=getattr(node, "name", "") if kind == "def" else "",
-                    stub=kind == "def" and is_stub(node),
-                    quiet=kind == "import" and is_plotting_import(node),
-                )
-            )
-            if kind == "def":
-                info.defined.append(node.name)
-            elif kind == "stmt":
-                info.defined.extend(sorted(_assigned_names(node)))
+    return out
+
+
+def _kept_chunk(node: ast.stmt, seg: str, code: str, index: int, cell_source: str, info: Loaded) -> Chunk:
+    """The chunk of a kept top-level statement (an import, a definition or a cheap assignment)."""
+    # Decorators are not part of the node's segment before 3.8's end positions; add them.
+    if getattr(node, "decorator_list", None):
+        seg = "\n".join("@" + ast.get_source_segment(code, d) for d in node.decorator_list) + "\n" + seg
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        kind = "import"
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        kind = "def"
+    else:
+        kind = "stmt"
+    if kind == "def":
+        info.defined.append(node.name)
+    elif kind == "stmt":
+        info.defined.extend(sorted(_assigned_names(node)))
+    return Chunk(
+        cell=index + 1,
+        where=cell_label(cell_source),
+        line=min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]),
+        source=seg,
+        kind=kind,
+        name=getattr(node, "name", "") if kind == "def" else "",
+        stub=kind == "def" and is_stub(node),
+        quiet=kind == "import" and is_plotting_import(node),
+    )
+
+
+def _supply(chunks: list[Chunk], trees: list[ast.Module], provided: set, info: Loaded) -> None:
+    """The conventional imports a notebook uses without writing (first), and display no-ops (last)."""
     supplied = []
     for name, users in missing_imports(trees, provided).items():
         supplied.append(Chunk(cell=0, source=MODULE_NAMES[name], kind="import", quiet=True, where="the grader"))
@@ -562,10 +425,6 @@ def load_notebook(path: str | Path, assignment: str | None = None) -> tuple[list
     display = display_names(trees, provided)
     if display:
         chunks.append(Chunk(cell=0, source=_display_source(display), kind="stmt", quiet=True, where="the grader"))
-    info.source = "\n\n".join(c.source for c in chunks)
-    if spec is not None and spec.training_functions and info.training_loops:
-        _add_graded_loops(chunks, info, statements, spec, provided)
-    return chunks, info
 
 
 def _add_graded_loops(chunks: list[Chunk], info: Loaded, statements, spec, provided: set) -> None:
