@@ -221,12 +221,32 @@ MIN_EDIT_GAP = 4e-3
 SAME_EDIT = 1e-3
 
 
+def _mutant_fingerprints(a, worker, probes, judged, ref, prelude: str, support) -> tuple[dict, float]:
+    """Run one edit of the reference on a name's probes: the fingerprint of each judged output (NaN where it
+    gave none) and how far its outputs are from the reference's."""
+    from grader import mutations, protocol
+    from grader.judge import max_diff
+
+    found, differs = {}, 0.0
+    for p, calls in probes.items():
+        answer = worker.probe(calls, timeout=a.probe_timeout, prelude=prelude, support=support)
+        for i in judged[p]:
+            res = answer["results"][i] if i < len(answer["results"]) else {}
+            value = protocol.decode(res["value"]) if res.get("ok") else None
+            r = ref[(p, i)]
+            if not isinstance(value, np.ndarray) or value.shape != r.shape or value.dtype.kind not in "fiu":
+                found[(p, i)] = np.full(min(r.size, mutations.SAMPLES), np.nan, dtype=np.float16)
+                continue
+            differs = max(differs, max_diff(value, r))
+            found[(p, i)] = mutations.fingerprint(value, r)
+    return found, differs
+
+
 def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
     """Run every single edit of the reference that each searched name reaches (grader.mutations) on that name's
     probes; store a fingerprint of each output that differs from the reference's and from the catalogue's
     mistakes'. An edit with the same outputs as one kept before it is named beside it (at most one)."""
-    from grader import mutations, protocol
-    from grader.judge import max_diff
+    from grader import mutations
     from grader.mutations import SEARCH, SEARCH_EDITS
     from grader.support import support_source
 
@@ -262,20 +282,7 @@ def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
         tried = 0
         for mutant in mutations.candidates(api, chunk_dicts, graded, set(a.provided), helpers_done):
             tried += 1
-            found, differs = {}, 0.0
-            for p, calls in probes.items():
-                answer = worker.probe(
-                    calls, timeout=a.probe_timeout, prelude=mutant.source, support=support_source(a, api)
-                )
-                for i in judged[p]:
-                    res = answer["results"][i] if i < len(answer["results"]) else {}
-                    value = protocol.decode(res["value"]) if res.get("ok") else None
-                    r = ref[(p, i)]
-                    if not isinstance(value, np.ndarray) or value.shape != r.shape or value.dtype.kind not in "fiu":
-                        found[(p, i)] = np.full(min(r.size, mutations.SAMPLES), np.nan, dtype=np.float16)
-                        continue
-                    differs = max(differs, max_diff(value, r))
-                    found[(p, i)] = mutations.fingerprint(value, r)
+            found, differs = _mutant_fingerprints(a, worker, probes, judged, ref, mutant.source, support_source(a, api))
             if differs < MIN_EDIT_GAP or not any(np.isfinite(f.astype(np.float64)).all() for f in found.values()):
                 continue
             if any(v and all(same(found[k], fp) for k, fp in v.items()) for v in known):

@@ -76,52 +76,66 @@ def _loaded(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
+class _FirstUse(ast.NodeVisitor):
+    """Whether each name is first read ("load") or first bound ("store"), in the order Python evaluates."""
+
+    def __init__(self):
+        self.first: dict[str, str] = {}
+
+    def see(self, name: str, what: str) -> None:
+        self.first.setdefault(name, what)
+
+    def visit_Name(self, n: ast.Name) -> None:
+        self.see(n.id, "store" if isinstance(n.ctx, (ast.Store, ast.Del)) else "load")
+
+    def _own_scope(self, n) -> None:
+        return  # a helper defined in the loop has its own scope
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = _own_scope
+
+    def visit_Assign(self, n: ast.Assign) -> None:
+        self.visit(n.value)
+        for target in n.targets:
+            self.visit(target)
+
+    def visit_AugAssign(self, n: ast.AugAssign) -> None:
+        if isinstance(n.target, ast.Name):
+            self.see(n.target.id, "load")  # x += 1 reads x first
+        self.visit(n.value)
+        self.visit(n.target)
+
+    def visit_AnnAssign(self, n: ast.AnnAssign) -> None:
+        if n.value is not None:
+            self.visit(n.value)
+        self.visit(n.target)
+
+    def visit_For(self, n) -> None:
+        self.visit(n.iter)
+        self.visit(n.target)
+        for child in n.body + n.orelse:
+            self.visit(child)
+
+    visit_AsyncFor = visit_For
+
+    def _comprehension(self, n) -> None:
+        for gen in n.generators:  # the comprehension's own variables are local to it
+            self.visit(gen.iter)
+        inner = {t.id for g in n.generators for t in ast.walk(g.target) if isinstance(t, ast.Name)}
+        parts = [n.key, n.value] if isinstance(n, ast.DictComp) else [n.elt]
+        parts += [cond for g in n.generators for cond in g.ifs]
+        for part in parts:
+            for name in _loaded(part) - inner:
+                self.see(name, "load")
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
+
+
 def _free(node: ast.AST) -> set[str]:
     """Names a statement reads before it binds them itself, in the order Python evaluates it: a loop's batch
     variables are its own, but ``next(data_iter)`` read before an ``except`` rebinds ``data_iter`` is not."""
-    first: dict[str, str] = {}
-
-    def see(name: str, what: str) -> None:
-        first.setdefault(name, what)
-
-    def visit(n: ast.AST) -> None:
-        if isinstance(n, ast.Name):
-            see(n.id, "store" if isinstance(n.ctx, (ast.Store, ast.Del)) else "load")
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            return  # its own scope (a helper defined in the loop)
-        elif isinstance(n, ast.Assign):
-            visit(n.value)
-            for target in n.targets:
-                visit(target)
-        elif isinstance(n, ast.AugAssign):
-            if isinstance(n.target, ast.Name):
-                see(n.target.id, "load")  # x += 1 reads x first
-            visit(n.value)
-            visit(n.target)
-        elif isinstance(n, ast.AnnAssign):
-            if n.value is not None:
-                visit(n.value)
-            visit(n.target)
-        elif isinstance(n, (ast.For, ast.AsyncFor)):
-            visit(n.iter)
-            visit(n.target)
-            for child in n.body + n.orelse:
-                visit(child)
-        elif isinstance(n, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            for gen in n.generators:  # the comprehension's own variables are local to it
-                visit(gen.iter)
-            inner = {t.id for g in n.generators for t in ast.walk(g.target) if isinstance(t, ast.Name)}
-            parts = [n.key, n.value] if isinstance(n, ast.DictComp) else [n.elt]
-            parts += [cond for g in n.generators for cond in g.ifs]
-            for part in parts:
-                for name in _loaded(part) - inner:
-                    see(name, "load")
-        else:
-            for child in ast.iter_child_nodes(n):
-                visit(child)
-
-    visit(node)
-    return {name for name, what in first.items() if what == "load"} - _BUILTINS
+    uses = _FirstUse()
+    uses.visit(node)
+    return {name for name, what in uses.first.items() if what == "load"} - _BUILTINS
 
 
 def _bound(node: ast.AST) -> set[str]:

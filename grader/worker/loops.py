@@ -235,7 +235,8 @@ class LoopTraining:
             raise TypeError(f"{self.__name__} (your training loop) needs a model and a data loader")
         return self.run(model, loader, int(kwargs.get("num_epochs", 1)), note=False)
 
-    def run(self, model, loader, epochs: int, note: bool = True) -> list[float]:
+    def _bind_grader_parts(self, model, loader) -> None:
+        """The grader's model, data, CPU and plain progress bars in place of the notebook's."""
         import torch
 
         ns, rec = self.ns, self.record
@@ -253,6 +254,21 @@ class LoopTraining:
         for name in rec.get("cpu_names", ()):
             ns[name] = torch.device("cpu")
         ns[LOADER] = loader
+
+    def _run_setup(self) -> None:
+        """The loop's set-up statements; one that fails is noted (the loop may not need it)."""
+        for stmt in self.record.get("setup", ()):
+            code = compile("\n" * (stmt["line"] - 1) + stmt["source"], f"<{stmt['where']}>", "exec")
+            try:
+                exec(code, self.ns)
+            except Exception as e:  # noqa: BLE001 - a set-up statement the loop may not need
+                self.setup_errors.append(f"{stmt['where']}, line {stmt['line']}: {type(e).__name__}: {e}")
+
+    def run(self, model, loader, epochs: int, note: bool = True) -> list[float]:
+        import torch
+
+        ns, rec = self.ns, self.record
+        self._bind_grader_parts(model, loader)
         declared: list = []
 
         def first_epochs(iterable):
@@ -267,12 +283,7 @@ class LoopTraining:
 
         ns[EPOCHS] = first_epochs
         ns[STEPS] = lambda iterable: itertools.islice(iterable, len(loader))
-        for stmt in rec.get("setup", ()):
-            code = compile("\n" * (stmt["line"] - 1) + stmt["source"], f"<{stmt['where']}>", "exec")
-            try:
-                exec(code, ns)
-            except Exception as e:  # noqa: BLE001 - a set-up statement the loop may not need
-                self.setup_errors.append(f"{stmt['where']}, line {stmt['line']}: {type(e).__name__}: {e}")
+        self._run_setup()
         losses: list[float] = []
         original = torch.Tensor.backward
 
