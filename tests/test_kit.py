@@ -269,6 +269,7 @@ def student_venv(kits):
     return cached_venv(list(requirements))
 
 
+@pytest.mark.slow  # installs the kits into a venv and runs grader check six times: 4 to 8 minutes here
 @pytest.mark.parametrize("a", [A, B])
 def test_installed_kit_checks_a_students_notebooks(kits, student_venv, root, tmp_path, a):
     wheel, _ = kits[a]
