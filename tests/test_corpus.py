@@ -53,7 +53,7 @@ def grades(request):
     wanted: dict[str, set] = {a: set() for a in ASSIGNMENTS}
     for item in request.session.items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if "entry" in params:
+        if item.module is request.module and "entry" in params and params.get("assignment") in wanted:
             wanted[params["assignment"]].add(params["entry"]["file"])
 
     def of(assignment):
