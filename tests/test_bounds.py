@@ -243,9 +243,9 @@ def test_deeply_nested_notebook_metadata_is_a_clear_error(tmp_path):
 
 
 def test_oversized_notebook_is_refused_unread(tmp_path, monkeypatch):
-    import grader.load
+    import grader.notebook_file
 
-    monkeypatch.setattr(grader.load, "MAX_NOTEBOOK_BYTES", 1000)
+    monkeypatch.setattr(grader.notebook_file, "MAX_NOTEBOOK_BYTES", 1000)
     path = write_notebook(tmp_path / "big.ipynb", [("code", "x = 1\n" * 500)], assignment="proj5a")
     with pytest.raises(NotebookError, match="is over 0 MB: clear its outputs"):
         read_notebook(path)
