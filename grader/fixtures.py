@@ -247,7 +247,7 @@ def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
     probes; store a fingerprint of each output that differs from the reference's and from the catalogue's
     mistakes'. An edit with the same outputs as one kept before it is named beside it (at most one)."""
     from grader import mutations
-    from grader.mutations import SEARCH, SEARCH_EDITS
+    from grader.fingerprints import SEARCH, SEARCH_EDITS
     from grader.support import support_source
 
     def same(f, g) -> bool:

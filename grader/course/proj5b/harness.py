@@ -53,9 +53,15 @@ from grader.course.proj5b.harness_common import (  # noqa: F401
     stash_get,
 )
 from grader.course.proj5b.harness_modules import *  # noqa: F401,F403 - the probes' $standin: names
-from grader.course.proj5b.harness_modules import wear_student_model, with_student_model  # noqa: F401
+from grader.course.proj5b.harness_modules import (  # noqa: F401
+    _build,  # noqa: F401 - tests build classes through it
+    wear_student_model,
+    with_student_model,
+)
 from grader.course.proj5b.harness_sampling import *  # noqa: F401,F403
+from grader.course.proj5b.harness_sampling import _RecordingClassDenoiser, _RecordingDenoiser  # noqa: F401
 from grader.course.proj5b.harness_training import *  # noqa: F401,F403
+from grader.course.proj5b.harness_training import _TinyClassNet, _TinyDenoiser, _TinyTimeNet  # noqa: F401
 from grader.course.proj5b.standins import (
     ProbeClassUNet,
     ProbeUNet,
