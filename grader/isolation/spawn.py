@@ -294,7 +294,7 @@ def _probe_answer(header: dict, answer, n_calls: int, timeout: float) -> dict:
     if isinstance(answer, dict) and "sandbox_error" in answer:
         return {"ok": False, "kind": "crash", "message": "the grader could not build this check's sandbox"}
     if _well_formed(answer, n_calls):
-        answer["leftovers"] = bool(answer.get("leftovers")) or bool(header.get("leftovers"))
+        answer["leftovers"] = int(bool(answer.get("leftovers")) or bool(header.get("leftovers")))  # a count
         return answer
     return {"ok": False, "kind": "crash", "message": f"the code under test {header.get('why', 'crashed')}"}
 
