@@ -44,6 +44,7 @@ def _results(out):
     return {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/results.json")}
 
 
+@pytest.mark.slow  # kills a batch mid-way and resumes it: 40 s here
 def test_sigkill_then_resume_loses_and_duplicates_nothing(submissions, tmp_path, root):
     out = tmp_path / "out"
     cmd = [

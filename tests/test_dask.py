@@ -68,6 +68,7 @@ def _gradebook(out):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # a LocalCluster grading the samples: 45 s here
 def test_local_cluster_gives_the_local_pools_gradebook(root, tmp_path, capsys):
     args = [str(root / SAMPLES), "--assignment", "proj5a", "-j", "2", "-q"]
     assert main(["batch", *args, "--out", str(tmp_path / "local")]) == 0
@@ -121,6 +122,7 @@ def _run(errors, subs, out, executor):
         errors.append(e)
 
 
+@pytest.mark.slow  # 30 s here
 def test_a_notebook_that_kills_its_worker_every_time_fails_after_n_tries(cluster, root, tmp_path, writes):
     # Student code cannot reach the Dask worker process (when root it runs under another uid, in
     # a fork of the fork server). What can happen is that grading takes the worker process down

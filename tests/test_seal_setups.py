@@ -42,6 +42,7 @@ def nobody_can_run_the_grader():
         pytest.skip(f"nobody cannot run this Python or read the checkout: {probe.stderr.strip()[-200:]}")
 
 
+@pytest.mark.slow  # the seal and sandbox attacks again as `nobody`: 75 s here
 def test_the_attacks_fail_for_an_ordinary_user_too(nobody_can_run_the_grader):
     run = _as_nobody(
         f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider tests/test_seal.py tests/test_sandbox.py -k '{CHOSEN_ALL}'",
