@@ -254,7 +254,7 @@ class Reference:
 
         It may when its own checks hold on its own probe: each output is well formed and depends on its input
         (``got`` holds the contrasts, see :meth:`evidence`), and together they match the reference, an
-        accepted reading or a catalogued mistake, which its own check charges."""
+        accepted reading, a catalogued mistake or a searched single edit, which its own check charges."""
         try:
             for c in calls:
                 self.expect_like(probe, got, c)
@@ -262,7 +262,9 @@ class Reference:
         except Fail as e:
             got_i = self.by_index(probe, got)
             idx = [call_index(self.probes[probe][1], c) for c in calls]
-            if self.closest_mistake(probe, got_i, idx, limit=max(10 * ATOL, 0.02)) is None:
+            limit = max(10 * ATOL, 0.02)
+            known = self.closest_mistake(probe, got_i, idx, limit=limit) or self.closest_edit(probe, got_i, idx, limit)
+            if known is None:  # neither a catalogued mistake nor a searched single edit: its own check can't name it
                 return str(e)
         return None
 

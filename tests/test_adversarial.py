@@ -79,6 +79,7 @@ def test_other_functions_still_graded_after_the_worker_is_killed(graded):
     assert all(c.passed for c in g.checks if c.api != "forward")
 
 
+@pytest.mark.slow  # grades whole notebooks again: kept out of the ten-minute default tier
 def test_a_submission_cannot_kill_another_graded_beside_it(root):
     """Each worker has its own uid: 'kill every process I can' reaches only its own worker."""
     if not CAN_DROP:

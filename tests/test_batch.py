@@ -85,6 +85,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(submissions, tmp_path,
     assert (out / "index.html").exists() and (out / "student1" / "report.html").exists()
 
 
+@pytest.mark.slow  # grades whole notebooks again: kept out of the ten-minute default tier
 def test_gradescope_export_layout_and_zip(tmp_path, root):
     export = tmp_path / "export"
     for sid, src in (("1001", "correct_inline"), ("1002", "mistake_forward_alphas")):

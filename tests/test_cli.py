@@ -225,6 +225,7 @@ def test_check_says_a_part_b_notebook_is_not_part_a(tmp_path, capsys, no_grading
     assert err.startswith("grader: homework.ipynb: this notebook looks like proj5b (its metadata says so), not proj5a")
 
 
+@pytest.mark.slow  # grades whole notebooks again: kept out of the ten-minute default tier
 def test_check_runs_the_notebooks_own_checks_too(tmp_path):
     """One verdict: a forward without square roots passes the visible shape check, and `grader check`
     also fails it with the notebook's own sentence."""

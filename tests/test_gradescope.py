@@ -127,6 +127,7 @@ def test_setup_installs_into_a_venv_outside_the_source(autograder):
     )
 
 
+@pytest.mark.slow  # grades whole notebooks again: kept out of the ten-minute default tier
 def test_grades_a_submission(autograder, root):
     data = validate(
         run_autograder(

@@ -149,6 +149,7 @@ def test_forged_answer_frames_are_refused_and_the_grader_socket_is_closed():
         assert again["kind"] == "forged" and w.restarts == 0
 
 
+@pytest.mark.slow  # grades whole notebooks again: kept out of the ten-minute default tier
 def test_nothing_passes_between_probes_or_submissions():
     write = """
         def attack(step):

@@ -72,6 +72,7 @@ def test_checkout_reads_its_own_fixtures():
     assert fixtures.fixture_dir("proj5a") == fixtures.ROOT / "fixtures" / "proj5a"
 
 
+@pytest.mark.slow  # grades whole notebooks again: kept out of the ten-minute default tier
 def test_installed_wheel_grades_from_outside_the_checkout(venv, tmp_path, root):
     python = str(venv / "bin" / "python")
     where = _outside(
