@@ -45,7 +45,7 @@ def nobody_can_run_the_grader():
 @pytest.mark.slow  # the seal and sandbox attacks again as `nobody`: 75 s here
 def test_the_attacks_fail_for_an_ordinary_user_too(nobody_can_run_the_grader):
     run = _as_nobody(
-        f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider tests/test_seal.py tests/test_sandbox.py -k '{CHOSEN_ALL}'",
+        f"cd {ROOT} && {sys.executable} -m pytest -q -p no:cacheprovider -m 'slow or not slow' tests/test_seal.py tests/test_sandbox.py -k '{CHOSEN_ALL}'",
         1200,
     )
     tail = (run.stdout + run.stderr)[-3000:]
@@ -71,6 +71,8 @@ def test_the_attacks_fail_with_the_interpreter_under_a_0700_folder():
                 "-q",
                 "-p",
                 "no:cacheprovider",
+                "-m",
+                "slow or not slow",
                 "tests/test_seal.py",
                 "tests/test_sandbox.py",
                 "-k",
