@@ -109,35 +109,35 @@ def build_expected(assignment: str, log=print) -> dict:
     with WorkerProcess(a, chunk_dicts, load_inputs(assignment), limits=_build_limits()) as worker:
         if worker.ready.get("notes"):
             raise RuntimeError(f"the reference notebook loads with problems: {worker.ready['notes']}")
-        for probe, (api, calls) in a.probes.items():
-            answer = worker.probe(calls, timeout=120, support=support_source(a, api))
-            for i, res in enumerate(answer["results"]):
-                if not res.get("ok"):
-                    raise RuntimeError(f"reference fails probe {probe} call {i}: {res.get('message')}")
-                if calls[i].get("stored", True):
-                    arrays[f"{probe}|reference|{i}"] = _as_stored(protocol.decode(res["value"]))
+        for probe, p in a.probes.items():
+            answer = worker.probe(p.calls, timeout=120, support=support_source(a, p.api))
+            for i, res in enumerate(protocol.call_results(answer)):
+                if not res.ok:
+                    raise RuntimeError(f"reference fails probe {probe} call {i}: {res.message}")
+                if p.calls[i].stored:
+                    arrays[f"{probe}|reference|{i}"] = _as_stored(protocol.decode(res.value))
         log(f"{assignment}: reference outputs for {len(a.probes)} probes")
         for variant in a.variants:
             prelude = apply_edits(chunk_dicts, variant)
-            probes = [p for p, (api, _) in a.probes.items() if api == variant.api]
+            probes = [name for name, p in a.probes.items() if p.api == variant.api]
             if not probes:
                 raise RuntimeError(f"variant {variant.id} concerns {variant.api}, which no probe exercises")
             differs, crashed = 0.0, []
             for probe in probes:
-                calls = a.probes[probe][1]
+                calls = a.probes[probe].calls
                 answer = worker.probe(calls, timeout=120, prelude=prelude, support=support_source(a, variant.api))
-                for i, res in enumerate(answer["results"]):
-                    if variant.api not in (calls[i]["func"], calls[i].get("label")) or not calls[i].get("stored", True):
+                for i, res in enumerate(protocol.call_results(answer)):
+                    if not calls[i].concerns(variant.api) or not calls[i].stored:
                         continue
-                    if not res.get("ok"):  # a mistake may crash (the check then reports the error itself)
+                    if not res.ok:  # a mistake may crash (the check then reports the error itself)
                         if variant.accepted:
                             raise RuntimeError(
                                 f"accepted reading {variant.api}/{variant.id} fails probe {probe} "
-                                f"call {i}: {res.get('message')}"
+                                f"call {i}: {res.message}"
                             )
                         crashed.append(f"{probe}[{i}]")
                     else:
-                        value = _as_stored(protocol.decode(res["value"]))
+                        value = _as_stored(protocol.decode(res.value))
                         arrays[f"{probe}|{variant.id}|{i}"] = value
                         differs = max(differs, max_diff(value, arrays[f"{probe}|reference|{i}"]))
             if differs < MIN_MISTAKE_GAP and not variant.accepted:
@@ -192,18 +192,14 @@ def _build_pairs(a, worker, chunk_dicts, arrays) -> int:
             continue
         found: dict[str, np.ndarray] = {}
         distinct = False
-        for probe, (api, calls) in a.probes.items():
-            if api != pair.api:
+        for probe, p in a.probes.items():
+            if p.api != pair.api:
                 continue
-            answer = worker.probe(calls, timeout=120, prelude=prelude, support=support_source(a, pair.api))
-            for i, res in enumerate(answer["results"]):
-                if (
-                    pair.api not in (calls[i]["func"], calls[i].get("label"))
-                    or not res.get("ok")
-                    or not calls[i].get("stored", True)
-                ):
+            answer = worker.probe(p.calls, timeout=120, prelude=prelude, support=support_source(a, pair.api))
+            for i, res in enumerate(protocol.call_results(answer)):
+                if not p.calls[i].concerns(pair.api) or not res.ok or not p.calls[i].stored:
                     continue
-                value = _as_stored(protocol.decode(res["value"]))
+                value = _as_stored(protocol.decode(res.value))
                 found[f"{probe}|{pair.id}|{i}"] = _compact(value)
                 others = [arrays.get(f"{probe}|{v}|{i}") for v in ("reference",) + pair.parts]
                 if all(o is not None and max_diff(value, o) >= MIN_MISTAKE_GAP for o in others):
@@ -230,9 +226,10 @@ def _mutant_fingerprints(a, worker, probes, judged, ref, prelude: str, support) 
     found, differs = {}, 0.0
     for p, calls in probes.items():
         answer = worker.probe(calls, timeout=a.probe_timeout, prelude=prelude, support=support)
+        results = protocol.call_results(answer)
         for i in judged[p]:
-            res = answer["results"][i] if i < len(answer["results"]) else {}
-            value = protocol.decode(res["value"]) if res.get("ok") else None
+            res = results[i] if i < len(results) else None
+            value = protocol.decode(res.value) if res is not None and res.ok else None
             r = ref[(p, i)]
             if not isinstance(value, np.ndarray) or value.shape != r.shape or value.dtype.kind not in "fiu":
                 found[(p, i)] = np.full(min(r.size, mutations.SAMPLES), np.nan, dtype=np.float16)
@@ -254,16 +251,12 @@ def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
         f, g = np.asarray(f, dtype=np.float64), np.asarray(g, dtype=np.float64)
         return bool(np.isfinite(f).all() and np.isfinite(g).all() and np.abs(f - g).max() < SAME_EDIT)
 
-    graded = {api for api, _ in a.probes.values()}
+    graded = {p.api for p in a.probes.values()}
     helpers_done: set[str] = set()
     for api in a.searched:
-        probes = {p: calls for p, (name, calls) in a.probes.items() if name == api}
+        probes = {name: p.calls for name, p in a.probes.items() if p.api == api}
         judged = {
-            p: [
-                i
-                for i, c in enumerate(calls)
-                if api in (c["func"], c.get("label")) and c.get("stored", True) and f"{p}|reference|{i}" in arrays
-            ]
+            p: [i for i, c in enumerate(calls) if c.concerns(api) and c.stored and f"{p}|reference|{i}" in arrays]
             for p, calls in probes.items()
         }
         keys = [(p, i) for p in probes for i in judged[p]]

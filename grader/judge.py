@@ -122,16 +122,6 @@ def max_diff(a, b) -> float:
     return float(np.nanmax(d)) if np.all(np.isfinite(d)) else float("inf")
 
 
-def call_index(calls: list[dict], key: int | str) -> int:
-    """The position of a probe's call: given as is, or by the ``name`` the probe gave it."""
-    if isinstance(key, int):
-        return key
-    for i, call in enumerate(calls):
-        if call.get("name") == key:
-            return i
-    raise KeyError(f"the probe has no call named {key!r}")
-
-
 class Reference:
     """Expected outputs of one assignment: reference and variants per probe."""
 
@@ -165,36 +155,36 @@ class Reference:
 
     def output(self, probe: str, call: int | str, variant: str = "reference") -> np.ndarray:
         """One call's stored output, by name or position."""
-        return self.outputs(probe, variant)[call_index(self.probes[probe][1], call)]
+        return self.outputs(probe, variant)[self.probes[probe].index(call)]
 
     def like(self, probe: str, call: int | str) -> np.ndarray:
         """One call's stored output, for a check that looks only at its shape, type and whether it varies
         (the student kit stores a stand-in of that shape there, not the reference's output)."""
-        return self.outputs(probe)[call_index(self.probes[probe][1], call)]
+        return self.outputs(probe)[self.probes[probe].index(call)]
 
     def variants_for(self, probe: str) -> list[Variant]:
-        api = self.probes[probe][0]
+        api = self.probes[probe].api
         return [v for v in self.variants if v.api == api and self.outputs(probe, v.id)]
 
     def by_index(self, probe: str, outputs: dict) -> dict[int, object]:
-        calls = self.probes[probe][1]
-        return {call_index(calls, k): v for k, v in outputs.items()}
+        p = self.probes[probe]
+        return {p.index(k): v for k, v in outputs.items()}
 
     def contrasts(self, probe: str, call: int | str) -> list[int]:
         """The other calls of the same graded function in this probe (other inputs) whose reference outputs
         differ from this call's by more than ten times the tolerance: where the reference's output depends on
         the input, the submission's must too, whatever its pattern."""
-        calls = self.probes[probe][1]
-        i = call_index(calls, call)
+        calls = self.probes[probe].calls
+        i = self.probes[probe].index(call)
         ref = self.outputs(probe)
-        mine, func = ref.get(i), calls[i]["func"]
-        if mine is None or func.startswith("$"):
+        mine, func = ref.get(i), calls[i].func
+        if mine is None or calls[i].helper:
             return []
         return [
             j
             for j, c in enumerate(calls)
             if j != i
-            and c["func"] == func
+            and c.func == func
             and j in ref
             and ref[j].shape == mine.shape
             and max_diff(ref[j], mine) > 10 * ATOL
@@ -202,8 +192,7 @@ class Reference:
 
     def evidence(self, probe: str, calls: list[int | str]) -> list[int | str]:
         """The calls a check of ``calls`` must read: those and their contrasts (see :meth:`contrasts`)."""
-        listed = self.probes[probe][1]
-        seen = {call_index(listed, c) for c in calls}
+        seen = {self.probes[probe].index(c) for c in calls}
         out = list(calls)
         for c in calls:
             for j in self.contrasts(probe, c):
@@ -215,13 +204,13 @@ class Reference:
     def dependence_problem(self, probe: str, got: dict, call: int, required: bool = True) -> str | None:
         """A one-line reason when the output of ``call`` is the same as the submission's output for one of its
         contrasts, or (``required``) when a contrast's output is missing or unusable; else None."""
-        calls, ref = self.probes[probe][1], self.outputs(probe)
-        what = calls[call].get("label", calls[call]["func"])
+        calls, ref = self.probes[probe].calls, self.outputs(probe)
+        what = calls[call].what
         for j in self.contrasts(probe, call):
             if j not in got or shape_problem(got[j], ref[j], what) is not None:
                 if not required:
                     continue
-                other = calls[j].get("name", f"call {j}")
+                other = calls[j].name or f"call {j}"
                 return (
                     f"{what}: no usable output for a second input ({other}), so the check cannot see that the "
                     f"output depends on the input" + (f": {shape_problem(got[j], ref[j], what)}" if j in got else "")
@@ -237,8 +226,8 @@ class Reference:
         """Fail unless the output of ``call`` has the reference's type and shape, is finite, is not constant
         where the reference's varies, and differs from the outputs for the call's contrasts (which ``got`` must
         hold: read them with :meth:`evidence`)."""
-        got, call = self.by_index(probe, got), call_index(self.probes[probe][1], call)
-        what = self.probes[probe][1][call]["func"]
+        got, call = self.by_index(probe, got), self.probes[probe].index(call)
+        what = self.probes[probe].calls[call].what
         ref = self.outputs(probe)
         expected = ref[call]
         problem = (
@@ -261,7 +250,7 @@ class Reference:
             self.judge(probe, got, calls)
         except Fail as e:
             got_i = self.by_index(probe, got)
-            idx = [call_index(self.probes[probe][1], c) for c in calls]
+            idx = [self.probes[probe].index(c) for c in calls]
             limit = max(10 * ATOL, 0.02)
             known = self.closest_mistake(probe, got_i, idx, limit=limit) or self.closest_edit(probe, got_i, idx, limit)
             if known is None:  # neither a catalogued mistake nor a searched single edit: its own check can't name it
@@ -284,7 +273,7 @@ class Reference:
         (e.g. the student's own parts composed), as {call index: value}.
         """
         got = self.by_index(probe, got)
-        calls = [call_index(self.probes[probe][1], c) for c in calls]
+        calls = [self.probes[probe].index(c) for c in calls]
         ref = self.outputs(probe)
         # an alternative answer (the student's own helper composed) counts only when it is not degenerate itself
         # and depends on the input as the reference's outputs do
@@ -300,8 +289,7 @@ class Reference:
                 if j in alt
             )
         ]
-        first = self.probes[probe][1][calls[0]]
-        what = first.get("label", first["func"])
+        what = self.probes[probe].calls[calls[0]].what
         for i in calls:
             problem = shape_problem(got.get(i), ref[i], what, self.doubled_channels_hint)
             if problem:

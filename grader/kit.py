@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import course, fixtures
+from grader.core import Input, Support
 from grader.fingerprints import SEARCH, SEARCH_EDITS
 from grader.wheel import SOURCES, WheelError, build_wheel
 
@@ -100,7 +101,7 @@ class _ReplaySubmission:
 
         self.asked.add((probe, -1))  # read whole (Part B's judging): the probe is needed, no call by value
         results = []
-        for i in range(len(self.probes[probe][1])):
+        for i in range(len(self.probes[probe].calls)):
             value = self.expected.get(f"{probe}|reference|{i}")
             results.append(
                 {"ok": True, "value": protocol.encode(value)}
@@ -110,12 +111,10 @@ class _ReplaySubmission:
         return {"results": results}
 
     def outputs(self, probe: str, calls, optional=()):
-        from grader.judge import call_index
-
-        indices = [call_index(self.probes[probe][1], i) for i in list(calls) + list(optional)]
+        indices = [self.probes[probe].index(i) for i in list(calls) + list(optional)]
         self.asked.update((probe, i) for i in indices)
-        if any(self.probes[probe][1][i].get("stored", True) is False for i in indices):
-            self.unstored.add(self.probes[probe][0])  # a record made live only (a sampler's steps): none to replay
+        if any(not self.probes[probe].calls[i].stored for i in indices):
+            self.unstored.add(self.probes[probe].api)  # a record made live only (a sampler's steps): none to replay
         return self._inner.outputs(probe, calls, optional)
 
     def __getattr__(self, name):
@@ -124,7 +123,7 @@ class _ReplaySubmission:
 
 def _recording_reference(expected: dict, variants: list, probes: dict):
     """A Reference that records which probe calls the checks compare by value, and which by shape only."""
-    from grader.judge import Reference, call_index
+    from grader.judge import Reference
 
     class RecordingReference(Reference):
         def __init__(self):
@@ -134,7 +133,7 @@ def _recording_reference(expected: dict, variants: list, probes: dict):
             self._inside = 0
 
         def judge(self, probe, got, calls, **kwargs):
-            self.by_value.update((probe, call_index(probes[probe][1], i)) for i in calls)
+            self.by_value.update((probe, probes[probe].index(i)) for i in calls)
             self._inside += 1
             try:
                 return super().judge(probe, got, calls, **kwargs)
@@ -142,7 +141,7 @@ def _recording_reference(expected: dict, variants: list, probes: dict):
                 self._inside -= 1
 
         def expect_like(self, probe, got, call):
-            self.by_shape.update((probe, c) for c in [call_index(probes[probe][1], call), *self.contrasts(probe, call)])
+            self.by_shape.update((probe, c) for c in [probes[probe].index(call), *self.contrasts(probe, call)])
             self._inside += 1
             try:
                 return super().expect_like(probe, got, call)
@@ -157,7 +156,7 @@ def _recording_reference(expected: dict, variants: list, probes: dict):
                 self._inside -= 1
 
         def like(self, probe, call):
-            self.by_shape.add((probe, call_index(probes[probe][1], call)))
+            self.by_shape.add((probe, probes[probe].index(call)))
             self._inside += 1
             try:
                 return super().like(probe, call)
@@ -292,10 +291,10 @@ def kit_support_inputs(assignment: str, probes: list[str], by_value: set) -> dic
     for probe in probes:
         if not any(p == probe for p, _ in by_value):
             continue
-        for i, call in enumerate(a.probes[probe][1]):
-            if call["func"].startswith("$support:"):
-                args = [inputs[x["$input"]] if isinstance(x, dict) else x for x in call["args"]]
-                out[kit_key(call["func"].split(":", 1)[1], args)] = expected[f"{probe}|reference|{i}"]
+        for i, call in enumerate(a.probes[probe].calls):
+            if isinstance(call.func, Support):
+                args = [inputs[x.key] if isinstance(x, Input) else x for x in call.args]
+                out[kit_key(call.func.name, args)] = expected[f"{probe}|reference|{i}"]
     return out
 
 

@@ -429,7 +429,7 @@ def _supply(chunks: list[Chunk], trees: list[ast.Module], provided: set, info: L
 
 def _add_graded_loops(chunks: list[Chunk], info: Loaded, statements, spec, provided: set) -> None:
     """Top-level training loops that can stand for a training function: kept for the probes to run."""
-    graded = {api for api, _ in spec.probes.values()}
+    graded = {p.api for p in spec.probes.values()}
     info.graded_loops = training_loops.find(statements, dict(spec.training_functions), provided, graded)
     for api, record in info.graded_loops.items():
         chunks.append(

@@ -18,7 +18,7 @@ MIN_NAMES = 2
 
 
 def graded_names(assignment: str) -> set[str]:
-    return {api for api, _ in course.get(assignment).probes.values()}
+    return {p.api for p in course.get(assignment).probes.values()}
 
 
 def metadata_assignment(nb) -> str | None:

@@ -37,20 +37,21 @@ def run(spec, submission, visible: list[CheckResult]) -> list[CheckResult]:
     whose visible checks already fail is not checked again (the first failure is the one to fix)."""
     import time
 
+    from grader.core import NOTEBOOK_CHECK
     from grader.judge import Fail
-    from grader.probing import call
+    from grader.probing import call, probe
 
     failing = {r.api for r in visible if not r.passed}
     results = []
     for question, source in public_checks(spec).items():
         if question in failing:
             continue
-        probe = f"notebook:{question}"
-        submission.probes[probe] = (question, [call("$notebook_check", source, label=question, no_grad=False)])
+        name = f"notebook:{question}"
+        submission.probes[name] = probe(question, call(NOTEBOOK_CHECK, source, label=question, no_grad=False))
         t0 = time.perf_counter()
         try:
-            answer = submission.answers(probe)["results"][0]
-            message = (answer.get("message") or "") if not answer.get("ok") else _text(answer["value"])
+            (answer,) = submission.results(name)
+            message = answer.message if not answer.ok else _text(answer.value)
         except Fail as e:
             message = str(e)
         results.append(

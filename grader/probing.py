@@ -1,16 +1,21 @@
 """Writing probes: calls with names, and references to earlier results by name.
 
-A probe is ``(graded name, [call, ...])``; each call is plain data the worker runs (see
-:mod:`grader.worker.serve`). ``call(..., name="t250")`` names a call's result, so checks read
-``sub.outputs("forward", ["t250"])`` rather than a position; ``result("noised")`` passes an
-earlier call's result as an argument and is turned into its position by :func:`probe`.
+``call(..., name="t250")`` names a call's result, so checks read ``sub.outputs("forward", ["t250"])``
+rather than a position; ``result("noised")`` passes an earlier call's result as an argument and is
+turned into its position by :func:`probe`. The values are :mod:`grader.core`'s.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from grader.core import Call, Input, Probe, Provided, Result, Standin, Student, Support, Target
+
+__all__ = ["Input", "Provided", "Standin", "Student", "Support", "call", "probe", "result"]
+
 
 def call(
-    func: str,
+    func: Target,
     *args,
     seed: int = 0,
     rebind: dict | None = None,
@@ -19,37 +24,37 @@ def call(
     no_grad: bool = True,
     stored: bool = True,
     **kwargs,
-) -> dict:
-    """One call of a probe. ``stored=False``: the fixture builder keeps no reference output of it (a
-    check reads only the submission's own, e.g. raw observations that it judges by computation)."""
-    c = {"func": func, "args": list(args), "kwargs": kwargs, "seed": seed, "rebind": rebind or {}, "quiet": True}
-    if not stored:
-        c["stored"] = False
-    if name:
-        c["name"] = name
-    if label:
-        c["label"] = label
-    if not no_grad:
-        c["no_grad"] = False
-    return c
+) -> Call:
+    """One call of a probe (see :class:`grader.core.Call`)."""
+    return Call(
+        func=func,
+        args=tuple(args),
+        kwargs=dict(kwargs),
+        seed=seed,
+        rebind=dict(rebind or {}),
+        name=name,
+        label=label,
+        no_grad=no_grad,
+        stored=stored,
+    )
 
 
-def result(name: str) -> dict:
+def result(name: str) -> Result:
     """An earlier call's result, by that call's name."""
-    return {"$result": name}
+    return Result(name)
 
 
-def probe(api: str, *calls: dict) -> tuple[str, list[dict]]:
-    """``(api, calls)`` with every ``result(name)`` resolved to the position of the call so named."""
-    positions = {c["name"]: i for i, c in enumerate(calls) if "name" in c}
+def probe(api: str, *calls: Call) -> Probe:
+    """A :class:`Probe` of ``calls``, with every ``result(name)`` resolved to the position of the call so named."""
+    positions = {c.name: i for i, c in enumerate(calls) if c.name}
 
     def resolve(value):
+        if isinstance(value, Result) and isinstance(value.call, str):
+            return Result(positions[value.call])
         if isinstance(value, dict):
-            if isinstance(value.get("$result"), str):
-                return {"$result": positions[value["$result"]]}
             return {k: resolve(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [resolve(v) for v in value]
+        if isinstance(value, (list, tuple)):
+            return type(value)(resolve(v) for v in value)
         return value
 
-    return api, [resolve(c) for c in calls]
+    return Probe(api, tuple(replace(c, args=resolve(c.args), kwargs=resolve(c.kwargs)) for c in calls))

@@ -10,7 +10,9 @@ too large, nested too deeply or too bulky is read off the channel and replaced b
 before ``json.loads`` builds any of it, and :func:`answer_kept` keeps of an answer only what the
 checks read. Any frame, from anyone, is parsed with a depth limit.
 
-This module imports numpy only, so the grading process never needs torch.
+This module imports numpy (and :mod:`grader.core`) only, so the grading process never needs torch.
+It alone turns :mod:`grader.core`'s values into the wire format and back (:func:`encode_calls`,
+:func:`call_results`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from grader.core import NOTEBOOK_CHECK, Call, CallResult, Input, Provided, Result, Standin, Student, Support
 
 # --------------------------------------------------------------------------- JSON measured before it is parsed
 #
@@ -403,3 +407,83 @@ def answer_kept(answer, n_calls: int) -> tuple[dict, int]:
 
 def _count(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else 0
+
+
+# --------------------------------------------------------------------------- the core values on the wire
+#
+# A call travels as {"func", "args", "kwargs", "seed", "rebind", "quiet"[, "stored", "name", "label",
+# "no_grad"]}; a helper target as "$standin:NAME", "$support:NAME" or "$notebook_check"; an argument that
+# refers to something as {"$input": key}, {"$result": position}, {"$ns": name} or {"$provided": name[, "item"]}.
+# The worker (grader.worker.calls) reads this form.
+
+
+def _target(target) -> str:
+    if isinstance(target, Standin):
+        return f"$standin:{target.name}"
+    if isinstance(target, Support):
+        return f"$support:{target.name}"
+    if target is NOTEBOOK_CHECK:
+        return "$notebook_check"
+    if isinstance(target, str) and not target.startswith("$"):
+        return target
+    raise TypeError(f"not a call target: {target!r}")
+
+
+def _argument(value):
+    if isinstance(value, Input):
+        return {"$input": value.key}
+    if isinstance(value, Result):
+        if not isinstance(value.call, int):
+            raise TypeError(f"result({value.call!r}) is not resolved: write the probe with grader.probing.probe")
+        return {"$result": value.call}
+    if isinstance(value, Student):
+        return {"$ns": value.name}
+    if isinstance(value, Provided):
+        return {"$provided": value.name} if value.item is None else {"$provided": value.name, "item": value.item}
+    if isinstance(value, dict):
+        if any(isinstance(k, str) and k.startswith("$") for k in value):
+            raise TypeError(f"a plain dict argument with a reserved key: {sorted(value)}")
+        return {k: _argument(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_argument(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"a probe argument must be data or a grader.core reference, not {type(value).__name__}")
+
+
+def encode_call(c: Call) -> dict:
+    """One call, as the worker reads it."""
+    wire = {
+        "func": _target(c.func),
+        "args": [_argument(a) for a in c.args],
+        "kwargs": {k: _argument(v) for k, v in c.kwargs.items()},
+        "seed": c.seed,
+        "rebind": {k: _target(v) for k, v in c.rebind.items()},
+        "quiet": True,
+    }
+    if not c.stored:
+        wire["stored"] = False
+    if c.name:
+        wire["name"] = c.name
+    if c.label:
+        wire["label"] = c.label
+    if not c.no_grad:
+        wire["no_grad"] = False
+    return wire
+
+
+def encode_calls(calls) -> list[dict]:
+    """A probe's calls (:class:`grader.core.Call`), as the worker reads them."""
+    return [encode_call(c) for c in calls]
+
+
+def call_result(result: dict) -> CallResult:
+    """One call's answer (as :func:`answer_kept` keeps it) as a :class:`grader.core.CallResult`."""
+    if result.get("ok"):
+        return CallResult(ok=True, value=result.get("value"))
+    return CallResult(ok=False, kind=result.get("kind") or "exception", message=result.get("message") or "failed")
+
+
+def call_results(answer: dict) -> list[CallResult]:
+    """A probe's answer, call by call."""
+    return [call_result(r) for r in answer.get("results", [])]

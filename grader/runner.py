@@ -121,17 +121,19 @@ def collect_images(a, submission: Submission) -> dict:
     except OSError:
         return {}
     images = {}
-    for probe, (api, calls) in a.probes.items():
+    for probe, p in a.probes.items():
+        api = p.api
         if api in images:
             continue
-        for i, call in enumerate(calls):
+        for i, call in enumerate(p.calls):
             ref = expected.get(f"{probe}|reference|{i}")
-            if api not in (call["func"], call.get("label")) or not _is_image(ref):
+            if not call.concerns(api) or not _is_image(ref):
                 continue
             student = None
-            answer = submission._answers.get(probe)
-            if answer and answer["results"][i].get("ok"):
-                value = protocol.decode(answer["results"][i]["value"])
+            answer = submission._answers.get(probe)  # only what already ran: the report runs nothing
+            result = protocol.call_results(answer)[i] if answer else None
+            if result is not None and result.ok:
+                value = protocol.decode(result.value)
                 student = value if _is_image(value) else None
             images[api] = {"student": student, "reference": ref}
             break

@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 
 from grader import protocol
-from grader.judge import Fail, call_index
+from grader.core import CallResult, Probe
+from grader.judge import Fail
 
 
 class Submission:
     def __init__(
         self,
-        probes: dict,
+        probes: dict[str, Probe],
         worker=None,
         load_error: str | None = None,
         probe_timeout: float = 30.0,
@@ -41,7 +42,7 @@ class Submission:
         if self.load_error:
             raise Fail(self.load_error)
         if probe not in self._answers:
-            api, calls = self.probes[probe]
+            api, calls = self.probes[probe].api, self.probes[probe].calls
             left = self.budget - self.spent
             if left <= 1:
                 raise Fail(f"not run: the submission used up its time budget of {self.budget:g} s")
@@ -86,16 +87,19 @@ class Submission:
                 if line not in self.adaptations and len(self.adaptations) < 40:
                     self.adaptations.append(line)
 
+    def results(self, probe: str) -> list[CallResult]:
+        """The probe's answer, call by call (runs the probe if it has not run yet)."""
+        return protocol.call_results(self.answers(probe))
+
     def outputs(self, probe: str, calls: list, optional: list = ()) -> dict:
         """Decoded outputs of the given calls (by name, or by position), keyed as asked; a failed
         required call fails the check."""
-        results = self.answers(probe)["results"]
-        listed = self.probes[probe][1]
+        results = self.results(probe)
         out: dict = {}
         for key in list(calls) + list(optional):
-            answer = results[call_index(listed, key)]
-            if answer.get("ok"):
-                out[key] = protocol.decode(answer["value"])
+            answer = results[self.probes[probe].index(key)]
+            if answer.ok:
+                out[key] = protocol.decode(answer.value)
             elif key in calls:
-                raise Fail(answer["message"])
+                raise Fail(answer.message)
         return out

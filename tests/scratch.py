@@ -71,17 +71,72 @@ def wheel_requirements(wheel: Path) -> list[str]:
     return sorted(r for r in reqs if "extra ==" not in r)
 
 
+#: Installed here from the host rather than downloaded again (gigabytes: torch with its CUDA libraries).
+BORROWED = ("torch", "torchvision")
+
+
+def _closure(names) -> dict:
+    """The host's distributions ``names`` and everything they require (markers evaluated), by name."""
+    import importlib.metadata as md
+    import re
+
+    from packaging.requirements import Requirement
+
+    seen, todo = {}, list(names)
+    while todo:
+        name = todo.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen:
+            continue
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue
+        seen[key] = dist
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    seen.pop("setuptools", None)  # the venv has its own
+    return seen
+
+
+def borrow_into(site: Path, names=BORROWED) -> list[str]:
+    """Put the host's installed ``names`` (and what they require) into the site-packages folder ``site``
+    as hard links (a copy where the two lie on different file systems): pip then sees them installed, as
+    if it had installed them, without unpacking gigabytes again. Only these: every other dependency is
+    installed by pip from what the kit declares. Returns the distributions borrowed."""
+    import shutil
+    import subprocess
+
+    dists = _closure(names)
+    tops = {f.parts[0] for d in dists.values() for f in d.files or []}
+    tops -= {"..", "__pycache__"}
+    for top in sorted(t for t in tops if not t.endswith(".pth")):
+        src = Path(next(iter(dists.values())).locate_file(top))
+        if not src.exists() or (site / top).exists():
+            continue
+        if subprocess.run(["cp", "-al", str(src), str(site / top)], capture_output=True).returncode:
+            shutil.rmtree(site / top, ignore_errors=True)
+            (shutil.copytree if src.is_dir() else shutil.copy2)(src, site / top)
+    return sorted(dists)
+
+
 def cached_venv(requirements: list[str]) -> Path:
-    """A venv (not seeing the system's packages) with ``requirements`` installed, made once per
-    dependency list and Python version and kept under ~/.cache/diffgrade/kit-venv-<hash> (torch takes
-    minutes to install). Made in a temporary folder and renamed into place, so a run that is stopped
-    or races another leaves no half-made venv behind; nothing is installed into it afterwards."""
+    """A venv (not seeing the system's packages) with ``requirements`` installed by pip, made once per
+    dependency list and Python version and kept under ~/.cache/diffgrade/kit-venv-<hash>. Torch and
+    torchvision (with what they require) are hard-linked in from this interpreter first (:func:`borrow_into`),
+    so pip installs the rest from the index as a student's ``pip install`` would. Made in a temporary folder
+    and renamed into place, so a run that is stopped or races another leaves no half-made venv behind;
+    nothing is installed into it afterwards."""
     import hashlib
     import shutil
     import subprocess
     import sys
 
-    key = hashlib.sha256(repr((sys.version_info[:2], requirements)).encode()).hexdigest()[:16]
+    import torch
+
+    key = hashlib.sha256(repr((sys.version_info[:2], torch.__version__, requirements)).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "diffgrade"
     final = cache / f"kit-venv-{key}"
     if (final / "ready").exists():
@@ -89,8 +144,14 @@ def cached_venv(requirements: list[str]) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{final.name}.tmp-", dir=cache))
     try:
+        # the base interpreter's venv module: from inside a venv too, this makes a venv of the base
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(tmp)], check=True)
-        subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "--quiet", *requirements], check=True)
+        (site,) = tmp.glob("lib/python3*/site-packages")
+        borrow_into(site)
+        python = str(tmp / "bin" / "python")
+        subprocess.run(
+            [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements], check=True
+        )
         (tmp / "ready").write_text("\n".join(requirements) + "\n")
         subprocess.run(["chmod", "-R", "a+rX", str(tmp)], check=True)
         os.chmod(tmp, 0o755)

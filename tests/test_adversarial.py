@@ -97,6 +97,6 @@ def test_a_submission_cannot_kill_another_graded_beside_it(root):
 
     with worker(root / "solutions" / "proj5a.ipynb") as honest, worker(CORPUS / "kill_everything.ipynb") as attacker:
         assert honest.sandbox.user != attacker.sandbox.user
-        attacker.probe(PROBES["forward"][1], timeout=10)
-        answer = honest.probe(PROBES["forward"][1], timeout=10)
+        attacker.probe(PROBES["forward"].calls, timeout=10)
+        answer = honest.probe(PROBES["forward"].calls, timeout=10)
         assert honest.restarts == 0 and all(r["ok"] for r in answer["results"])

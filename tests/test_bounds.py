@@ -21,6 +21,7 @@ from nbtools import write_notebook
 from grader import batch, executors, protocol, unzip
 from grader.isolation.spawn import IsolationUnavailable, WorkerProcess
 from grader.load import NotebookError, read_notebook
+from grader.probing import call, probe
 from grader.reports.results import check_summary, terminal_table
 from grader.reports.sanitize import cell, line
 from grader.submission import Submission
@@ -218,7 +219,7 @@ class _Worker:
 
 def test_a_submission_keeps_answers_up_to_its_budget(monkeypatch):
     monkeypatch.setattr(protocol, "MAX_KEPT", 3 * 1024 * 1024)
-    probes = {f"p{i}": ("f", [{"func": "f"}]) for i in range(5)}
+    probes = {f"p{i}": probe("f", call("f")) for i in range(5)}
     sub = Submission(probes, worker=_Worker(250_000))  # 1 MB of float32, 1.3 MB encoded
     oks = [sub.answers(p)["results"][0]["ok"] for p in probes]
     assert oks == [True, True, False, False, False]

@@ -32,9 +32,9 @@ TOY_FILES = {
             return {"x": np.arange(6, dtype=np.float32).reshape(2, 3)}
     """,
     "probes.py": """
-        from grader.probing import call, probe
+        from grader.probing import Input, call, probe
 
-        PROBES = {"double": probe("double", call("double", {"$input": "x"}, name="twice_x"))}
+        PROBES = {"double": probe("double", call("double", Input("x"), name="twice_x"))}
     """,
     "catalogue.py": """
         from grader.catalogue import Variant

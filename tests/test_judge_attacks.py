@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from grader.judge import Fail, Reference
+from grader.probing import Support, call, probe
 from grader.runner import grade
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "judge_attacks"
@@ -55,9 +56,7 @@ def test_the_corpus_is_what_its_generator_writes(tmp_path, monkeypatch):
 def _reference():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(1, 3, 4, 4)), rng.normal(size=(1, 3, 4, 4))
-    probes = {
-        "f": ("f", [{"func": "f", "name": "one"}, {"func": "$support:g", "name": "aux"}, {"func": "f", "name": "two"}])
-    }
+    probes = {"f": probe("f", call("f", name="one"), call(Support("g"), name="aux"), call("f", name="two"))}
     arrays = {"f|reference|0": a, "f|reference|1": a, "f|reference|2": b}
     return Reference(arrays, [], probes), a, b
 

@@ -7,6 +7,7 @@ import pytest
 
 from grader import mutations as M
 from grader.judge import Fail, Reference
+from grader.probing import call, probe
 
 STEP = """
 def step(x_t, x0, t, t_prev):
@@ -94,7 +95,7 @@ def _reference(search=True):
         "p|search|0": np.stack([M.fingerprint(EDIT_A, REF_OUT), M.fingerprint(EDIT_B, REF_OUT)]),
         "p|search-edits|0": np.frombuffer(json.dumps(["edit A", "edit B"]).encode(), dtype=np.uint8),
     }
-    return Reference(arrays, [], {"p": ("f", [{"func": "f"}])}, search=search)
+    return Reference(arrays, [], {"p": probe("f", call("f"))}, search=search)
 
 
 def test_an_output_that_equals_one_edit_is_named_by_it():
@@ -136,7 +137,7 @@ def test_the_fixtures_hold_the_searched_edits_of_every_searched_name():
     expected = fixtures.load_expected("proj5a")
     ref = Reference(expected, [], a.probes)
     for api in a.searched:
-        probes = [p for p, (name, _) in a.probes.items() if name == api]
+        probes = [name for name, p in a.probes.items() if p.api == api]
         assert any(ref.edits(p) for p in probes), api
         for p in probes:
             rows = [v for k, v in expected.items() if k.startswith(f"{p}|search|")]
@@ -153,7 +154,7 @@ def test_a_small_difference_is_named_only_by_the_edit_that_makes_it():
         "p|search|0": np.stack([M.fingerprint(other, REF_OUT), M.fingerprint(small, REF_OUT)]),
         "p|search-edits|0": np.frombuffer(json.dumps(["edit other", "edit small"]).encode(), dtype=np.uint8),
     }
-    ref = Reference(arrays, [], {"p": ("f", [{"func": "f"}])})
+    ref = Reference(arrays, [], {"p": probe("f", call("f"))})
     with pytest.raises(Fail, match="equals edit small"):
         ref.judge("p", {0: small.copy()}, [0])
     with pytest.raises(Fail) as e:

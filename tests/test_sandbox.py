@@ -17,6 +17,7 @@ from grader import course, protocol
 from grader.fixtures import load_inputs
 from grader.isolation.cgroup import _own_group
 from grader.isolation.spawn import IsolationUnavailable, Limits, WorkerProcess, isolation_mode
+from grader.probing import call
 
 try:
     SEALED = isolation_mode() == "sealed"
@@ -106,7 +107,7 @@ def _worker(source: str, limits: Limits | None = None, more: list[dict] = ()) ->
 
 
 def _call(worker: WorkerProcess, *args, func: str = "attack") -> dict:
-    return worker.probe([{"func": func, "args": list(args), "kwargs": {}}], timeout=20)["results"][0]
+    return worker.probe([call(func, *args)], timeout=20)["results"][0]
 
 
 def _value(answer: dict):
@@ -169,10 +170,10 @@ def test_a_probe_cannot_find_the_reference_parts_of_earlier_probes(worker):
 
     with_support = support_source(worker.spec, "sdedit")
     assert "reference_forward" in (with_support or "")
-    call = [{"func": "memory_attack", "args": [], "kwargs": {}}]
-    seen = _value(worker.probe(call, timeout=20, support=with_support)["results"][0])
+    attack = [call("memory_attack")]
+    seen = _value(worker.probe(attack, timeout=20, support=with_support)["results"][0])
     assert "reference_forward" in seen and seen[-1] != "0"  # the scan finds the parts where they are
-    later = _value(worker.probe(call, timeout=20, support=None)["results"][0])
+    later = _value(worker.probe(attack, timeout=20, support=None)["results"][0])
     assert later == ["0", "0"]  # nothing of the first probe's support is left
 
 

@@ -20,6 +20,7 @@ from grader.isolation.spawn import (
     isolation_mode,
 )
 from grader.load import load_notebook
+from grader.probing import call
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,9 +48,7 @@ def _worker(source: str, assignment: str = "proj5a") -> WorkerProcess:
 def _call(worker: WorkerProcess, *args, api: str = "attack") -> dict:
     from grader.support import support_source
 
-    return worker.probe(
-        [{"func": "attack", "args": list(args), "kwargs": {}}], timeout=20, support=support_source(worker.spec, api)
-    )["results"][0]
+    return worker.probe([call("attack", *args)], timeout=20, support=support_source(worker.spec, api))["results"][0]
 
 
 def _value(answer: dict):

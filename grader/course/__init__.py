@@ -6,8 +6,8 @@ Each assignment is a package ``grader/course/<name>/`` (or any folder registered
 * ``__init__.py`` with ``SPEC``: provided globals, how its notebooks are recognised, limits,
   message hints, and which of its modules the worker may import;
 * ``standins.py``: the notebook-facing globals (``build(inputs) -> dict``); worker side;
-* optional worker-side harness modules named in ``SPEC.worker_modules`` (``$standin:NAME``);
-* ``probes.py``: ``PROBES``: probe name -> (graded name, calls);
+* optional worker-side harness modules named in ``SPEC.worker_modules`` (``Standin(NAME)``);
+* ``probes.py``: ``PROBES``: probe name -> :class:`grader.core.Probe` (graded name, calls);
 * ``checks/test_*.py``: the pytest checks, with their points and visibility as markers;
 * ``catalogue.py``: ``VARIANTS``, the accepted readings and known mistakes;
 * optional ``interfaces.py`` (worker side, listed in ``worker_modules``): ``INTERFACES``, the accepted
@@ -77,6 +77,7 @@ class Spec:
 
     @property
     def probes(self) -> dict:
+        """probe name -> :class:`grader.core.Probe` (the assignment's table: a submission copies it)."""
         return self.module("probes").PROBES
 
     @property

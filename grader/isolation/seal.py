@@ -135,6 +135,7 @@ def worker_files(package_dir: str, modules: list[str], import_root: str) -> dict
     grader_parent = os.path.dirname(package_dir)
     for name in (
         "grader",
+        "grader.core",
         "grader.protocol",
         "grader.worker",
         "grader.worker.serve",

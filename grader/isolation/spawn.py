@@ -188,14 +188,14 @@ class WorkerProcess:
         self.close()
 
     # ---- probes -------------------------------------------------------------
-    def probe(self, calls: list[dict], timeout: float, prelude: str | None = None, support: str | None = None) -> dict:
-        """Run calls in a fresh fork of the worker. Always returns ``{"results": [one per call], ...}``;
+    def probe(self, calls, timeout: float, prelude: str | None = None, support: str | None = None) -> dict:
+        """Run calls (:class:`grader.core.Call`) in a fresh fork of the worker. Always returns ``{"results": [one per call], ...}``;
         when the probe failed as a whole (timeout, crash) every call carries that failure and
         ``"failed"`` holds its message."""
         if self.proc is None or self.proc.poll() is not None:
             self.restart()
         try:
-            message = {"op": "probe", "calls": calls, "timeout": timeout}
+            message = {"op": "probe", "calls": protocol.encode_calls(calls), "timeout": timeout}
             if prelude:
                 message["prelude"] = prelude
             secret = support.encode("utf-8") if support else b""

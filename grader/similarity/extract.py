@@ -54,7 +54,7 @@ def graded_names(assignment: str) -> list[str]:
     """The assignment's graded names, in the order its probes declare them."""
     from grader import course
 
-    return list(dict.fromkeys(api for api, _ in course.get(assignment).probes.values()))
+    return list(dict.fromkeys(p.api for p in course.get(assignment).probes.values()))
 
 
 def _statement_names(source: str) -> tuple[list[str], list[str]]:

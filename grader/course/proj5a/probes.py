@@ -1,20 +1,19 @@
 """What the proj5a checks run in the worker: calls on seeded fixture inputs.
 
 A probe is a list of calls; a call's arguments may name fixture inputs
-(``{"$input": ...}``), prompt embeddings (``{"$provided": "prompt_embeds_dict",
-"item": prompt}``) or earlier results (``{"$result": i}``). ``$support:reference_forward``
-is the grader's forward process, used where a caller must not pay for a wrong ``forward``. The same
+(``Input(...)``), prompt embeddings (``Provided("prompt_embeds_dict", item=prompt)``) or earlier
+results (``result(name)``). ``Support("reference_forward")`` is the grader's forward process, used where a caller must not pay for a wrong ``forward``. The same
 probes produce the reference outputs at ``grader fixtures build``.
 """
 
-from grader.probing import call, probe, result
+from grader.probing import Input, Provided, Support, call, probe, result
 
 TS = list(range(990, -1, -30))
-REF_FORWARD = "$support:reference_forward"
+REF_FORWARD = Support("reference_forward")
 
 
 def _embed(prompt):
-    return {"$provided": "prompt_embeds_dict", "item": prompt}
+    return Provided("prompt_embeds_dict", item=prompt)
 
 
 PHOTO = _embed("a high quality photo")
@@ -24,9 +23,9 @@ OLD_MAN = _embed("an oil painting of an old man")
 CAMPFIRE = _embed("an oil painting of people around a campfire")
 SKULL = _embed("a lithograph of a skull")
 WATERFALL = _embed("a lithograph of waterfalls")
-IM = {"$input": "test_image"}
-IM2 = {"$input": "test_image_2"}
-NOISE = {"$input": "noise"}
+IM = Input("test_image")
+IM2 = Input("test_image_2")
+NOISE = Input("noise")
 REF = {"forward": REF_FORWARD}
 
 
@@ -85,8 +84,8 @@ PROBES = {
     ),
     "inpaint": probe(
         "inpaint",
-        call("inpaint", IM, {"$input": "mask"}, PHOTO, NULL, TS, scale=7, seed=70, rebind=REF, name="top"),
-        call("inpaint", IM, {"$input": "mask_2"}, ROCKET, NULL, TS, seed=71, rebind=REF, name="right_half"),
+        call("inpaint", IM, Input("mask"), PHOTO, NULL, TS, scale=7, seed=70, rebind=REF, name="top"),
+        call("inpaint", IM, Input("mask_2"), ROCKET, NULL, TS, seed=71, rebind=REF, name="right_half"),
     ),
     "visual_anagrams": probe(
         "visual_anagrams",

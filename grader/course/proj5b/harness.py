@@ -1,8 +1,8 @@
 """Grader-side instruments for the proj5b checks, run inside the worker.
 
-Probes reach these as ``"$standin:NAME"`` (the worker looks them up in the
+Probes reach these as ``Standin("NAME")`` (the worker looks them up in the
 assignment's worker-side modules, ``Spec.worker_modules``). They take
-student objects (``{"$ns": "UpBlock"}``), run them on fixed inputs and return
+student objects (``Student("UpBlock")``), run them on fixed inputs and return
 plain data (arrays and numbers), never the objects themselves.
 
 Modules

@@ -83,6 +83,45 @@ class _RecordingClassDenoiser(_Recorder):
 STEP_POSITIONS = (0, 150, -30, -2, -1)
 
 
+def _steps_of(calls: list) -> list[list]:
+    """The UNet calls grouped into denoising steps: runs of consecutive calls with the same t."""
+    steps: list[list] = []
+    for call in calls:
+        if steps and steps[-1][0][0] == call[0]:
+            steps[-1].append(call)
+        else:
+            steps.append([call])
+    return steps
+
+
+def _sampler_runs(calls: list) -> list[list[list]]:
+    """The steps of each call of the sampler: a sampler that makes one sample per call (the grader then calls
+    it once per sample) starts again from the largest t; each run is one call's steps."""
+    runs: list[list] = [[]]
+    for call in calls:
+        if runs[-1] and call[0] > runs[-1][-1][0]:
+            runs.append([])
+        runs[-1].append(call)
+    return [_steps_of(run) for run in runs if run]
+
+
+def _merged_steps(calls: list) -> list[list]:
+    """Steps with every sample in them: one run's steps, or, when the sampler ran once per sample with the same
+    number of steps each time, step k of every run together (in run order, as the samples were concatenated)."""
+    runs = _sampler_runs(calls)
+    if len(runs) > 1 and len({len(r) for r in runs}) == 1:
+        return [[call for run in runs for call in run[k]] for k in range(len(runs[0]))]
+    return _steps_of(calls)
+
+
+def _first_inputs(group: list) -> torch.Tensor:
+    """The x_t of a step, one row per sample: the inputs of its conditional calls (every call when there is
+    no dropout), which hold the same x_t as its unconditional ones."""
+    xs = torch.cat([g[1].reshape(g[1].shape[0], -1) for g in group])
+    dropped = torch.cat([g[3] for g in group])
+    return xs[~dropped] if bool((~dropped).any()) else xs
+
+
 def _sampler_steps(rec: _Recorder, final) -> torch.Tensor:
     """(len(STEP_POSITIONS), 5, n, 784) float32: per chosen step, [x_t, eps_c, eps_u, x_next, t] (eps_u NaN
     when no call of that step dropped the class; the t row holds t in every entry).
@@ -93,12 +132,7 @@ def _sampler_steps(rec: _Recorder, final) -> torch.Tensor:
     and eps.
     """
     n = rec.n
-    steps: list[list] = []
-    for call in rec.calls:
-        if steps and steps[-1][0][0] == call[0]:
-            steps[-1].append(call)
-        else:
-            steps.append([call])
+    steps = _merged_steps(rec.calls)
     out = torch.full((len(STEP_POSITIONS), 5, n, 784), float("nan"))
     if not steps:
         return out
@@ -108,7 +142,7 @@ def _sampler_steps(rec: _Recorder, final) -> torch.Tensor:
         if not 0 <= k < len(steps):
             continue
         group = steps[k]
-        xs = torch.cat([g[1].reshape(g[1].shape[0], -1) for g in group])
+        xs = _first_inputs(group)
         outs = torch.cat([g[2].reshape(g[2].shape[0], -1) for g in group])
         dropped = torch.cat([g[3] for g in group])
         if xs.shape[1] != 784 or outs.shape[1] != 784:
@@ -120,10 +154,7 @@ def _sampler_steps(rec: _Recorder, final) -> torch.Tensor:
         out[j, 1] = cond[:n].float()
         if len(uncond) >= n:
             out[j, 2] = uncond[:n].float()
-        if k + 1 < len(steps):
-            nxt = steps[k + 1][0][1].reshape(steps[k + 1][0][1].shape[0], -1)
-        else:
-            nxt = final
+        nxt = _first_inputs(steps[k + 1]) if k + 1 < len(steps) else final
         if nxt is not None and nxt.shape[0] >= n and nxt.shape[1] == 784:
             out[j, 3] = nxt[:n].float()
         out[j, 4] = float(group[0][0])

@@ -1,7 +1,7 @@
 """What the proj5b checks run in the worker.
 
-Modules are built and run by grader-side helpers (``$standin:module_*``, see
-grader/standins/proj5b_checks.py) with deterministic weights keyed by layer
+Modules are built and run by grader-side helpers (``Standin("module_*")``, in this folder's
+standins.py) with deterministic weights keyed by layer
 signature, so the reference's outputs are the student's outputs exactly when the
 architectures agree. Each module probe runs the student's class as written
 ("own" calls) and again with the reference versions of the building blocks
@@ -10,23 +10,28 @@ not to every block and UNet built from it.
 
 Functions get grader-made arguments: the reference schedule, recording probe
 UNets, the analytic MNIST denoisers, a tiny trainable net. What a helper
-observes is read back with ``$standin:stash_get`` in later calls of the probe.
+observes is read back with ``Standin("stash_get")`` in later calls of the probe.
 Training calls rebind ``add_noise`` / ``ddpm_forward`` / ``ddpm_forward_class``
 to the reference versions for the same reason.
 """
 
-from grader.probing import call
+from grader.probing import Input, Standin, Student, Support, call, probe
 
 BLOCK_NAMES = ("Conv", "DownConv", "UpConv", "Flatten", "Unflatten", "ConvBlock", "DownBlock", "UpBlock", "FCBlock")
-REBIND_ALL = {name: f"$support:Ref{name}" for name in BLOCK_NAMES}
+REBIND_ALL = {name: Support(f"Ref{name}") for name in BLOCK_NAMES}
 
 
 def ns(name):
-    return {"$ns": name}
+    return Student(name)
+
+
+def listed(api, calls):
+    """A probe of ``api`` from a list of calls."""
+    return probe(api, *calls)
 
 
 def stash(key, label, name=None, stored=True):
-    return call("$standin:stash_get", key, label=label, name=name, stored=stored)
+    return call(Standin("stash_get"), key, label=label, name=name, stored=stored)
 
 
 # ---- modules ------------------------------------------------------------------------------
@@ -60,15 +65,15 @@ def _module_calls(name, rebind):
     args, shape, cond, _ = MODULES[name]
     kw = {"label": name}
     calls = [
-        call("$standin:module_output", ns(name), args, shape, cond, "eval", rebind=rebind, **kw),
-        call("$standin:module_output", ns(name), args, shape, cond, "train", **kw),
-        call("$standin:module_trace", ns(name), args, shape, cond, **kw),
-        call("$standin:module_params", ns(name), args, **kw),
+        call(Standin("module_output"), ns(name), args, shape, cond, "eval", rebind=rebind, **kw),
+        call(Standin("module_output"), ns(name), args, shape, cond, "train", **kw),
+        call(Standin("module_trace"), ns(name), args, shape, cond, **kw),
+        call(Standin("module_params"), ns(name), args, **kw),
     ]
     if name in UNETS:
         calls += [
-            call("$standin:module_params", ns(name), _with_d(args, 16), **kw),
-            call("$standin:module_output", ns(name), _with_d(args, 4), shape, cond, "eval", **kw),
+            call(Standin("module_params"), ns(name), _with_d(args, 16), **kw),
+            call(Standin("module_output"), ns(name), _with_d(args, 4), shape, cond, "eval", **kw),
         ]
     return calls
 
@@ -82,23 +87,23 @@ def module_probe(name):
     calls = _module_calls(name, None)
     if rebound:  # after the own calls: a rebind stays in force for the rest of the probe
         calls += _module_calls(name, {n: REBIND_ALL[n] for n in rebound if n != name})
-    return (name, calls)
+    return probe(name, *calls)
 
 
 PROBES = {name: module_probe(name) for name in MODULES}
 
 # ---- add_noise, ddpm_schedule ---------------------------------------------------------------
 
-PX = {"$input": "probe_x"}
-PROBES["add_noise"] = (
+PX = Input("probe_x")
+PROBES["add_noise"] = listed(
     "add_noise",
     [call("add_noise", PX, 0.5, seed=11, name="sigma0.5"), call("add_noise", PX, 0.2, seed=12, name="sigma0.2")],
 )
-PROBES["ddpm_schedule"] = (
+PROBES["ddpm_schedule"] = listed(
     "ddpm_schedule",
     [
-        call("$standin:run_schedule", ns("ddpm_schedule"), 1e-4, 0.02, 300, label="ddpm_schedule"),
-        call("$standin:run_schedule", ns("ddpm_schedule"), 1e-3, 0.05, 50, label="ddpm_schedule"),
+        call(Standin("run_schedule"), ns("ddpm_schedule"), 1e-4, 0.02, 300, label="ddpm_schedule"),
+        call(Standin("run_schedule"), ns("ddpm_schedule"), 1e-3, 0.05, 50, label="ddpm_schedule"),
     ],
 )
 
@@ -108,13 +113,13 @@ FORWARD_KEYS = ("t", "x", "x0", "eps0", "calls")  # the probe UNet's output is 0
 
 
 def _forward_run(name, helper, seed, **kwargs):
-    return [call(f"$standin:{helper}", ns(name), seed=seed, no_grad=False, label=name, **kwargs)] + [
+    return [call(Standin(helper), ns(name), seed=seed, no_grad=False, label=name, **kwargs)] + [
         stash(k, name) for k in FORWARD_KEYS
     ]
 
 
 #: Call indices: run r's FORWARD_KEYS entries follow its index.
-PROBES["ddpm_forward"] = (
+PROBES["ddpm_forward"] = listed(
     "ddpm_forward",
     _forward_run("ddpm_forward", "run_ddpm_forward", 21, n=32, num_ts=300)
     + _forward_run("ddpm_forward", "run_ddpm_forward", 22, n=16, num_ts=50),
@@ -127,7 +132,7 @@ CLASS_KEYS = ("c", "mask", "labels", "calls")
 def _dropout_run(seed, p):
     return [
         call(
-            "$standin:run_ddpm_forward_class",
+            Standin("run_ddpm_forward_class"),
             ns("ddpm_forward_class"),
             seed=seed,
             no_grad=False,
@@ -139,7 +144,7 @@ def _dropout_run(seed, p):
     ] + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS]
 
 
-PROBES["ddpm_forward_class"] = (
+PROBES["ddpm_forward_class"] = listed(
     "ddpm_forward_class",
     _forward_run("ddpm_forward_class", "run_ddpm_forward_class", 31, n=32, p_uncond=0.2, num_ts=300)
     + _dropout_run(32, 0.2)
@@ -161,19 +166,19 @@ def _step_stash(api, suffix=""):
     return [stash(k, f"{api} (its update steps)", name=k + suffix, stored=False) for k in STEP_STASH]
 
 
-PROBES["ddpm_sample"] = (
+PROBES["ddpm_sample"] = listed(
     "ddpm_sample",
     [
-        call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
+        call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
         *[stash(k, "ddpm_sample", name=k) for k in SAMPLE_KEYS[:3]],
         *_step_stash("ddpm_sample"),
     ],
 )
 #: Asked for only when the exact comparison fails (noise drawn in another order): the 1-based denoiser's samples.
-PROBES["ddpm_sample_fallback"] = (
+PROBES["ddpm_sample_fallback"] = listed(
     "ddpm_sample",
     [
-        call("$standin:run_sample", ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample", name="samples"),
+        call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample", name="samples"),
     ],
 )
 
@@ -183,7 +188,7 @@ CLASS_LABELS = ([7, 3, 0, 9], [1, 5, 2, 8])
 def _class_samples(labels, guidance_scale, seed, name, **reading):
     """ddpm_sample_class with the analytic class denoiser (``reading``: ``offset=-1`` for the 1-based one)."""
     return call(
-        "$standin:run_sample_class",
+        Standin("run_sample_class"),
         ns("ddpm_sample_class"),
         labels,
         guidance_scale,
@@ -194,7 +199,7 @@ def _class_samples(labels, guidance_scale, seed, name, **reading):
     )
 
 
-PROBES["ddpm_sample_class"] = (
+PROBES["ddpm_sample_class"] = listed(
     "ddpm_sample_class",
     [
         _class_samples(CLASS_LABELS[0], None, 51, "samples"),
@@ -205,7 +210,7 @@ PROBES["ddpm_sample_class"] = (
         *_step_stash("ddpm_sample_class", "_scale2"),
     ],
 )
-PROBES["ddpm_sample_class_fallback"] = (
+PROBES["ddpm_sample_class_fallback"] = listed(
     "ddpm_sample_class",
     [
         _class_samples(CLASS_LABELS[0], None, 51, "samples", offset=-1),
@@ -229,11 +234,11 @@ TRAIN_LR = 1e-2
 
 def _train_probe(name, kind, seed, rebind, **kwargs):
     keys = TRAIN_KEYS[:TRAIN_COMMON] if kind == "denoiser" else TRAIN_KEYS
-    return (
+    return listed(
         name,
         [
             call(
-                "$standin:run_train",
+                Standin("run_train"),
                 ns(name),
                 kind,
                 seed=seed,
@@ -250,17 +255,17 @@ def _train_probe(name, kind, seed, rebind, **kwargs):
 
 
 PROBES["train_denoiser"] = _train_probe(
-    "train_denoiser", "denoiser", 61, {"add_noise": "$support:ref_add_noise"}, sigma=0.3
+    "train_denoiser", "denoiser", 61, {"add_noise": Support("ref_add_noise")}, sigma=0.3
 )
 PROBES["train_time_conditioned"] = _train_probe(
-    "train_time_conditioned", "time", 71, {"ddpm_forward": "$support:ref_ddpm_forward"}
+    "train_time_conditioned", "time", 71, {"ddpm_forward": Support("ref_ddpm_forward")}
 )
 # ddpm_forward too: a notebook may define its class-conditioned objective again under that name (interfaces.py)
 PROBES["train_class_conditioned"] = _train_probe(
     "train_class_conditioned",
     "class",
     81,
-    {"ddpm_forward_class": "$support:ref_ddpm_forward_class", "ddpm_forward": "$support:ref_ddpm_forward_class"},
+    {"ddpm_forward_class": Support("ref_ddpm_forward_class"), "ddpm_forward": Support("ref_ddpm_forward_class")},
     p_uncond=0.1,
 )
 TRAIN_SIGMA = 0.3

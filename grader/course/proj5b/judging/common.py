@@ -7,17 +7,14 @@ import functools
 import numpy as np
 
 from grader import protocol
-from grader.judge import Fail, as_array, call_index
+from grader.judge import Fail, as_array
 
 # ---- reading a probe's results -----------------------------------------------------------------
 
 
 def results(sub, probe: str) -> list[tuple[object, str | None]]:
     """(value or None, failure message or None) for every call of the probe."""
-    out = []
-    for r in sub.answers(probe)["results"]:
-        out.append((protocol.decode(r["value"]), None) if r.get("ok") else (None, r.get("message") or "failed"))
-    return out
+    return [(protocol.decode(r.value), None) if r.ok else (None, r.message) for r in sub.results(probe)]
 
 
 def need(sub, probe: str, indices) -> dict[int, object]:
@@ -60,7 +57,7 @@ def closest_variant(ref, probe: str, got: dict, calls: list, limit: float = 0.02
     """The catalogued mistake whose outputs the student's match best (within ``limit``): a single one, else
     a pair made together; or None."""
     got = ref.by_index(probe, got)
-    calls = [call_index(ref.probes[probe][1], c) for c in calls]
+    calls = [ref.probes[probe].index(c) for c in calls]
     return ref.closest_mistake(probe, got, calls, limit)
 
 

@@ -11,7 +11,7 @@ from grader.course.proj5b.judging.common import (
     results,
     schedule,
 )
-from grader.judge import Fail, call_index, fail_if
+from grader.judge import Fail, fail_if
 
 # ---- samplers --------------------------------------------------------------------------------------
 
@@ -335,7 +335,7 @@ def judge_sampler(sub, ref, probe, got, calls, fallback, t_calls, labels=None, h
     own, (other_probe, other_call) = fallback
     candidates = [got.get(own)]
     if not lands(candidates[0], labels):
-        value, message = results(sub, other_probe)[call_index(sub.probes[other_probe][1], other_call)]
+        value, message = results(sub, other_probe)[sub.probes[other_probe].index(other_call)]
         candidates.append(value if message is None else None)
     if any(s is not None and lands(s, labels) for s in candidates):
         return  # noise drawn in another order: the samples still land on digits (of the requested classes)
