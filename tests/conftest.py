@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+import grader  # noqa: F401 - first, before torch: its oneDNN setting (grader/__init__.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 

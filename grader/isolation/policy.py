@@ -161,6 +161,7 @@ def _env(workdir: str) -> dict:
         "MPLCONFIGDIR": workdir,
         "HF_HUB_OFFLINE": "1",
         "CUDA_VISIBLE_DEVICES": "",
+        "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16"),  # see grader/__init__.py
     }
 
 
