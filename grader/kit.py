@@ -363,7 +363,7 @@ def stage(assignment: str, tree: Path) -> dict:
         )
     kit_fixtures = tree / "fixtures" / assignment
     kit_fixtures.mkdir(parents=True)
-    standins = folder / "standins.py"
+    standins = folder / "sealed" / "standins.py"
     standins.write_text(standins.read_text() + KIT_STANDINS)
     spec = course.get(assignment)
     if (folder / "kit_support.py").exists():  # the assignment's own stand-ins, and the support calls it stores

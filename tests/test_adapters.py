@@ -116,7 +116,7 @@ def test_a_sampler_without_num_samples_gets_the_rows_a_batch_would_get():
     reference's batch of n draws, so a correct one matches the reference sample for sample."""
     import torch
 
-    from grader.course.proj5b.interfaces import _RowNoise
+    from grader.course.proj5b.sealed.interfaces import _RowNoise
     from grader.worker.environment import NOISE
 
     NOISE.reset(41)

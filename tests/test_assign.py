@@ -227,7 +227,7 @@ def _namespace(notebook, in_class: bool, assignment: str = "proj5a") -> dict:
     on a machine without the model, its loading cell failed and only the notebook's own code ran.
     proj5b needs no model: its notebooks define ``device`` in their imports cell."""
     from grader import fixtures
-    from grader.course.proj5a import standins
+    from grader.course.proj5a.sealed import standins
 
     ns = {"__name__": "__main__"}
     if assignment == "proj5b":

@@ -21,7 +21,8 @@ TOY_FILES = {
         SPEC = Spec(name="toy", title="A toy assignment", provided=frozenset({"offset"}),
                     recognised_by=("def double",), probe_timeout=10.0)
     """,
-    "standins.py": """
+    "sealed/__init__.py": "",
+    "sealed/standins.py": """
         def build(inputs):
             return {"offset": 0.0}
     """,

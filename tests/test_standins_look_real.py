@@ -8,7 +8,7 @@ from grader.fixtures import load_inputs
 
 @pytest.fixture(scope="module")
 def proj5a():
-    from grader.course.proj5a import standins
+    from grader.course.proj5a.sealed import standins
 
     return standins.build(load_inputs("proj5a"))
 
@@ -38,7 +38,7 @@ def test_the_unet_still_answers_like_before(proj5a):
 
 
 def test_part_b_models_look_like_the_course_unets():
-    from grader.course.proj5b import harness, standins
+    from grader.course.proj5b.sealed import harness, standins
 
     standins.build(load_inputs("proj5b"))
     den = standins.make_denoiser(standins.INPUTS, torch.linspace(0.99, 0.01, 300), conditional=True)
@@ -66,6 +66,6 @@ def test_part_b_models_look_like_the_course_unets():
     ],
 )
 def test_a_mask_in_any_accepted_shape_reads_the_same(mask):
-    from grader.course.proj5b.standins import per_sample_mask
+    from grader.course.proj5b.sealed.standins import per_sample_mask
 
     assert per_sample_mask(mask, 3).tolist() == [1.0, 0.0, 1.0]

@@ -5,13 +5,14 @@ Each assignment is a package ``grader/course/<name>/`` (or any folder registered
 
 * ``__init__.py`` with ``SPEC``: provided globals, how its notebooks are recognised, limits,
   message hints, and which of its modules the worker may import;
-* ``standins.py``: the notebook-facing globals (``build(inputs) -> dict``); worker side;
-* optional worker-side harness modules named in ``SPEC.worker_modules`` (``Standin(NAME)``);
+* ``sealed/``: everything the sandbox of a probe may import, and nothing else of the assignment (the
+  folder is copied whole into the sealed worker): ``sealed/standins.py``, the notebook-facing globals
+  (``build(inputs) -> dict``) and the helpers probes call as ``Standin(NAME)``; optional
+  ``sealed/interfaces.py``: ``INTERFACES``, the accepted interface variants (aliases, argument layouts,
+  tuple results; see :mod:`grader.worker.adapters`); any further instruments the probes call;
 * ``probes.py``: ``PROBES``: probe name -> :class:`grader.core.Probe` (graded name, calls);
 * ``checks/test_*.py``: the pytest checks, with their points and visibility as markers;
 * ``catalogue.py``: ``VARIANTS``, the accepted readings and known mistakes;
-* optional ``interfaces.py`` (worker side, listed in ``worker_modules``): ``INTERFACES``, the accepted
-  interface variants (aliases, argument layouts, tuple results; see :mod:`grader.worker.adapters`);
 * ``inputs.py``: ``build_inputs() -> dict`` of numpy arrays for the seeded fixtures.
 
 The engine names no assignment: it asks this registry. Nothing here imports torch, so the
@@ -55,8 +56,6 @@ class Spec:
     #: whose construction marks a loop as standing for that function (searched in this order; see
     #: grader.training_loops). The loop is run with the grader's model built in place of those classes.
     training_functions: dict = field(default_factory=dict, compare=False)
-    #: Worker-side modules besides ``standins`` (relative names), searched for ``$standin:NAME``.
-    worker_modules: tuple = ()
     #: Graded names whose failing outputs are matched against single edits of the reference (grader.mutations):
     #: each edit's outputs are fingerprinted at ``grader fixtures build``.
     searched: tuple = ()
@@ -85,13 +84,20 @@ class Spec:
         return self.module("catalogue").VARIANTS
 
     @property
+    def sealed_dir(self) -> Path:
+        """The folder of what a probe's sandbox may import (copied whole into the sealed worker)."""
+        return self.folder / "sealed"
+
+    @property
     def standins_module(self) -> str:
-        return f"{self.package}.standins"
+        return f"{self.package}.sealed.standins"
 
     @property
     def worker_module_names(self) -> list[str]:
-        """Modules the worker imports for this assignment (stand-ins first)."""
-        return [self.standins_module] + [f"{self.package}.{m}" for m in self.worker_modules]
+        """Modules the worker imports for this assignment: every module of ``sealed/``, the stand-ins first
+        (searched in this order for ``Standin(NAME)``)."""
+        others = sorted(p.stem for p in self.sealed_dir.glob("*.py") if p.stem not in ("__init__", "standins"))
+        return [self.standins_module] + [f"{self.package}.sealed.{m}" for m in others]
 
     @property
     def import_root(self) -> Path:

@@ -14,7 +14,6 @@ SPEC = Spec(
     ),
     doubled_channels_hint="the UNet output has 6 channels: the first 3 are the noise estimate, "
     "the last 3 the predicted variance",
-    worker_modules=("interfaces",),
     searched=(
         "forward",
         "blur_denoise",

@@ -42,7 +42,7 @@ def _skimage_64(name: str) -> np.ndarray:
 
 
 def build_inputs() -> dict:
-    from grader.course.proj5a.standins import PROMPTS
+    from grader.course.proj5a.sealed.standins import PROMPTS
 
     bank, bank_prompt = [], []
     for index, prompt in enumerate(PROMPTS):

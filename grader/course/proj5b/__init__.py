@@ -9,15 +9,6 @@ SPEC = Spec(
     recognised_by=("class UnconditionalUNet", "def ddpm_schedule", "class DownBlock", "def add_noise"),
     probe_timeout=30.0,
     student_kit=True,
-    worker_modules=(
-        "harness",
-        "harness_common",
-        "harness_modules",
-        "harness_sampling",
-        "harness_training",
-        "opcodes",
-        "interfaces",
-    ),
     training_functions={
         "train_class_conditioned": ("ClassConditionalUNet",),
         "train_time_conditioned": ("TimeConditionalUNet",),

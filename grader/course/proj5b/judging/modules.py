@@ -14,8 +14,8 @@ from grader.course.proj5b.judging.common import (
     arr,
     results,
 )
-from grader.course.proj5b.opcodes import ACTIVATIONS, NORMS
-from grader.course.proj5b.opcodes import NAMES as OP
+from grader.course.proj5b.sealed.opcodes import ACTIVATIONS, NORMS
+from grader.course.proj5b.sealed.opcodes import NAMES as OP
 from grader.judge import ATOL, Fail
 
 # ---- modules -------------------------------------------------------------------------------------

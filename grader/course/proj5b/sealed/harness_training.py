@@ -9,13 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from grader.course.proj5b.harness_common import (
+from grader.course.proj5b.sealed.harness_common import (
     _STASH,
     _digits,
     _seed_all,
     reference_schedule,
 )
-from grader.course.proj5b.standins import (
+from grader.course.proj5b.sealed.standins import (
     LooksLikeUNet,
     per_sample_mask,
 )

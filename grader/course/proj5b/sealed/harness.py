@@ -1,7 +1,7 @@
 """Grader-side instruments for the proj5b checks, run inside the worker.
 
 Probes reach these as ``Standin("NAME")`` (the worker looks them up in the
-assignment's worker-side modules, ``Spec.worker_modules``). They take
+assignment's sealed folder, ``Spec.worker_module_names``). They take
 student objects (``Student("UpBlock")``), run them on fixed inputs and return
 plain data (arrays and numbers), never the objects themselves.
 
@@ -20,7 +20,7 @@ Modules
     reference weights".
 
     ``module_trace`` records the layers a forward pass runs, in order, as rows
-    ``[op, in, out, kernel, stride, padding]`` (codes in :mod:`grader.course.proj5b.opcodes`); functional calls
+    ``[op, in, out, kernel, stride, padding]`` (codes in :mod:`grader.course.proj5b.sealed.opcodes`); functional calls
     (``F.gelu``, ``torch.cat``) count as well as modules.
 
 Functions
@@ -41,8 +41,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from grader.course.proj5b import interfaces
-from grader.course.proj5b.harness_common import (  # noqa: F401
+from grader.course.proj5b.sealed import interfaces
+from grader.course.proj5b.sealed.harness_common import (  # noqa: F401
     _STASH,
     _crc,
     _digits,
@@ -52,17 +52,17 @@ from grader.course.proj5b.harness_common import (  # noqa: F401
     reference_schedule,
     stash_get,
 )
-from grader.course.proj5b.harness_modules import *  # noqa: F401,F403 - the probes' $standin: names
-from grader.course.proj5b.harness_modules import (  # noqa: F401
+from grader.course.proj5b.sealed.harness_modules import *  # noqa: F401,F403 - the probes' $standin: names
+from grader.course.proj5b.sealed.harness_modules import (  # noqa: F401
     _build,  # noqa: F401 - tests build classes through it
     wear_student_model,
     with_student_model,
 )
-from grader.course.proj5b.harness_sampling import *  # noqa: F401,F403
-from grader.course.proj5b.harness_sampling import _RecordingClassDenoiser, _RecordingDenoiser  # noqa: F401
-from grader.course.proj5b.harness_training import *  # noqa: F401,F403
-from grader.course.proj5b.harness_training import _TinyClassNet, _TinyDenoiser, _TinyTimeNet  # noqa: F401
-from grader.course.proj5b.standins import (
+from grader.course.proj5b.sealed.harness_sampling import *  # noqa: F401,F403
+from grader.course.proj5b.sealed.harness_sampling import _RecordingClassDenoiser, _RecordingDenoiser  # noqa: F401
+from grader.course.proj5b.sealed.harness_training import *  # noqa: F401,F403
+from grader.course.proj5b.sealed.harness_training import _TinyClassNet, _TinyDenoiser, _TinyTimeNet  # noqa: F401
+from grader.course.proj5b.sealed.standins import (
     ProbeClassUNet,
     ProbeUNet,
 )

@@ -7,13 +7,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.course.proj5b import interfaces
-from grader.course.proj5b.harness_common import (
+from grader.course.proj5b.sealed import interfaces
+from grader.course.proj5b.sealed.harness_common import (
     _STASH,
     reference_schedule,
 )
-from grader.course.proj5b.harness_modules import with_student_model
-from grader.course.proj5b.standins import (
+from grader.course.proj5b.sealed.harness_modules import with_student_model
+from grader.course.proj5b.sealed.standins import (
     INPUTS,
     LooksLikeUNet,
     make_denoiser,

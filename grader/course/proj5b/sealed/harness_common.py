@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import torch
 
-from grader.course.proj5b.standins import (
+from grader.course.proj5b.sealed.standins import (
     INPUTS,
     NUM_TS,
 )

@@ -11,13 +11,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from grader.course.proj5b import interfaces
-from grader.course.proj5b.harness_common import (
+from grader.course.proj5b.sealed import interfaces
+from grader.course.proj5b.sealed.harness_common import (
     _crc,
     _one_line,
 )
-from grader.course.proj5b.opcodes import CODES
-from grader.course.proj5b.standins import (
+from grader.course.proj5b.sealed.opcodes import CODES
+from grader.course.proj5b.sealed.standins import (
     INPUTS,
 )
 from grader.worker import adapters
