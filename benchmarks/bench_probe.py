@@ -24,6 +24,7 @@ def main() -> None:
     from grader import course, fixtures
     from grader.isolation.spawn import WorkerProcess
     from grader.load import load_notebook
+    from grader.probing import call
 
     spec = course.get(args.assignment)
     chunks, _ = load_notebook(ROOT / "solutions" / f"{args.assignment}.ipynb", args.assignment)
@@ -36,7 +37,7 @@ def main() -> None:
             times = []
             for _ in range(args.n):
                 t = time.perf_counter()
-                worker.probe([{"func": name, "args": [], "name": "x"}], timeout=30)
+                worker.probe([call(name, name="x")], timeout=30)
                 times.append(time.perf_counter() - t)
         print(
             f"{args.assignment}, {label} ({len(kept)} chunks): worker start {started:.2f} s; one probe "

@@ -259,27 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="write the notebooks here instead of assignments/")
     s.set_defaults(func=cmd_assign)
 
-    try:
-        from grader import batch
-
-        batch.add_parser(sub)
-    except ImportError:
-        pass
-    try:
-        from grader import gradescope
-
-        gradescope.add_parser(sub)
-    except ImportError:
-        pass
-    try:
-        from grader import kit
-
-        kit.add_parser(sub)
-    except ImportError:
-        pass
+    # staff commands: a broken import here is an error, never a command that silently goes missing
+    from grader import batch, gradescope, kit
     from grader.similarity import command as similarity
 
-    similarity.add_parser(sub)
+    for module in (batch, gradescope, kit, similarity):
+        module.add_parser(sub)
     return p
 
 
