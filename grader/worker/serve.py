@@ -163,6 +163,8 @@ class Template:
                 got += n
             view.release()
             msg["support_page"] = page
+        if any(isinstance(c, dict) and c.get("func") == "$notebook_check" for c in msg.get("calls") or []):
+            _import_notebook_checks()  # once, here: not again in every sandbox (0.75 s each)
         try:
             header, frame = self._run(msg, float(msg.get("timeout", 30)))
         finally:
@@ -290,6 +292,16 @@ class Template:
                 self.probe(msg)
             elif op == "stop":
                 return
+
+
+def _import_notebook_checks() -> None:
+    """Import what a notebook's own (otter) checks import, in the template, the first time a probe runs one
+    (``grader check`` only): each sandbox then inherits it instead of importing it again. Library code, not
+    the student's; a missing otter is reported by the check itself."""
+    try:
+        import otter.test_files  # noqa: F401
+    except Exception:  # noqa: BLE001 - the check's own import then says what is wrong
+        pass
 
 
 def _write_all(fd: int, data: bytes) -> None:
