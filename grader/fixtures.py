@@ -53,13 +53,23 @@ def load_inputs(assignment: str) -> dict:
     return load_npz(fixture_dir(assignment) / "inputs.npz")
 
 
+#: path -> (size and modification time, arrays): expected.npz is decoded once per process (a grade reads it for
+#: the checks and for the report; a batch process grades many notebooks), again only if the file changes.
+_EXPECTED: dict = {}
+
+
 def load_expected(assignment: str) -> dict:
-    return load_npz(fixture_dir(assignment) / "expected.npz")
-
-
-def write_meta(assignment: str, meta: dict) -> None:
-    path = fixture_dir(assignment) / "meta.json"
-    path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    """The stored expected outputs, key -> array (a new dict each call; the arrays are shared: read only)."""
+    path = fixture_dir(assignment) / "expected.npz"
+    st = path.stat()
+    stamp = (st.st_size, st.st_mtime_ns)
+    cached = _EXPECTED.get(path)
+    if cached is None or cached[0] != stamp:
+        arrays = load_npz(path)
+        for array in arrays.values():
+            array.setflags(write=False)
+        cached = _EXPECTED[path] = (stamp, arrays)
+    return dict(cached[1])
 
 
 # ---- expected outputs -----------------------------------------------------------
