@@ -299,12 +299,17 @@ def _run_forms(cls, args, shape, cond, mode: str, trace_only: bool = False):
     """(outputs per form (None where a form fails), trace of the first form that runs)."""
     outs, trace, first_error = [], None, None
     forms = _forms(shape, cond)
+    built = None  # one module serves every form: init_by_signature sets all its parameters before each output
     for form in forms + (_forms(shape, "class+") if cond == "class" else []):
         if len(outs) == len(forms) and any(o is not None for o in outs):
             break  # a standard form ran: the later ones are not needed (the reference never needs them)
         try:
-            torch.manual_seed(0)
-            module = _build(cls, args)
+            if built is None:
+                torch.manual_seed(0)
+                module = _build(cls, args)
+                built = (module, torch.get_rng_state())
+            module, rng = built
+            torch.set_rng_state(rng)  # each form starts from the state a fresh build leaves (dropout draws)
             module.eval()
             tracer = OpTracer()
             with torch.no_grad(), tracer:
