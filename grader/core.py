@@ -131,9 +131,6 @@ class Probe:
                 return i
         raise KeyError(f"the probe has no call named {key!r}")
 
-    def __len__(self) -> int:
-        return len(self.calls)
-
 
 # ---- an answer ------------------------------------------------------------------------------------------
 

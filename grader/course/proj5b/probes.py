@@ -25,11 +25,6 @@ def ns(name):
     return Student(name)
 
 
-def listed(api, calls):
-    """A probe of ``api`` from a list of calls."""
-    return probe(api, *calls)
-
-
 def stash(key, label, name=None, stored=True):
     return call(Standin("stash_get"), key, label=label, name=name, stored=stored)
 
@@ -95,16 +90,15 @@ PROBES = {name: module_probe(name) for name in MODULES}
 # ---- add_noise, ddpm_schedule ---------------------------------------------------------------
 
 PX = Input("probe_x")
-PROBES["add_noise"] = listed(
+PROBES["add_noise"] = probe(
     "add_noise",
-    [call("add_noise", PX, 0.5, seed=11, name="sigma0.5"), call("add_noise", PX, 0.2, seed=12, name="sigma0.2")],
+    call("add_noise", PX, 0.5, seed=11, name="sigma0.5"),
+    call("add_noise", PX, 0.2, seed=12, name="sigma0.2"),
 )
-PROBES["ddpm_schedule"] = listed(
+PROBES["ddpm_schedule"] = probe(
     "ddpm_schedule",
-    [
-        call(Standin("run_schedule"), ns("ddpm_schedule"), 1e-4, 0.02, 300, label="ddpm_schedule"),
-        call(Standin("run_schedule"), ns("ddpm_schedule"), 1e-3, 0.05, 50, label="ddpm_schedule"),
-    ],
+    call(Standin("run_schedule"), ns("ddpm_schedule"), 1e-4, 0.02, 300, label="ddpm_schedule"),
+    call(Standin("run_schedule"), ns("ddpm_schedule"), 1e-3, 0.05, 50, label="ddpm_schedule"),
 )
 
 # ---- ddpm_forward, ddpm_forward_class ---------------------------------------------------------
@@ -119,9 +113,9 @@ def _forward_run(name, helper, seed, **kwargs):
 
 
 #: Call indices: run r's FORWARD_KEYS entries follow its index.
-PROBES["ddpm_forward"] = listed(
+PROBES["ddpm_forward"] = probe(
     "ddpm_forward",
-    _forward_run("ddpm_forward", "run_ddpm_forward", 21, n=32, num_ts=300)
+    *_forward_run("ddpm_forward", "run_ddpm_forward", 21, n=32, num_ts=300)
     + _forward_run("ddpm_forward", "run_ddpm_forward", 22, n=16, num_ts=50),
 )
 FORWARD_RUNS = {"ddpm_forward": {300: 0, 50: 1 + len(FORWARD_KEYS)}}
@@ -144,9 +138,9 @@ def _dropout_run(seed, p):
     ] + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS]
 
 
-PROBES["ddpm_forward_class"] = listed(
+PROBES["ddpm_forward_class"] = probe(
     "ddpm_forward_class",
-    _forward_run("ddpm_forward_class", "run_ddpm_forward_class", 31, n=32, p_uncond=0.2, num_ts=300)
+    *_forward_run("ddpm_forward_class", "run_ddpm_forward_class", 31, n=32, p_uncond=0.2, num_ts=300)
     + _dropout_run(32, 0.2)
     + _dropout_run(33, 0.5),
 )
@@ -166,20 +160,16 @@ def _step_stash(api, suffix=""):
     return [stash(k, f"{api} (its update steps)", name=k + suffix, stored=False) for k in STEP_STASH]
 
 
-PROBES["ddpm_sample"] = listed(
+PROBES["ddpm_sample"] = probe(
     "ddpm_sample",
-    [
-        call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
-        *[stash(k, "ddpm_sample", name=k) for k in SAMPLE_KEYS[:3]],
-        *_step_stash("ddpm_sample"),
-    ],
+    call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
+    *[stash(k, "ddpm_sample", name=k) for k in SAMPLE_KEYS[:3]],
+    *_step_stash("ddpm_sample"),
 )
 #: Asked for only when the exact comparison fails (noise drawn in another order): the 1-based denoiser's samples.
-PROBES["ddpm_sample_fallback"] = listed(
+PROBES["ddpm_sample_fallback"] = probe(
     "ddpm_sample",
-    [
-        call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample", name="samples"),
-    ],
+    call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample", name="samples"),
 )
 
 CLASS_LABELS = ([7, 3, 0, 9], [1, 5, 2, 8])
@@ -199,23 +189,19 @@ def _class_samples(labels, guidance_scale, seed, name, **reading):
     )
 
 
-PROBES["ddpm_sample_class"] = listed(
+PROBES["ddpm_sample_class"] = probe(
     "ddpm_sample_class",
-    [
-        _class_samples(CLASS_LABELS[0], None, 51, "samples"),
-        *[stash(k, "ddpm_sample_class", name=k) for k in SAMPLE_KEYS],
-        *_step_stash("ddpm_sample_class"),
-        _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2"),
-        stash("traj", "ddpm_sample_class", name="traj_scale2"),
-        *_step_stash("ddpm_sample_class", "_scale2"),
-    ],
+    _class_samples(CLASS_LABELS[0], None, 51, "samples"),
+    *[stash(k, "ddpm_sample_class", name=k) for k in SAMPLE_KEYS],
+    *_step_stash("ddpm_sample_class"),
+    _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2"),
+    stash("traj", "ddpm_sample_class", name="traj_scale2"),
+    *_step_stash("ddpm_sample_class", "_scale2"),
 )
-PROBES["ddpm_sample_class_fallback"] = listed(
+PROBES["ddpm_sample_class_fallback"] = probe(
     "ddpm_sample_class",
-    [
-        _class_samples(CLASS_LABELS[0], None, 51, "samples", offset=-1),
-        _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2", offset=-1),
-    ],
+    _class_samples(CLASS_LABELS[0], None, 51, "samples", offset=-1),
+    _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2", offset=-1),
 )
 
 # ---- training ----------------------------------------------------------------------------------
@@ -234,9 +220,9 @@ TRAIN_LR = 1e-2
 
 def _train_probe(name, kind, seed, rebind, **kwargs):
     keys = TRAIN_KEYS[:TRAIN_COMMON] if kind == "denoiser" else TRAIN_KEYS
-    return listed(
+    return probe(
         name,
-        [
+        *[
             call(
                 Standin("run_train"),
                 ns(name),

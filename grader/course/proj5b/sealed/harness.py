@@ -52,7 +52,7 @@ from grader.course.proj5b.sealed.harness_common import (  # noqa: F401
     reference_schedule,
     stash_get,
 )
-from grader.course.proj5b.sealed.harness_modules import *  # noqa: F401,F403 - the probes' $standin: names
+from grader.course.proj5b.sealed.harness_modules import *  # noqa: F401,F403 - the names probes call as Standin(...)
 from grader.course.proj5b.sealed.harness_modules import (  # noqa: F401
     _build,  # noqa: F401 - tests build classes through it
     wear_student_model,
