@@ -110,11 +110,10 @@ def borrow_into(site: Path, names=BORROWED) -> list[str]:
     import subprocess
 
     dists = _closure(names)
-    tops = {f.parts[0] for d in dists.values() for f in d.files or []}
-    tops -= {"..", "__pycache__"}
-    for top in sorted(t for t in tops if not t.endswith(".pth")):
-        src = Path(next(iter(dists.values())).locate_file(top))
-        if not src.exists() or (site / top).exists():
+    # each distribution's top-level entries, found where that distribution is installed
+    tops = {f.parts[0]: Path(d.locate_file(f.parts[0])) for d in dists.values() for f in d.files or []}
+    for top, src in sorted(tops.items()):
+        if top in ("..", "__pycache__") or top.endswith(".pth") or not src.exists() or (site / top).exists():
             continue
         if subprocess.run(["cp", "-al", str(src), str(site / top)], capture_output=True).returncode:
             shutil.rmtree(site / top, ignore_errors=True)
