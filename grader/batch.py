@@ -90,7 +90,7 @@ def grade_many(notebooks, assignment: str | None = None, jobs: int = 1, limits=N
     """Grade notebooks in ``jobs`` processes, each with its own fork server (torch imported once
     per process); yield ``(notebook, Grade)`` as each finishes. For callers that want the Grade
     objects rather than files (tests, scripts)."""
-    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=init_process, initargs=(limits,)) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=init_process, initargs=(limits, jobs)) as pool:
         futures = {pool.submit(_grade, str(nb), assignment): nb for nb in notebooks}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()

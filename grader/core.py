@@ -121,6 +121,8 @@ class Probe:
 
     api: str
     calls: tuple[Call, ...]
+    #: run only when a check asks for it (a fallback), never started ahead with the others
+    on_demand: bool = False
 
     def index(self, key: int | str) -> int:
         """The position of a call: given as is, or by the ``name`` the probe gave it."""

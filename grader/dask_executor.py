@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import sys
 import threading
 import uuid
@@ -103,6 +104,10 @@ class GraderWorker(WorkerPlugin):
         self.expected, self.limits = expected, limits
 
     def setup(self, worker):
+        from grader.isolation.policy import PROBES_AT_ONCE_ENV
+
+        # a Dask worker's cores are the cluster's to share out among its tasks: one probe at a time each
+        os.environ.setdefault(PROBES_AT_ONCE_ENV, "1")
         mine = fingerprint()
         if mine != self.expected:
             raise GraderMismatch(mismatch(worker.address, mine, self.expected))

@@ -15,6 +15,7 @@ kill-and-resume guarantee hold whichever executor graded.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -147,16 +148,26 @@ def describe(fp: dict) -> str:
 _SERVER = None
 
 
-def init_process(limits) -> None:
-    """Pool initializer: one fork server per grading process (torch imported once here)."""
+def init_process(limits, jobs: int = 1) -> None:
+    """Pool initializer: one fork server per grading process (torch imported once here); the cores are
+    shared out among the ``jobs`` processes (each grade runs that many probes at once)."""
     import multiprocessing.util
 
+    from grader.isolation.policy import PROBES_AT_ONCE_ENV
     from grader.isolation.spawn import ForkServer
 
+    os.environ.setdefault(PROBES_AT_ONCE_ENV, str(max(1, usable_cores() // max(1, jobs))))
     global _SERVER
     _SERVER = ForkServer(limits)
     _SERVER.__enter__()
     multiprocessing.util.Finalize(None, _SERVER.__exit__, args=(None, None, None), exitpriority=10)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class LocalPool:
@@ -170,7 +181,9 @@ class LocalPool:
     def grade(self, todo: list[tuple[str, Path]], assignment: str | None) -> Iterator[tuple[str, dict]]:
         if not todo:
             return
-        with ProcessPoolExecutor(max_workers=self.jobs, initializer=init_process, initargs=(self.limits,)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=self.jobs, initializer=init_process, initargs=(self.limits, self.jobs)
+        ) as pool:
             futures = {pool.submit(grade_path, str(p), assignment): n for n, p in todo}
             for fut in as_completed(futures):
                 try:

@@ -42,12 +42,17 @@ def run(spec, submission, visible: list[CheckResult]) -> list[CheckResult]:
     from grader.probing import call, probe
 
     failing = {r.api for r in visible if not r.passed}
+    checked = {q: src for q, src in public_checks(spec).items() if q not in failing}
+    for question, source in checked.items():
+        submission.probes[f"notebook:{question}"] = probe(
+            question, call(NOTEBOOK_CHECK, source, label=question, no_grad=False)
+        )
+    prefetch = getattr(submission, "prefetch_names", None)
+    if prefetch is not None:  # all at once, several sandboxes at a time
+        prefetch([f"notebook:{q}" for q in checked])
     results = []
-    for question, source in public_checks(spec).items():
-        if question in failing:
-            continue
+    for question in checked:
         name = f"notebook:{question}"
-        submission.probes[name] = probe(question, call(NOTEBOOK_CHECK, source, label=question, no_grad=False))
         t0 = time.perf_counter()
         try:
             (answer,) = submission.results(name)

@@ -44,8 +44,9 @@ def result(name: str) -> Result:
     return Result(name)
 
 
-def probe(api: str, *calls: Call) -> Probe:
-    """A :class:`Probe` of ``calls``, with every ``result(name)`` resolved to the position of the call so named."""
+def probe(api: str, *calls: Call, on_demand: bool = False) -> Probe:
+    """A :class:`Probe` of ``calls``, with every ``result(name)`` resolved to the position of the call so named;
+    ``on_demand``: run only when a check asks for it (a fallback), not started ahead with the others."""
     positions = {c.name: i for i, c in enumerate(calls) if c.name}
 
     def resolve(value):
@@ -57,4 +58,4 @@ def probe(api: str, *calls: Call) -> Probe:
             return type(value)(resolve(v) for v in value)
         return value
 
-    return Probe(api, tuple(replace(c, args=resolve(c.args), kwargs=resolve(c.kwargs)) for c in calls))
+    return Probe(api, tuple(replace(c, args=resolve(c.args), kwargs=resolve(c.kwargs)) for c in calls), on_demand)

@@ -219,10 +219,14 @@ def decode(data):
     return data
 
 
-def send(fd: int, message: dict) -> None:
+def frame(message: dict) -> bytes:
+    """``message`` as one frame: its length (4 bytes, big-endian), then its JSON."""
     body = json.dumps(message).encode("utf-8")
-    data = struct.pack(">I", len(body)) + body
-    view = memoryview(data)
+    return struct.pack(">I", len(body)) + body
+
+
+def send(fd: int, message: dict) -> None:
+    view = memoryview(frame(message))
     while view:
         n = os.write(fd, view)
         view = view[n:]

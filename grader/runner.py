@@ -15,6 +15,7 @@ import nbformat
 
 from grader import course, fixtures, mismatch, protocol
 from grader.catalogue import with_pairs
+from grader.isolation.policy import probes_at_once
 from grader.isolation.spawn import NOT_ISOLATED, IsolationUnavailable, Limits, WorkerError, WorkerProcess
 from grader.judge import Reference
 from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
@@ -220,6 +221,7 @@ def grade(
         probe_timeout=limits.probe_timeout or a.probe_timeout,
         budget=limits.submission_timeout,
         support=lambda api: support_source(a, api),
+        parallel=probes_at_once(limits),
     )
     t2 = time.perf_counter()
     try:

@@ -24,6 +24,7 @@ class Submission:
         probe_timeout: float = 30.0,
         budget: float = 600.0,
         support=lambda api: None,
+        parallel: int = 1,
     ):
         self.probes = dict(probes)  # its own table: a notebook's own checks are added to it, never to the assignment's
         self.support = support  # api -> the support source a probe of it carries (grader.support)
@@ -37,10 +38,35 @@ class Submission:
         self.events: list[str] = []  # one line per notable event (timeouts, crashes, printing)
         #: how the submission's interface was adapted ("graded make_flip_illusion as visual_anagrams"), in order
         self.adaptations: list[str] = []
+        self.parallel = parallel  # probe sandboxes that may run at once (one per core this grade may use)
+        self._batch: _Batch | None = None
+
+    def prefetch(self, apis) -> None:
+        """Start, all at once, the probes of these graded names (in this order) that the checks are about to
+        ask for, up to :attr:`parallel` sandboxes at a time; :meth:`answers` then takes each answer as it is
+        needed. Every probe stays a sandbox of its own, and answers are kept in the order asked here, so
+        the results are those of one probe after another. Probes run only on demand are left out."""
+        order = list(dict.fromkeys(apis))
+        self.prefetch_names([n for api in order for n, p in self.probes.items() if p.api == api and not p.on_demand])
+
+    def prefetch_names(self, names) -> None:
+        """:meth:`prefetch` of these probes, by name."""
+        if self.load_error or self.worker is None or self.parallel < 2 or self._batch is not None:
+            return
+        names = [n for n in dict.fromkeys(names) if n not in self._answers]
+        if len(names) < 2:
+            return
+        left = self.budget - self.spent
+        requests = [
+            (self.probes[n].calls, min(self.probe_timeout, left), self.support(self.probes[n].api)) for n in names
+        ]
+        self._batch = _Batch(names, self.worker.probe_batch(requests, self.parallel, left))
 
     def answers(self, probe: str) -> dict:
         if self.load_error:
             raise Fail(self.load_error)
+        if self._batch is not None:
+            self._take_batch(until=probe)
         if probe not in self._answers:
             api, calls = self.probes[probe].api, self.probes[probe].calls
             left = self.budget - self.spent
@@ -50,19 +76,43 @@ class Submission:
             t0 = time.monotonic()
             answer = self.worker.probe(calls, timeout=timeout, support=self.support(api))
             self.spent += time.monotonic() - t0
-            answer = self._kept(answer, len(calls))
-            if answer.get("failed"):  # the whole probe failed (timeout, crash)
-                self.events.append(f"{api}: {answer['failed']}")
-            if answer.get("leftovers"):
-                self.events.append(f"{api}: processes your code left running were stopped")
-            if answer.get("dropped"):
-                self.events.append(
-                    f"{api}: printed over {len(answer.get('printed', ''))} characters; "
-                    f"{answer['dropped']} more were discarded"
-                )
-            self._keep_notes(answer.get("notes"))
-            self._answers[probe] = answer
+            self._keep(probe, answer)
         return self._answers[probe]
+
+    def _take_batch(self, until: str) -> None:
+        """Keep the batch's answers in its order up to ``until`` (all of them when it is not in the batch:
+        the worker's channel must be free before another probe runs)."""
+        batch = self._batch
+        stop = batch.names.index(until) if until in batch.names else len(batch.names) - 1
+        while batch.kept <= stop:
+            name = batch.names[batch.kept]
+            while name not in batch.arrived:
+                try:
+                    index, answer = next(batch.answers)
+                except StopIteration:  # cannot happen: the worker yields an answer for every probe
+                    raise RuntimeError("the batch of probes ended early") from None
+                batch.arrived[batch.names[index]] = answer
+            self._keep(name, batch.arrived.pop(name))
+            batch.kept += 1
+        if batch.kept == len(batch.names):
+            self.spent += time.monotonic() - batch.started
+            self._batch = None
+
+    def _keep(self, probe: str, answer: dict) -> None:
+        """Keep one probe's answer, with the events and notes it brings."""
+        api, calls = self.probes[probe].api, self.probes[probe].calls
+        answer = self._kept(answer, len(calls))
+        if answer.get("failed"):  # the whole probe failed (timeout, crash)
+            self.events.append(f"{api}: {answer['failed']}")
+        if answer.get("leftovers"):
+            self.events.append(f"{api}: processes your code left running were stopped")
+        if answer.get("dropped"):
+            self.events.append(
+                f"{api}: printed over {len(answer.get('printed', ''))} characters; "
+                f"{answer['dropped']} more were discarded"
+            )
+        self._keep_notes(answer.get("notes"))
+        self._answers[probe] = answer
 
     def _kept(self, answer, n_calls: int) -> dict:
         """What the checks read of an answer (grader.protocol.answer_kept), within the submission's
@@ -103,3 +153,14 @@ class Submission:
             elif key in calls:
                 raise Fail(answer.message)
         return out
+
+
+class _Batch:
+    """Probes started together (:meth:`Submission.prefetch`): answers arrive in any order, are kept in this one."""
+
+    def __init__(self, names: list[str], answers):
+        self.names = names
+        self.answers = answers  # iterator of (position, answer)
+        self.arrived: dict[str, dict] = {}
+        self.kept = 0  # how many of names are kept, in order
+        self.started = time.monotonic()

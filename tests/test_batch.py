@@ -153,7 +153,7 @@ def fake_grading(monkeypatch):
 
     monkeypatch.setattr(grader.runner, "grade", grade)
     monkeypatch.setattr(executors, "ProcessPoolExecutor", ThreadPoolExecutor)
-    monkeypatch.setattr(executors, "init_process", lambda limits: None)
+    monkeypatch.setattr(executors, "init_process", lambda limits, jobs=1: None)
     return graded
 
 

@@ -425,7 +425,7 @@ def threads(monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setattr(executors, "ProcessPoolExecutor", ThreadPoolExecutor)
-    monkeypatch.setattr(executors, "init_process", lambda limits: None)
+    monkeypatch.setattr(executors, "init_process", lambda limits, jobs=1: None)
 
 
 def _grading(monkeypatch, failing: dict):

@@ -134,8 +134,8 @@ def memory_attack():
     needle, in_memory = re.compile(rb"def reference_(?:f)orward\\("), 0  # (never spelled whole here)
     with open("/proc/self/maps") as maps:
         regions = [line.split() for line in maps]
-    for fields in regions:  # the heap and anonymous writable memory: where freed messages would be
-        if not fields[1].startswith("rw") or (len(fields) > 5 and not fields[5].startswith("[heap")):
+    for fields in regions:  # the heap, anonymous writable memory (where freed messages would be) and shared pages
+        if not fields[1].startswith("rw") or (len(fields) > 5 and not fields[5].startswith(("[heap", "/dev/zero"))):
             continue
         start, end = (int(x, 16) for x in fields[0].split("-"))
         if end - start <= 1 << 28:
@@ -215,3 +215,69 @@ def test_a_statement_that_ignores_its_time_limit_is_dropped_within_one_bound():
     with _worker("def attack(x):\n    return x\n", limits, [hang, after]) as worker:
         assert any("ignored the grader's time limit" in n for n in worker.ready["notes"]), worker.ready
         assert _value(_call(worker, 21, func="later")) == 42  # the statements after it still load
+
+
+# ---- several sandboxes at once (grader.worker.sandboxes) --------------------------------------------
+
+CONCURRENT = r"""
+import time
+
+def hold(seconds):
+    result = attack("store")  # (STASH's attack: files, queues, an abstract socket, a daemon, a patch)
+    time.sleep(seconds)  # everything it stored is alive while the other probe looks
+    return result
+
+def look(delay):
+    time.sleep(delay)
+    return attack("fetch")
+
+def spin():
+    while True:
+        pass
+"""
+
+
+@pytest.fixture(scope="module")
+def batch_worker():
+    more = [_chunk(2, MEMORY, "memory_attack"), _chunk(4, CONCURRENT, "look")]
+    with _worker(STASH, more=more) as w:
+        yield w
+
+
+def _batch(worker, requests, parallel=2, budget=100.0) -> dict:
+    """{position: answer} of a batch of probes, each request (calls, timeout, support)."""
+    return dict(worker.probe_batch(requests, parallel, budget))
+
+
+def test_probes_that_run_at_the_same_time_see_nothing_of_each_other(batch_worker):
+    answers = _batch(batch_worker, [([call("hold", 4)], 20, None), ([call("look", 1.5)], 20, None)])
+    stored = _value(answers[0]["results"][0])
+    assert stored and all(not s.endswith(":-1") for s in stored), stored
+    assert _value(answers[1]["results"][0]) == []  # found nothing, while the other probe held it all
+
+
+def test_a_probe_of_a_batch_cannot_find_the_reference_parts_of_the_others(batch_worker):
+    from grader.support import support_source
+
+    secret = support_source(batch_worker.spec, "sdedit")
+    attack = [call("memory_attack")]
+    # the first probe is forked while the second's parts are already in the template's memory
+    answers = _batch(batch_worker, [(attack, 20, None), (attack, 20, secret)])
+    assert _value(answers[0]["results"][0]) == ["0", "0"]
+    seen = _value(answers[1]["results"][0])
+    assert "reference_forward" in seen and seen[-1] != "0"  # where they belong, the scan finds them
+
+
+def test_a_probe_that_hangs_in_a_batch_fails_alone(batch_worker):
+    answers = _batch(
+        batch_worker, [([call("spin")], 2, None), ([call("look", 0)], 20, None), ([call("look", 0)], 20, None)]
+    )
+    assert answers[0]["results"][0]["kind"] == "timeout" and "within 2 s" in answers[0]["failed"]
+    assert _value(answers[1]["results"][0]) == [] and _value(answers[2]["results"][0]) == []
+    assert _value(_call(batch_worker, "fetch")) == []  # and the worker serves single probes after it
+
+
+def test_a_batch_stops_at_its_budget(batch_worker):
+    answers = _batch(batch_worker, [([call("spin")], 20, None), ([call("look", 0)], 20, None)], parallel=1, budget=1.5)
+    assert answers[0]["results"][0]["kind"] == "timeout"
+    assert "time budget" in answers[1]["failed"]

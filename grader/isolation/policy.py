@@ -29,6 +29,27 @@ class Limits:
     probe_timeout: float | None = None  # overrides the assignment's per-probe limit (tests)
     submission_timeout: float = 600.0  # all probes of one submission together
     load_timeout: float = 60.0  # loading the notebook's definitions, all statements together
+    #: probe sandboxes one grade may run at once; 0: one per core this process may use, at most 2, or
+    #: what the environment variable PROBES_AT_ONCE_ENV says (a batch's pool sets it: its cores per process)
+    probes_at_once: int = 0
+
+
+PROBES_AT_ONCE_ENV = "DIFFGRADE_PROBES_AT_ONCE"
+
+
+def probes_at_once(limits: Limits) -> int:
+    """How many probe sandboxes a grade runs at once (each probe's torch uses one thread)."""
+    if limits.probes_at_once > 0:
+        return limits.probes_at_once
+    try:
+        return max(1, int(os.environ[PROBES_AT_ONCE_ENV]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
 
 
 @dataclass

@@ -137,16 +137,12 @@ def worker_files(package_dir: str, modules: list[str], import_root: str) -> dict
         "grader",
         "grader.core",
         "grader.protocol",
-        "grader.worker",
-        "grader.worker.serve",
-        "grader.worker.definitions",
-        "grader.worker.calls",
-        "grader.worker.probe",
-        "grader.worker.preload",
-        "grader.worker.environment",
-        "grader.worker.adapters",
-        "grader.worker.loops",
         "grader.course",
+    ):
+        add_module(name, grader_parent)
+    worker_dir = os.path.join(package_dir, "worker")  # the worker's own code: its whole folder, nothing else
+    for name in ["grader.worker"] + sorted(
+        f"grader.worker.{f[:-3]}" for f in os.listdir(worker_dir) if f.endswith(".py") and f != "__init__.py"
     ):
         add_module(name, grader_parent)
     for name in modules:

@@ -212,11 +212,64 @@ class WorkerProcess:
             except WorkerError:
                 pass
             answer = {"ok": False, "kind": "crash", "message": f"the worker stopped ({e}); it was replaced"}
-        else:
-            self._kill_leftovers()
-            answer = _probe_answer(header, answer, len(calls), timeout)
+            return self._finished(None, answer, len(calls), timeout)
+        self._kill_leftovers()
+        return self._finished(header, answer, len(calls), timeout)
+
+    def probe_batch(self, requests: list[tuple], parallel: int, budget: float):
+        """Run several probes, up to ``parallel`` sandboxes at once (:mod:`grader.worker.sandboxes`).
+        ``requests``: (calls, timeout, support) per probe. Yields (position, answer) as each probe ends, in
+        that order, each answer as :meth:`probe` returns it; all of them, whatever happens. The probes are
+        sent at once; the answers are read as the returned iterator is consumed."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.restart()
+        secrets = [support.encode("utf-8") if support else b"" for _, _, support in requests]
+        items = [
+            {"calls": protocol.encode_calls(calls), "timeout": timeout, "support_bytes": len(secret)}
+            for (calls, timeout, _), secret in zip(requests, secrets)
+        ]
+        left = dict(enumerate(requests))
+        try:
+            self._send({"op": "probes", "probes": items, "parallel": parallel, "budget": budget})
+            for secret in secrets:
+                if secret:
+                    self._send_raw(secret)
+        except WorkerError as e:
+            return self._batch_answers(left, e)
+        return self._batch_answers(left)
+
+    def _batch_answers(self, left: dict, error: WorkerError | None = None):
+        longest = max((timeout for _, timeout, _ in left.values()), default=0)
+        try:
+            if error is not None:
+                raise error
+            while left:
+                header, answer = self._answer(longest + 15)
+                index = header.get("id")
+                if not isinstance(index, int) or index not in left:
+                    raise WorkerError("an answer to no probe of the batch")
+                calls, timeout, _ = left.pop(index)
+                if not left:
+                    self._kill_leftovers()
+                yield index, self._finished(header, answer, len(calls), timeout)
+        except WorkerError as e:
+            try:
+                self.restart()
+            except WorkerError:
+                pass
+            failure = {"ok": False, "kind": "crash", "message": f"the worker stopped ({e}); it was replaced"}
+            for index, (calls, _, _) in left.items():
+                yield index, self._finished(None, failure, len(calls), 0)
+
+    def _finished(self, header: dict | None, answer, n_calls: int, timeout: float) -> dict:
+        """What one probe gives the checks (``header`` None: the worker failed and ``answer`` says how)."""
+        if header is not None:
+            if header.get("status") == "budget":
+                answer = {"ok": False, "kind": "timeout", "message": "not run: the submission used up its time budget"}
+            else:
+                answer = _probe_answer(header, answer, n_calls, timeout)
         if "results" not in answer:
-            answer = {"results": [answer] * len(calls), "printed": "", "failed": answer["message"]}
+            answer = {"results": [answer] * n_calls, "printed": "", "failed": answer["message"]}
         return answer
 
     def _answer(self, timeout: float) -> tuple[dict, dict | None]:

@@ -26,10 +26,16 @@ import time
 
 from grader import protocol
 from grader.worker import definitions as loading
-
-
-def _sealed() -> bool:
-    return os.environ.get("DIFFGRADE_SEALED") == "1"
+from grader.worker import sandboxes
+from grader.worker.processes import (
+    import_notebook_checks,
+    judge_frame,
+    kill_group,
+    kill_stragglers,
+    reap_group,
+    sealed,
+    wipe,
+)
 
 
 class Template:
@@ -83,7 +89,7 @@ class Template:
     def _trial_sandbox(self) -> str | None:
         """Build one probe sandbox with nothing in it, before any student code exists: whether this
         machine can seal probes is the grader's question, never a notebook's."""
-        if not _sealed():
+        if not sealed():
             return None
         from grader.isolation.seal import SealError, enter_probe, next_probe_pid_namespace
 
@@ -108,7 +114,7 @@ class Template:
             answer += chunk
         os.close(rfd)
         os.waitpid(pid, 0)
-        _kill_stragglers()
+        kill_stragglers()
         return None if answer == b"ok" else (answer.decode(errors="replace") or "the probe sandbox did not start")
 
     # ---- loading ----------------------------------------------------------------
@@ -150,29 +156,35 @@ class Template:
         """Run one probe. Its reference parts (``support``) arrive as raw bytes after the frame and are
         read into a page outside the heap, which the template wipes once the probe has its copy: no
         later probe (of the name those parts answer) can find them in the memory it inherits."""
-        size = int(msg.get("support_bytes") or 0)
-        page = None
-        if size:
-            page = mmap.mmap(-1, size)
-            view = memoryview(page)
-            got = 0
-            while got < size:
-                n = os.readv(self.fd, [view[got:]])
-                if not n:
-                    raise EOFError("the grading process closed the channel")
-                got += n
-            view.release()
+        page = self.read_page(int(msg.get("support_bytes") or 0))
+        if page is not None:
             msg["support_page"] = page
         if any(isinstance(c, dict) and c.get("func") == "$notebook_check" for c in msg.get("calls") or []):
-            _import_notebook_checks()  # once, here: not again in every sandbox (0.75 s each)
+            import_notebook_checks()  # once, here: not again in every sandbox (0.75 s each)
         try:
             header, frame = self._run(msg, float(msg.get("timeout", 30)))
         finally:
-            if page is not None:
-                page.seek(0)
-                page.write(bytes(size))
-                page.close()
+            wipe(page)
         self._reply(header, frame)
+
+    def read_page(self, size: int):
+        """The next ``size`` raw bytes of the channel, read straight into a page outside the heap (None if 0)."""
+        if not size:
+            return None
+        page = mmap.mmap(-1, size)
+        view = memoryview(page)
+        got = 0
+        while got < size:
+            n = os.readv(self.fd, [view[got:]])
+            if not n:
+                raise EOFError("the grading process closed the channel")
+            got += n
+        view.release()
+        return page
+
+    def probes(self, msg: dict) -> None:
+        """Run a batch of probes, several sandboxes at once (:mod:`grader.worker.sandboxes`)."""
+        sandboxes.Batch(self, msg).run()
 
     def _reply(self, header: dict, frame: bytes | None) -> None:
         header["answered"] = frame is not None
@@ -182,8 +194,17 @@ class Template:
 
     def _run(self, msg: dict, timeout: float, page=None) -> tuple[dict, bytes | None]:
         """One sandbox: fork, run the probe there, wait at most ``timeout``; (header, its raw frame)."""
+        pid, rfd = self.fork_probe(msg, page)
+        data, reason, status = self._collect(pid, rfd, timeout, page)
+        os.close(rfd)
+        leftovers, status = self.end_probe(pid, reason, status, sweep=True)
+        return judge_frame(data, reason, status, leftovers)
+
+    def fork_probe(self, msg: dict, page=None, others=()) -> tuple[int, int]:
+        """Fork one probe's sandbox; (its pid, the read end of its answer pipe). ``others``: pages of
+        other probes' reference parts, unmapped in the child before any student code runs."""
         rfd, wfd = os.pipe()
-        if _sealed():
+        if sealed():
             from grader.isolation.seal import next_probe_pid_namespace
 
             next_probe_pid_namespace()
@@ -192,6 +213,8 @@ class Template:
             try:
                 os.close(rfd)
                 os.close(self.fd)  # student code never holds the channel to the grading process
+                for other in others:
+                    other.close()
                 self._enter_sandbox(wfd)
                 from grader.worker import probe
 
@@ -199,26 +222,24 @@ class Template:
             finally:
                 os._exit(0)
         os.close(wfd)
-        data, reason, status = self._collect(pid, rfd, timeout, page)
-        os.close(rfd)
+        return pid, rfd
+
+    @staticmethod
+    def end_probe(pid: int, reason: str | None, status: int | None, sweep: bool) -> tuple[bool, int | None]:
+        """Kill what is left of a probe (all of it when it was stopped); (whether anything else was running,
+        its exit status).
+        ``sweep``: no other probe runs now, so every other process in the template's namespace is a leftover."""
         if reason:
-            _kill_group(pid)
+            kill_group(pid)
         if status is None:
             _, status = os.waitpid(pid, 0)
-        leftovers = _kill_stragglers() if _sealed() else _reap_group(pid)
-        header = {"status": reason or "ended", "why": _why(status), "leftovers": leftovers}
-        if reason:
-            return header, None
-        if not protocol.frame_complete(data):
-            header["status"] = "crash"
-            return header, None
-        if len(data) != protocol.frame_length(data):
-            header["status"] = "forged"
-            return header, None
-        return header, data
+        if not sealed():
+            return reap_group(pid), status
+        # sealed: the probe was PID 1 of its own namespace, so the kernel has killed the rest of it
+        return (kill_stragglers() if sweep else False), status
 
     def _enter_sandbox(self, wfd: int) -> None:
-        if _sealed():
+        if sealed():
             from grader.isolation.seal import SealError, enter_probe
 
             try:
@@ -290,57 +311,16 @@ class Template:
                 self.load(msg)
             elif op == "probe":
                 self.probe(msg)
+            elif op == "probes":
+                self.probes(msg)
             elif op == "stop":
                 return
-
-
-def _import_notebook_checks() -> None:
-    """Import what a notebook's own (otter) checks import, in the template, the first time a probe runs one
-    (``grader check`` only): each sandbox then inherits it instead of importing it again. Library code, not
-    the student's; a missing otter is reported by the check itself."""
-    try:
-        import otter.test_files  # noqa: F401
-    except Exception:  # noqa: BLE001 - the check's own import then says what is wrong
-        pass
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _why(status: int | None) -> str:
-    """How a probe's process ended, in words (for a probe that gave no answer)."""
-    if status is None:
-        return "was stopped"
-    if os.WIFSIGNALED(status):
-        sig = signal.Signals(os.WTERMSIG(status)).name
-        return {
-            "SIGKILL": "killed (memory or CPU limit?)",
-            "SIGXCPU": "CPU time limit exceeded",
-            "SIGSEGV": "crashed (segmentation fault)",
-        }.get(sig, f"killed by {sig}")
-    return f"exited early with status {os.WEXITSTATUS(status)} (sys.exit or os._exit in your code?)"
-
-
-def _kill_stragglers() -> bool:
-    """Sealed: the template is PID 1 of its namespace; kill every other process in it (a probe's
-    namespace is nested in it) and reap them. True if there was any."""
-    if os.getpid() != 1:
-        return False
-    found = False
-    try:
-        os.kill(-1, signal.SIGKILL)
-        found = True
-    except ProcessLookupError:
-        pass
-    try:
-        while os.waitpid(-1, 0)[0]:
-            pass
-    except ChildProcessError:
-        pass
-    return found
 
 
 def _die_with_parent() -> None:
@@ -351,27 +331,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except Exception:
         pass
-
-
-def _kill_group(pid: int) -> None:
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            target()
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _reap_group(pid: int) -> bool:
-    """Unsealed: kill anything the probe left behind in its process group; True if there was something."""
-    try:
-        os.killpg(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    return True
 
 
 def main(argv=None) -> None:

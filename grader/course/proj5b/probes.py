@@ -170,6 +170,7 @@ PROBES["ddpm_sample"] = probe(
 PROBES["ddpm_sample_fallback"] = probe(
     "ddpm_sample",
     call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample", name="samples"),
+    on_demand=True,
 )
 
 CLASS_LABELS = ([7, 3, 0, 9], [1, 5, 2, 8])
@@ -202,6 +203,7 @@ PROBES["ddpm_sample_class_fallback"] = probe(
     "ddpm_sample_class",
     _class_samples(CLASS_LABELS[0], None, 51, "samples", offset=-1),
     _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2", offset=-1),
+    on_demand=True,
 )
 
 # ---- training ----------------------------------------------------------------------------------
