@@ -101,7 +101,7 @@ def submissions(assignment: str, copies: int) -> Path:
 
 
 def throughput(label: str, executor, subs: Path, assignment: str) -> None:
-    from grader.batch import run_batch
+    from grader.batch.command import run_batch
 
     out = Path(tempfile.mkdtemp(prefix="bench-dask-out-"))
     try:
@@ -124,8 +124,8 @@ def overhead(notebook: Path, assignment: str, runs: int) -> None:
 
     from distributed import Client, LocalCluster
 
-    from grader.dask_executor import grade_on_worker
-    from grader.executors import fingerprint, grade_path, init_process
+    from grader.batch.dask_executor import grade_on_worker
+    from grader.batch.executors import fingerprint, grade_path, init_process
 
     def timed(call) -> tuple[float, float]:
         t0 = time.perf_counter()
@@ -174,8 +174,8 @@ def main() -> None:
         import distributed  # noqa: F401
     except ImportError:
         sys.exit('bench_dask: needs dask and distributed: pip install -e ".[dask]"')
-    from grader.dask_executor import DaskExecutor
-    from grader.executors import LocalPool
+    from grader.batch.dask_executor import DaskExecutor
+    from grader.batch.executors import LocalPool
 
     print(
         f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "

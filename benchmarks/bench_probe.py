@@ -22,8 +22,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=20)
     args = parser.parse_args()
     from grader import course, fixtures
+    from grader.intake.load import load_notebook
     from grader.isolation.spawn import WorkerProcess
-    from grader.load import load_notebook
     from grader.probing import call
 
     spec = course.get(args.assignment)

@@ -8,7 +8,7 @@ counts it as *diagnosed* when a failed check of the broken name says the phrase 
 check's own named cause, or the single edit of the reference that the search names). A notebook
 missing from ``NAMES`` falls back to its manifest's ``expect_in_message``. Prints one line per
 notebook, the rate per assignment, and the rate on the mistakes the catalogue does not list
-(``UNCATALOGUED``: only the search of single edits, grader/mutations.py, can name them).
+(``UNCATALOGUED``: only the search of single edits, grader/judging/mutations.py, can name them).
 
 To measure an older grader on the same notebooks, run this file from that grader's checkout with
 ``--corpus`` pointing here: ``cd /tmp/old && python3 /path/benchmarks/diagnosis_rate.py --corpus
@@ -98,7 +98,7 @@ NAMES = {
 }
 
 
-#: Single-mistake notebooks written after the search of single edits of the reference (grader.mutations), for
+#: Single-mistake notebooks written after the search of single edits of the reference (grader.judging.mutations), for
 #: mistakes the catalogue does not list (issue 20): only the search can name them. Phrase: the edit it should name.
 UNCATALOGUED = {
     "proj5a/mistake_forward_t_minus_one.ipynb": "`alphas_cumprod[t]` replaced by `alphas_cumprod[t - 1]`",
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true", help="print the messages of undiagnosed notebooks")
     args = ap.parse_args(argv)
     sys.path.insert(0, os.getcwd())
-    from grader.batch import grade_many
+    from grader.batch.command import grade_many
 
     total_hit = total = 0
     for assignment in args.assignment or ["proj5a", "proj5b"]:

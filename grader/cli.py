@@ -184,7 +184,7 @@ def cmd_fixtures(args) -> int:
 
 
 def cmd_assign(args) -> int:
-    from grader import assign
+    from grader.publish import assign
 
     out_dir = Path(args.out) if args.out else None
     names = [args.assignment] if args.assignment else list(course.names())
@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_assign)
 
     # staff commands: a broken import here is an error, never a command that silently goes missing
-    from grader import batch, gradescope, kit
+    from grader.batch import command as batch
+    from grader.publish import gradescope, kit
     from grader.similarity import command as similarity
 
     for module in (batch, gradescope, kit, similarity):

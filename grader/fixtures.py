@@ -106,11 +106,11 @@ def _build_limits():
 def build_expected(assignment: str, log=print) -> dict:
     """Run the reference notebook and every catalogued variant on every probe."""
     from grader import course, protocol
-    from grader.catalogue import apply_edits
+    from grader.intake.load import load_notebook
     from grader.isolation.spawn import WorkerProcess
-    from grader.judge import max_diff
-    from grader.load import load_notebook
-    from grader.support import support_source
+    from grader.judging.catalogue import apply_edits
+    from grader.judging.judge import max_diff
+    from grader.judging.support import support_source
 
     a = course.get(assignment)
     chunks, info = load_notebook(a.solution, assignment)
@@ -190,9 +190,9 @@ def _build_pairs(a, worker, chunk_dicts, arrays) -> int:
     second rewrites what the first removed), or that raises, is left out.
     """
     from grader import protocol
-    from grader.catalogue import apply_edits, pairs
-    from grader.judge import max_diff
-    from grader.support import support_source
+    from grader.judging.catalogue import apply_edits, pairs
+    from grader.judging.judge import max_diff
+    from grader.judging.support import support_source
 
     kept = 0
     for pair in pairs(a.variants):
@@ -230,8 +230,9 @@ SAME_EDIT = 1e-3
 def _mutant_fingerprints(a, worker, probes, judged, ref, prelude: str, support) -> tuple[dict, float]:
     """Run one edit of the reference on a name's probes: the fingerprint of each judged output (NaN where it
     gave none) and how far its outputs are from the reference's."""
-    from grader import mutations, protocol
-    from grader.judge import max_diff
+    from grader import protocol
+    from grader.judging import mutations
+    from grader.judging.judge import max_diff
 
     found, differs = {}, 0.0
     for p, calls in probes.items():
@@ -250,12 +251,12 @@ def _mutant_fingerprints(a, worker, probes, judged, ref, prelude: str, support) 
 
 
 def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
-    """Run every single edit of the reference that each searched name reaches (grader.mutations) on that name's
+    """Run every single edit of the reference that each searched name reaches (grader.judging.mutations) on that name's
     probes; store a fingerprint of each output that differs from the reference's and from the catalogue's
     mistakes'. An edit with the same outputs as one kept before it is named beside it (at most one)."""
-    from grader import mutations
-    from grader.fingerprints import SEARCH, SEARCH_EDITS
-    from grader.support import support_source
+    from grader.judging import mutations
+    from grader.judging.fingerprints import SEARCH, SEARCH_EDITS
+    from grader.judging.support import support_source
 
     def same(f, g) -> bool:
         f, g = np.asarray(f, dtype=np.float64), np.asarray(g, dtype=np.float64)

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import nbformat
 
-from grader import course, fixtures, mismatch, protocol
-from grader.catalogue import with_pairs
+from grader import course, fixtures, protocol
+from grader.intake import mismatch
+from grader.intake.load import NotebookError, infer_assignment, load_notebook, read_notebook
 from grader.isolation.policy import probes_at_once
 from grader.isolation.spawn import NOT_ISOLATED, IsolationUnavailable, Limits, WorkerError, WorkerProcess
-from grader.judge import Reference
-from grader.load import NotebookError, infer_assignment, load_notebook, read_notebook
-from grader.plugin import CheckResult, GradingPlugin, run_session
-from grader.submission import Submission
-from grader.support import support_source
+from grader.judging.catalogue import with_pairs
+from grader.judging.judge import Reference
+from grader.judging.plugin import CheckResult, GradingPlugin, run_session
+from grader.judging.submission import Submission
+from grader.judging.support import support_source
 
 
 @dataclass
@@ -102,7 +103,7 @@ def run_checks(assignment: str, submission: Submission, visible_only: bool, prog
     if not plugin.results and code not in (0, 1):
         raise RuntimeError(f"the checks of {assignment} could not run (pytest exit {int(code)})")
     if visible_only:  # grader check: the notebook's own checks too, so students get one verdict
-        from grader import notebook_checks
+        from grader.judging import notebook_checks
 
         return notebook_checks.run(a, submission, plugin.results)
     return plugin.results
@@ -143,7 +144,7 @@ def collect_images(a, submission: Submission) -> dict:
 
 def explain_training_loops(a, result: Grade, loops: list[str]) -> None:
     """A training function the notebook does not define, while a top-level training loop exists that could not be
-    graded in its place (grader.training_loops): say so in its checks' messages and once in the notes."""
+    graded in its place (grader.intake.training_loops): say so in its checks' messages and once in the notes."""
     if not loops:
         return
     cells = ", ".join(map(str, loops))

@@ -86,8 +86,8 @@ def test_a_submission_cannot_kill_another_graded_beside_it(root):
         pytest.skip("needs root and a Python an unprivileged user can run")
     from grader.course.proj5a.probes import PROBES
     from grader.fixtures import load_inputs
+    from grader.intake.load import load_notebook
     from grader.isolation.spawn import WorkerProcess
-    from grader.load import load_notebook
 
     def worker(nb):
         chunks, _ = load_notebook(nb, "proj5a")

@@ -15,9 +15,10 @@ import nbformat
 import pytest
 from nbtools import write_notebook
 
-from grader import assign, course
-from grader.load import load_notebook
-from grader.plugin import points_by_api
+from grader import course
+from grader.intake.load import load_notebook
+from grader.judging.plugin import points_by_api
+from grader.publish import assign
 
 #: assignment -> its graded names, as the checks declare them (api markers), for every registered
 #: assignment with a master notebook in solutions/
@@ -64,7 +65,7 @@ def _masters(root):
 
 
 def _solution_lines(master):
-    """Independent of grader.assign: non-trivial lines between the inline solution markers
+    """Independent of grader.publish.assign: non-trivial lines between the inline solution markers
     (or ending in ``# SOLUTION``) of code cells inside raw ``# BEGIN SOLUTION`` blocks,
     minus lines that the master shows outside solutions and tests anyway."""
     depth = {"solution": 0, "tests": 0}
@@ -116,7 +117,7 @@ def test_no_solution_line_or_hidden_test_reaches_assignments(root, name):
     student = nbformat.read(str(root / "assignments" / f"{name}.ipynb"), as_version=4)
     secret = _solution_lines(master)
     assert len(secret) >= 40, len(secret)
-    assert set(secret) <= set(assign.solution_lines(master)), "grader.assign's own leak check sees every line"
+    assert set(secret) <= set(assign.solution_lines(master)), "grader.publish.assign's own leak check sees every line"
     public = set(_student_text(student))
     leaked = [l for l in secret if l in public]
     assert not leaked, f"{name}: solution lines in assignments/: {leaked[:3]}"

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from nbtools import write_notebook
 
-from grader import batch, cli, executors, provenance
-from grader.batch import gradescope_names, run_batch, student_name
-from grader.plugin import CheckResult
+from grader import cli, provenance
+from grader.batch import command as batch
+from grader.batch import executors
+from grader.batch.command import gradescope_names, run_batch, student_name
+from grader.judging.plugin import CheckResult
 
 CORPUS = "tests/corpus/proj5a"
 PICK = [

@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 from nbtools import write_notebook
 
-from grader import batch, executors, protocol, unzip
+from grader import protocol
+from grader.batch import command as batch
+from grader.batch import executors, unzip
+from grader.intake.load import NotebookError, read_notebook
 from grader.isolation.spawn import IsolationUnavailable, WorkerProcess
-from grader.load import NotebookError, read_notebook
+from grader.judging.submission import Submission
 from grader.probing import call, probe
 from grader.reports.results import check_summary, terminal_table
 from grader.reports.sanitize import cell, line
-from grader.submission import Submission
 
 DEEP = 100_000
 
@@ -244,16 +246,16 @@ def test_deeply_nested_notebook_metadata_is_a_clear_error(tmp_path):
 
 
 def test_oversized_notebook_is_refused_unread(tmp_path, monkeypatch):
-    import grader.notebook_file
+    import grader.intake.notebook_file
 
-    monkeypatch.setattr(grader.notebook_file, "MAX_NOTEBOOK_BYTES", 1000)
+    monkeypatch.setattr(grader.intake.notebook_file, "MAX_NOTEBOOK_BYTES", 1000)
     path = write_notebook(tmp_path / "big.ipynb", [("code", "x = 1\n" * 500)], assignment="proj5a")
     with pytest.raises(NotebookError, match="is over 0 MB: clear its outputs"):
         read_notebook(path)
 
 
 def test_deep_notebook_scores_zero_on_gradescope(tmp_path):
-    from grader import gradescope
+    from grader.publish import gradescope
 
     _deep_notebook(tmp_path / "submission" / "proj5a.ipynb")
     data = gradescope.run(tmp_path, "proj5a")
@@ -373,7 +375,7 @@ def test_line_is_one_plain_line():
 
 
 def _grade(**kw):
-    from grader.plugin import CheckResult
+    from grader.judging.plugin import CheckResult
     from grader.runner import Grade
 
     checks = [
@@ -431,7 +433,7 @@ def threads(monkeypatch):
 def _grading(monkeypatch, failing: dict):
     """grade() stands in: notebooks named in ``failing`` raise that exception, the others score 2/2."""
     import grader.runner
-    from grader.plugin import CheckResult
+    from grader.judging.plugin import CheckResult
 
     def grade(notebook, assignment=None, **kwargs):
         if Path(notebook).stem in failing:
@@ -486,7 +488,7 @@ def test_machine_check_runs_no_student_code_and_says_yes_or_why():
 
 def test_dask_task_returns_a_failure_instead_of_raising_student_text(monkeypatch):
     pytest.importorskip("distributed")
-    from grader import dask_executor
+    from grader.batch import dask_executor
 
     _grading(monkeypatch, {"nb": IsolationUnavailable("forged \x1b[2J")})
     monkeypatch.setattr(executors, "machine_fault", lambda: None)

@@ -11,7 +11,7 @@ import pytest
 from nbtools import make_notebook, write_notebook
 
 from grader import cli
-from grader.plugin import CheckResult
+from grader.judging.plugin import CheckResult
 from grader.reports.results import check_summary, results_json, terminal_table
 from grader.runner import Grade
 
@@ -170,7 +170,7 @@ def add_noise(x, sigma):
 
 
 def test_wrong_assignment_from_metadata_and_from_names():
-    from grader import mismatch
+    from grader.intake import mismatch
 
     by_meta = make_notebook([("code", "x = 1")], assignment="proj5b")
     assert (

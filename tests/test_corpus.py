@@ -15,7 +15,7 @@ import pytest
 from conftest import check_by_api
 
 from grader import course
-from grader.batch import grade_many
+from grader.batch.command import grade_many
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 #: every registered assignment that has a corpus

@@ -38,7 +38,7 @@ TOY_FILES = {
         PROBES = {"double": probe("double", call("double", Input("x"), name="twice_x"))}
     """,
     "catalogue.py": """
-        from grader.catalogue import Variant
+        from grader.judging.catalogue import Variant
 
         VARIANTS = [Variant("double", "triples", "it multiplies by 3 instead of 2",
                             edits=(("double", "2 * x", "3 * x"),))]
@@ -94,7 +94,7 @@ def test_the_engine_grades_a_right_and_a_wrong_notebook(toy, tmp_path):
 
 
 def test_the_assignment_is_recognised_from_its_names(toy, tmp_path):
-    from grader.load import infer_assignment, read_notebook
+    from grader.intake.load import infer_assignment, read_notebook
 
     path = _notebook(tmp_path / "anything.ipynb", "def double(x):\n    return 2 * x\n")
     assert infer_assignment(read_notebook(path), path) == "toy"

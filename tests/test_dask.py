@@ -18,11 +18,11 @@ distributed = pytest.importorskip("distributed")
 
 from distributed import Client, LocalCluster, WorkerPlugin
 
-import grader.batch
-import grader.dask_executor
-from grader.batch import run_batch
+import grader.batch.command
+import grader.batch.dask_executor
+from grader.batch.command import run_batch
+from grader.batch.dask_executor import DaskExecutor
 from grader.cli import main
-from grader.dask_executor import DaskExecutor
 
 SAMPLES = "samples/proj5a"
 
@@ -40,14 +40,14 @@ def cluster():
 def writes(monkeypatch):
     """Every results.json the batch writes, in order (only the driver writes them)."""
     seen = []
-    real = grader.batch.write_json_atomic
+    real = grader.batch.command.write_json_atomic
 
     def counting(path, data):
-        if os.path.basename(path) == grader.batch.DONE:  # not the batch's own files (submitters.json)
+        if os.path.basename(path) == grader.batch.command.DONE:  # not the batch's own files (submitters.json)
             seen.append(os.path.basename(os.path.dirname(path)))
         real(path, data)
 
-    monkeypatch.setattr(grader.batch, "write_json_atomic", counting)
+    monkeypatch.setattr(grader.batch.command, "write_json_atomic", counting)
     return seen
 
 
@@ -163,8 +163,8 @@ def test_a_notebook_that_kills_its_worker_every_time_fails_after_n_tries(cluster
 def test_a_worker_with_another_grader_is_refused_in_one_line(cluster, root, tmp_path, monkeypatch, capsys):
     # The driver believes in another fixture set than the workers have (as after `grader fixtures
     # build` on the TA's machine only).
-    real = grader.dask_executor.fingerprint()
-    monkeypatch.setattr(grader.dask_executor, "fingerprint", lambda: {**real, "fixtures": "0123456789ab"})
+    real = grader.batch.dask_executor.fingerprint()
+    monkeypatch.setattr(grader.batch.dask_executor, "fingerprint", lambda: {**real, "fixtures": "0123456789ab"})
     out = tmp_path / "out"
     rc = main(
         [

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from grader.catalogue import PAIR_PREFIX, Variant, pairs, with_pairs
 from grader.course.proj5b import judging as J
-from grader.judge import UNKNOWN_CAUSE, likely_cause
+from grader.judging.catalogue import PAIR_PREFIX, Variant, pairs, with_pairs
+from grader.judging.judge import UNKNOWN_CAUSE, likely_cause
 
 RNG = np.random.default_rng(0)
 REF = RNG.normal(size=(1, 3, 16, 16))

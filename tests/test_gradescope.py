@@ -18,7 +18,7 @@ import pytest
 from gradescope_results import validate
 from scratch import current_sites, hide_editable_installs, venv_seeing, world_readable_dir
 
-from grader.gradescope import IMAGES, build_zip, fill
+from grader.publish.gradescope import IMAGES, build_zip, fill
 
 
 def unpack(zpath: Path, root: Path) -> Path:

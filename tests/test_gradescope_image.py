@@ -22,7 +22,7 @@ from gradescope_results import validate
 from scratch import remove_later, world_readable_dir
 from test_gradescope import run_autograder, run_setup, unpack
 
-from grader.gradescope import IMAGES, build_zip
+from grader.publish.gradescope import IMAGES, build_zip
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # minutes of downloads
 

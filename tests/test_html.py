@@ -105,7 +105,7 @@ def test_report_without_student_output(g):
 
 
 def test_report_for_a_notebook_that_did_not_load(tmp_path):
-    from grader.plugin import CheckResult
+    from grader.judging.plugin import CheckResult
     from grader.runner import Grade
 
     g = Grade(
@@ -141,7 +141,7 @@ def test_report_says_a_check_was_judged_against_the_students_own_wrong_helper(g)
 
 
 def test_a_name_not_implemented_yet_has_one_row():
-    from grader.plugin import CheckResult
+    from grader.judging.plugin import CheckResult
     from grader.runner import Grade
     from grader.worker.calls import stub_message as _stub_message
 
@@ -223,7 +223,7 @@ def test_odd_values_do_not_break_the_picture():
 
 
 def _fake_grade(images):
-    from grader.plugin import CheckResult
+    from grader.judging.plugin import CheckResult
     from grader.runner import Grade
 
     checks = [CheckResult(f"test_{a}", f"{a} works", a, 1.0, True, True, "", 0.1) for a in images]

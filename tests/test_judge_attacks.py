@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.judge import Fail, Reference
+from grader.judging.judge import Fail, Reference
 from grader.probing import Support, call, probe
 from grader.runner import grade
 

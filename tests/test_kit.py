@@ -18,9 +18,9 @@ import pytest
 from scratch import cached_venv, venv_seeing, wheel_requirements, world_readable_dir
 
 from grader import course
-from grader.assign import solution_lines
-from grader.kit import build_kit, is_visible
 from grader.probing import Standin
+from grader.publish.assign import solution_lines
+from grader.publish.kit import build_kit, is_visible
 
 A, B = "proj5a", "proj5b"
 #: Solution lines that are also ordinary code of the grader's own worker or judging: the kit cannot
@@ -207,7 +207,7 @@ def test_part_b_kit_ships_no_reference_part(kits, root):
 def test_part_b_kit_support_runs_in_every_probe(root):
     """A probe carries the kit's support parts less the one answering its own graded name: what it carries
     must run without it (a stand-in built on another one would fail every probe of that one's name)."""
-    from grader.support import _parts
+    from grader.judging.support import _parts
 
     common, defs = _parts(str(root / "grader" / "course" / B / "kit_support.py"))
     apis = {api for _, api in defs.values() if api}

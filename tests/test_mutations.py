@@ -1,12 +1,12 @@
-"""The search of single edits of the reference (grader.mutations) and how the judge names one; no worker needed."""
+"""The search of single edits of the reference (grader.judging.mutations) and how the judge names one; no worker needed."""
 
 import json
 
 import numpy as np
 import pytest
 
-from grader import mutations as M
-from grader.judge import Fail, Reference
+from grader.judging import mutations as M
+from grader.judging.judge import Fail, Reference
 from grader.probing import call, probe
 
 STEP = """

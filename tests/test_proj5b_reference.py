@@ -9,9 +9,9 @@ import pytest
 from conftest import assert_rebuild_matches, check_by_api
 
 from grader import course, fixtures, protocol
-from grader.judge import Fail, Reference
+from grader.judging.judge import Fail, Reference
+from grader.judging.submission import Submission
 from grader.runner import grade
-from grader.submission import Submission
 
 A = course.get("proj5b")
 

@@ -166,7 +166,7 @@ def test_a_probe_gets_no_pseudo_terminal(worker):
 
 
 def test_a_probe_cannot_find_the_reference_parts_of_earlier_probes(worker):
-    from grader.support import support_source
+    from grader.judging.support import support_source
 
     with_support = support_source(worker.spec, "sdedit")
     assert "reference_forward" in (with_support or "")
@@ -257,7 +257,7 @@ def test_probes_that_run_at_the_same_time_see_nothing_of_each_other(batch_worker
 
 
 def test_a_probe_of_a_batch_cannot_find_the_reference_parts_of_the_others(batch_worker):
-    from grader.support import support_source
+    from grader.judging.support import support_source
 
     secret = support_source(batch_worker.spec, "sdedit")
     attack = [call("memory_attack")]

@@ -13,13 +13,13 @@ import pytest
 
 from grader import course
 from grader.fixtures import load_inputs
+from grader.intake.load import load_notebook
 from grader.isolation.spawn import (
     IsolationUnavailable,
     Limits,
     WorkerProcess,
     isolation_mode,
 )
-from grader.load import load_notebook
 from grader.probing import call
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,7 @@ def _worker(source: str, assignment: str = "proj5a") -> WorkerProcess:
 
 
 def _call(worker: WorkerProcess, *args, api: str = "attack") -> dict:
-    from grader.support import support_source
+    from grader.judging.support import support_source
 
     return worker.probe([call("attack", *args)], timeout=20, support=support_source(worker.spec, api))["results"][0]
 
@@ -70,7 +70,7 @@ SECRETS = [
         "grader/course/proj5a/catalogue.py",
         "grader/course/proj5a/support.py",
         "grader/course/proj5b/support.py",
-        "grader/judge.py",
+        "grader/judging/judge.py",
     )
 ]
 
@@ -89,7 +89,7 @@ def test_reference_code_cannot_be_imported_or_found_in_memory():
     with _worker("""
         def attack():
             found = []
-            for mod in ("grader.course.proj5a.support", "grader.course.proj5b.support", "grader.judge"):
+            for mod in ("grader.course.proj5a.support", "grader.course.proj5b.support", "grader.judging.judge"):
                 try:
                     __import__(mod)
                     found.append(mod)

@@ -222,7 +222,7 @@ def test_worker_processes_give_the_same_report(tmp_path, monkeypatch):
 
 @needs_copydetect
 def test_batch_similarity_writes_the_report_and_index_links_it(tmp_path):
-    from grader import batch
+    from grader.batch import command as batch
     from grader.cli import build_parser
     from grader.similarity.command import for_batch
 

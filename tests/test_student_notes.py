@@ -8,8 +8,8 @@ import pytest
 from nbtools import write_notebook
 
 from grader import cli
-from grader.gradescope import pick_notebook
-from grader.load import load_notebook
+from grader.intake.load import load_notebook
+from grader.publish.gradescope import pick_notebook
 
 PROJ5B_CODE = """
 import torch.nn as nn

@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from grader import training_loops
+from grader.intake import training_loops
 from grader.worker import loops
 
 MODELS = {"train_class": ("ClassNet",), "train_plain": ("PlainNet",)}

@@ -16,7 +16,7 @@ import pytest
 from scratch import current_sites, hide_editable_installs, venv_seeing, world_readable_dir
 
 from grader import fixtures
-from grader.wheel import build_wheel
+from grader.publish.wheel import build_wheel
 
 SAMPLE = "bob"  # a partial score (one mistake), so the comparison with the expected outputs shows
 

@@ -54,9 +54,9 @@ class Spec:
     doubled_channels_hint: str | None = None
     #: Graded training functions that a notebook may write instead as a top-level loop -> the model classes
     #: whose construction marks a loop as standing for that function (searched in this order; see
-    #: grader.training_loops). The loop is run with the grader's model built in place of those classes.
+    #: grader.intake.training_loops). The loop is run with the grader's model built in place of those classes.
     training_functions: dict = field(default_factory=dict, compare=False)
-    #: Graded names whose failing outputs are matched against single edits of the reference (grader.mutations):
+    #: Graded names whose failing outputs are matched against single edits of the reference (grader.judging.mutations):
     #: each edit's outputs are fingerprinted at ``grader fixtures build``.
     searched: tuple = ()
     #: Whether ``grader kit build`` may build a student kit (its support parts are replayable functions).

@@ -5,7 +5,7 @@
 The data path, one module a step:
 
 * :mod:`.extract`: a notebook (or ``.py`` file) becomes its graded code, one unit per top-level name,
-  read with the grader's own loader (:func:`grader.load.load_notebook`) and so never executed;
+  read with the grader's own loader (:func:`grader.intake.load.load_notebook`) and so never executed;
 * :mod:`.normalise`: each unit is rewritten so that the usual disguises vanish (comments, docstrings,
   formatting, type hints, prints, dead code); units unreachable from graded names are dropped;
 * :mod:`.compare`: winnowed fingerprints of the normalised code (``copydetect``, the optional extra

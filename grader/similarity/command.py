@@ -135,7 +135,7 @@ def cmd_similarity(args) -> int:
     if not similarity.available():
         print(f"grader: {similarity.INSTALL_HINT}", file=sys.stderr)
         return EXIT_USAGE
-    from grader.roster import submissions_of
+    from grader.batch.roster import submissions_of
 
     root, out = Path(args.dir), Path(args.out)
     try:

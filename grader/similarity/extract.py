@@ -1,6 +1,6 @@
 """A notebook (or a ``.py`` file) becomes its graded code: one normalised unit per top-level name.
 
-The grader's loader (:func:`grader.load.load_notebook`) decides what counts as code: the kept
+The grader's loader (:func:`grader.intake.load.load_notebook`) decides what counts as code: the kept
 definitions and cheap statements, without the set-up, plots and training runs. A definition still
 holding only placeholders is not the student's code and is left out, and so is every definition that
 no graded name reaches (helpers nobody calls are dead code). The units come in a canonical order (graded
@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.load import NotebookError, load_notebook
+from grader.intake.load import NotebookError, load_notebook
 from grader.similarity.normalise import names_used, normalise
 
 
@@ -134,7 +134,7 @@ def skeleton_code(assignment: str) -> str:
     """All the code that the assignment's notebook hands every student, normalised: each code cell, and each
     definition the loader keeps (stubs included), so that what students keep of it counts as boilerplate."""
     from grader import course
-    from grader.load import _to_python, read_notebook
+    from grader.intake.load import _to_python, read_notebook
 
     path = course.get(assignment).student_notebook
     if not path.exists():

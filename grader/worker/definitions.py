@@ -138,7 +138,7 @@ class Definitions:
                     self.defs.add(name, cell, self.ns[name], bool(chunk.get("stub")))
         except ChunkTimeout:
             status = TIMED_OUT
-            if not chunk.get("quiet"):  # a plotting import (grader.load.PLOTTING) is not the student's problem
+            if not chunk.get("quiet"):  # a plotting import (grader.intake.load.PLOTTING) is not the student's problem
                 self.notes.append(f"{cell}: a top-level statement took over {limit:g} s and was skipped")
         except ImportError as e:
             status = FAILED

@@ -69,7 +69,7 @@ class Noise:
 
 NOISE = Noise()
 
-#: The grading side's support definitions sent with the current probe (see grader.support); empty
+#: The grading side's support definitions sent with the current probe (see grader.judging.support); empty
 #: in every probe that carries none.
 SUPPORT: dict = {}
 

@@ -1,7 +1,7 @@
 """Training written as a top-level loop, run in place of the graded training function (worker side).
 
 A notebook may train with a loop in a cell instead of the contract's ``train_*`` function. The grading
-side (:mod:`grader.training_loops`) finds such a loop, the set-up statements it needs and the graded
+side (:mod:`grader.intake.training_loops`) finds such a loop, the set-up statements it needs and the graded
 name it stands for. Here it is run on the grader's terms:
 
 * the classes that build the model (the assignment names them) hand out the grader's model instead;

@@ -1,8 +1,8 @@
 """Probes started together (Submission.prefetch): each answer kept as if the probes had run one after another."""
 
 from grader.core import Probe
+from grader.judging.submission import Submission
 from grader.probing import call, probe
-from grader.submission import Submission
 
 
 def _answer(name: str) -> dict:

@@ -1,6 +1,6 @@
 """Readings the spec allows and mistakes students make, for proj5a."""
 
-from grader.catalogue import Variant
+from grader.judging.catalogue import Variant
 
 CFG_LINE = "eps_u + scale * (eps_c - eps_u), var_c"
 STEP = "image = add_variance(predicted_variance, t, ddpm_step(image, x0, t, t_prev))"

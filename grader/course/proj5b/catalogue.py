@@ -6,7 +6,7 @@ mistakes of the modules and the random parts of training are diagnosed by the
 checks themselves from what the helpers observe.
 """
 
-from grader.catalogue import Variant
+from grader.judging.catalogue import Variant
 
 LOOP = "for t in range(num_ts - 1, -1, -1):\n"
 ONE_BASED = "for s in range(num_ts, 0, -1):\n        t = s - 1\n"

@@ -3,7 +3,7 @@
 Each definition is bound in place of a student's own while another name is checked (a wrong
 ``Conv`` is charged to ``Conv``, not to every block built from it), or gives the grader's
 helpers the reference schedule. ``ANSWERS`` says which graded name each definition would
-answer: :mod:`grader.support` leaves it out of every probe of that name.
+answer: :mod:`grader.judging.support` leaves it out of every probe of that name.
 """
 
 import torch

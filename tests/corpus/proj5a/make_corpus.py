@@ -1450,7 +1450,7 @@ def iterative_denoise(im_noisy, i_start, prompt_embeds, timesteps, display=True)
 
 # --------------------------------------------------------------------------------------
 # Mistakes the catalogue never heard of (issue 20), written after the search of single edits of the
-# reference (grader/mutations.py) and left out of the catalogue: (api, id, keyword, overrides). Each is
+# reference (grader/judging/mutations.py) and left out of the catalogue: (api, id, keyword, overrides). Each is
 # one mistake in the graded function itself (helpers shared with other names stay right). The keyword
 # is what test_corpus.py asserts; benchmarks/diagnosis_rate.py holds the phrase of the right diagnosis.
 # --------------------------------------------------------------------------------------

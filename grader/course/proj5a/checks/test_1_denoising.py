@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.judge import Fail
+from grader.judging.judge import Fail
 
 
 @pytest.mark.visible

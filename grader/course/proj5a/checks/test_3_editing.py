@@ -9,7 +9,7 @@ input and are right, or a mistake its own check names).
 
 import pytest
 
-from grader.judge import Fail
+from grader.judging.judge import Fail
 
 
 @pytest.mark.visible

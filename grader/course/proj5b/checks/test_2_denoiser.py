@@ -11,7 +11,7 @@ import pytest
 
 from grader.course.proj5b import probes as P
 from grader.course.proj5b.judging import TrainRun
-from grader.judge import fail_if
+from grader.judging.judge import fail_if
 
 
 @pytest.mark.visible

@@ -16,7 +16,7 @@ import pytest
 
 from grader.course.proj5b import judging as A
 from grader.course.proj5b import probes as P
-from grader.judge import Fail, degenerate_problem, fail_if, shape_problem
+from grader.judging.judge import Fail, degenerate_problem, fail_if, shape_problem
 
 # ---- ddpm_schedule ----------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Grader-side judgement for proj5b (numpy only), one module per topic.
 
 The checks in this folder are thin: they pick a probe, call one function here and turn its verdict
-into points. Every function either returns quietly or raises :class:`~grader.judge.Fail` with one
+into points. Every function either returns quietly or raises :class:`~grader.judging.judge.Fail` with one
 line that names the mistake. The names below are what the checks use.
 """
 

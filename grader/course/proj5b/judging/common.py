@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from grader import protocol
-from grader.judge import Fail, as_array
+from grader.judging.judge import Fail, as_array
 
 # ---- reading a probe's results -----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from grader.course.proj5b.judging.common import (
 )
 from grader.course.proj5b.sealed.opcodes import ACTIVATIONS, NORMS
 from grader.course.proj5b.sealed.opcodes import NAMES as OP
-from grader.judge import ATOL, Fail
+from grader.judging.judge import ATOL, Fail
 
 # ---- modules -------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from grader.course.proj5b.judging.common import (
     results,
     schedule,
 )
-from grader.judge import Fail, fail_if
+from grader.judging.judge import Fail, fail_if
 
 # ---- samplers --------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from grader.course.proj5b.judging.common import (
 )
 from grader.course.proj5b.judging.optimizer import adam_replay, adam_step_problem  # noqa: F401 - used by TrainRun
 from grader.course.proj5b.judging.training_evidence import forwards_evidence_problem, steps_evidence_problem
-from grader.judge import Fail
+from grader.judging.judge import Fail
 
 # ---- training ----------------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ Functions
 
 Reference parts (``RefConv`` ... ``RefFCBlock``, ``ref_add_noise``, ``ref_ddpm_forward``,
 ``reference_schedule``) are not here: they live grading-side in ``support.py`` and reach a
-probe only as ``$support:NAME`` (see :mod:`grader.support`), never in a probe of the name
+probe only as ``$support:NAME`` (see :mod:`grader.judging.support`), never in a probe of the name
 they would answer.
 """
 

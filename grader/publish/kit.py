@@ -36,21 +36,11 @@ import numpy as np
 
 from grader import course, fixtures
 from grader.core import Input, Support
-from grader.fingerprints import SEARCH, SEARCH_EDITS
-from grader.wheel import SOURCES, WheelError, build_wheel
+from grader.judging.fingerprints import SEARCH, SEARCH_EDITS
+from grader.publish.wheel import SOURCES, WheelError, build_wheel
 
 #: Modules and folders of the package that only staff commands use.
-STAFF_ONLY = [
-    "assign.py",
-    "batch.py",
-    "executors.py",
-    "dask_executor.py",
-    "gradescope.py",
-    "wheel.py",
-    "kit.py",
-    "unzip.py",
-    "templates",
-]
+STAFF_ONLY = ["batch", "publish", "similarity", "templates"]
 
 
 class KitError(RuntimeError):
@@ -86,7 +76,7 @@ class _ReplaySubmission:
     """Answers every probe with the reference's stored outputs, and records which calls are asked for."""
 
     def __init__(self, probes: dict, expected: dict):
-        from grader.submission import Submission
+        from grader.judging.submission import Submission
 
         self._inner = Submission(probes)
         self.probes, self.expected = probes, expected
@@ -123,7 +113,7 @@ class _ReplaySubmission:
 
 def _recording_reference(expected: dict, variants: list, probes: dict):
     """A Reference that records which probe calls the checks compare by value, and which by shape only."""
-    from grader.judge import Reference
+    from grader.judging.judge import Reference
 
     class RecordingReference(Reference):
         def __init__(self):
@@ -177,7 +167,7 @@ def visible_needs(assignment: str):
 
     Returns the probes they ask for, the (probe, call) pairs they compare by value, those they
     check by shape only, and the check results."""
-    from grader.plugin import GradingPlugin, run_session
+    from grader.judging.plugin import GradingPlugin, run_session
 
     a = course.get(assignment)
     expected = fixtures.load_expected(assignment)
@@ -270,7 +260,7 @@ def kit_support_source(spec) -> str:
     import ast as ast_
     import inspect
 
-    from grader.support import _parts
+    from grader.judging.support import _parts
 
     _, defs = _parts(str(spec.folder / "support.py"))
     answers = {name: api for name, (_, api) in defs.items()}
@@ -317,7 +307,7 @@ def _catalog_source(assignment: str, ids: set[str]) -> str:
     lines = [
         f'"""Readings and mistakes of {assignment} that the visible checks name (messages only)."""',
         "",
-        "from grader.catalogue import Variant",
+        "from grader.judging.catalogue import Variant",
         "",
         "VARIANTS = [",
     ]
@@ -372,7 +362,7 @@ def stage(assignment: str, tree: Path) -> dict:
     else:
         (folder / "support.py").write_text(kit_support_source(spec))
         stored = kit_support_inputs(assignment, probes, by_value)
-    from grader import notebook_checks  # the notebook's public checks, so `grader check` gives one verdict
+    from grader.judging import notebook_checks  # the notebook's public checks, so `grader check` gives one verdict
 
     (folder / notebook_checks.KIT_FILE).write_text(json.dumps(notebook_checks.public_checks(course.get(assignment))))
     fixtures.save_npz(

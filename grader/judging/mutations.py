@@ -1,6 +1,6 @@
 """Single edits of the reference solution, generated mechanically: the search that names mistakes.
 
-The catalogue (:mod:`grader.catalogue`) lists the mistakes someone thought of. This module makes every
+The catalogue (:mod:`grader.judging.catalogue`) lists the mistakes someone thought of. This module makes every
 *single* edit of a reference definition that a student plausibly makes, by rewriting its syntax tree:
 
 * a coefficient for its neighbour: a scalar (``abar_t``, ``alpha``, ``beta``, ...) for another of the same
@@ -30,8 +30,8 @@ import ast
 import copy
 from dataclasses import dataclass
 
-from grader.expression_edits import _expression_edits, _Kinds, _names_in, _parse, _plus, alike, kin  # noqa: F401
-from grader.fingerprints import SAMPLES, fingerprint  # noqa: F401 - re-exported: the fixture build reads them here
+from grader.judging.expression_edits import _expression_edits, _Kinds, _names_in, _parse, _plus, alike, kin  # noqa: F401
+from grader.judging.fingerprints import SAMPLES, fingerprint  # noqa: F401 - re-exported: the fixture build reads them here
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,16 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import protocol, training_loops  # noqa: F401
-from grader.notebook_file import (  # noqa: F401 - re-exported: what callers import from load
+from grader import protocol  # noqa: F401
+from grader.intake import training_loops
+from grader.intake.notebook_file import (  # noqa: F401 - re-exported: what callers import from load
     MAX_NOTEBOOK_BYTES,
     NOTEBOOK_BOUNDS,
     NotebookError,
     infer_assignment,
     read_notebook,
 )
-from grader.supplied_names import MODULE_NAMES, _display_source, display_names, missing_imports  # noqa: F401
+from grader.intake.supplied_names import MODULE_NAMES, _display_source, display_names, missing_imports  # noqa: F401
 from grader.worker.loops import calls_backward, dotted
 
 #: Callables a kept top-level statement may call (by dotted name or bare name).
@@ -88,7 +89,7 @@ class Loaded:
     #: cells holding a top-level training loop (a loop that calls ``.backward()``) that the grader cannot run
     #: in place of a training function (graded loops are ``graded_loops``)
     training_loops: list[str] = field(default_factory=list)  # (their cells, as 'the cell starting "..."')
-    #: graded training function -> the top-level loop graded in its place (see grader.training_loops)
+    #: graded training function -> the top-level loop graded in its place (see grader.intake.training_loops)
     graded_loops: dict = field(default_factory=dict)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import nbformat
 
-from grader.plugin import CheckResult
+from grader.judging.plugin import CheckResult
 
 #: Where an installed student kit keeps the public checks (it ships no notebooks).
 KIT_FILE = "public_checks.json"
@@ -38,7 +38,7 @@ def run(spec, submission, visible: list[CheckResult]) -> list[CheckResult]:
     import time
 
     from grader.core import NOTEBOOK_CHECK
-    from grader.judge import Fail
+    from grader.judging.judge import Fail
     from grader.probing import call, probe
 
     failing = {r.api for r in visible if not r.passed}

@@ -6,9 +6,9 @@ Checks are ordinary pytest tests with markers:
 * ``@pytest.mark.points(4)``: what it is worth;
 * ``@pytest.mark.visible``: shown in full to students and run by ``grader check``.
 
-Fixtures: ``sub`` (the :class:`~grader.submission.Submission`) and ``ref``
-(the :class:`~grader.judge.Reference`). A check passes or raises
-:class:`~grader.judge.Fail`; any other exception is a grader bug and is
+Fixtures: ``sub`` (the :class:`~grader.judging.submission.Submission`) and ``ref``
+(the :class:`~grader.judging.judge.Reference`). A check passes or raises
+:class:`~grader.judging.judge.Fail`; any other exception is a grader bug and is
 reported as such (with no points lost being hidden: it fails and says so).
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.judge import Fail
+from grader.judging.judge import Fail
 
 
 @dataclass
@@ -140,7 +140,7 @@ class QuickReports:
 
 
 #: The checks' pytest configuration (markers, no rootdir conftest), shipped with the package.
-PYTEST_INI = Path(__file__).resolve().parent / "course" / "pytest.ini"
+PYTEST_INI = Path(__file__).resolve().parent.parent / "course" / "pytest.ini"
 
 
 def run_session(checks_dir, plugin: GradingPlugin) -> int:

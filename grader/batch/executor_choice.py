@@ -1,12 +1,12 @@
 """Which executor a batch grades with: the local process pool, or Dask (an optional extra).
 
-Kept apart from :mod:`grader.executors` (the pool and what every executor shares) and
-:mod:`grader.dask_executor` (which builds on it), so that neither imports the other back.
+Kept apart from :mod:`grader.batch.executors` (the pool and what every executor shares) and
+:mod:`grader.batch.dask_executor` (which builds on it), so that neither imports the other back.
 """
 
 from __future__ import annotations
 
-from grader.executors import INSTALL_DASK, LocalPool, MissingDask
+from grader.batch.executors import INSTALL_DASK, LocalPool, MissingDask
 
 
 def dask_executor(scheduler: str | None = None, workers: int = 1, limits=None, tls: dict | None = None):
@@ -19,7 +19,7 @@ def dask_executor(scheduler: str | None = None, workers: int = 1, limits=None, t
         raise MissingDask(
             f"grading on Dask needs dask and distributed, which are not installed: {INSTALL_DASK}"
         ) from None
-    from grader.dask_executor import DaskExecutor
+    from grader.batch.dask_executor import DaskExecutor
 
     return DaskExecutor(scheduler=scheduler, workers=workers, limits=limits, tls=tls)
 

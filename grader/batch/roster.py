@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from grader import unzip
+from grader.batch import unzip
 from grader.reports.sanitize import line
 
 #: The columns a Gradescope export gives each submitter, in the gradebooks' order.
@@ -100,7 +100,7 @@ def _wanted(name: str) -> bool:
 
 def unpack_zip(zpath: Path, dest: Path) -> Path:
     """Extract the notebooks of a zip of submissions (and Gradescope's metadata) into ``dest`` within
-    grader.unzip's bounds, refusing any member that would land outside it (an absolute path, ``..``, a
+    grader.batch.unzip's bounds, refusing any member that would land outside it (an absolute path, ``..``, a
     sibling such as ``../<dest>_evil/``), any symbolic link, and any zip bomb; BatchInputError when
     the zip as a whole is too large."""
     try:

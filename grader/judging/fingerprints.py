@@ -1,4 +1,4 @@
-"""The search's fingerprints (:mod:`grader.mutations`): how each single edit of the reference changed
+"""The search's fingerprints (:mod:`grader.judging.mutations`): how each single edit of the reference changed
 an output, kept as a fixed sample of values in float16, and how a failing output is matched to one at
 grade time. Needs numpy only."""
 

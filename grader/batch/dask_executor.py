@@ -36,7 +36,7 @@ import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 from distributed.scheduler import KilledWorker
 
-from grader.executors import (
+from grader.batch.executors import (
     ExecutorError,
     GraderMismatch,
     MachineFault,

@@ -13,7 +13,7 @@ killed at any moment loses nothing, and ``--resume`` skips what is done: graded
 for the same assignment by the same grader version against the same fixtures
 (both recorded in each results.json). The executor is a local process pool
 (default) or Dask workers (``--executor dask``, ``--scheduler tcp://HOST:8786``); see
-:mod:`grader.executors`. Whichever grades, only this process writes OUTDIR.
+:mod:`grader.batch.executors`. Whichever grades, only this process writes OUTDIR.
 """
 
 from __future__ import annotations
@@ -27,13 +27,10 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from grader import unzip  # noqa: F401
-from grader.executor_choice import chosen
-from grader.executors import ExecutorError, LocalPool, init_process  # noqa: F401
-from grader.provenance import provenance
-from grader.reports.results import write_json_atomic, write_text_atomic
-from grader.reports.sanitize import cell, line
-from grader.roster import (  # noqa: F401 - re-exported: tests and scripts read them from batch
+from grader.batch import unzip  # noqa: F401
+from grader.batch.executor_choice import chosen
+from grader.batch.executors import ExecutorError, LocalPool, init_process  # noqa: F401
+from grader.batch.roster import (  # noqa: F401 - re-exported: tests and scripts read them from batch
     JUNK,
     METADATA,
     PEOPLE_COLUMNS,
@@ -46,6 +43,9 @@ from grader.roster import (  # noqa: F401 - re-exported: tests and scripts read 
     submissions_of,
     unpack_zip,
 )
+from grader.provenance import provenance
+from grader.reports.results import write_json_atomic, write_text_atomic
+from grader.reports.sanitize import cell, line
 
 DONE = "results.json"
 #: OUTDIR/SUBMITTERS: student -> the Gradescope submitters (name, sid, email) behind it, for the gradebooks

@@ -12,7 +12,7 @@ import time
 
 from grader import protocol
 from grader.core import CallResult, Probe
-from grader.judge import Fail
+from grader.judging.judge import Fail
 
 
 class Submission:
@@ -27,7 +27,7 @@ class Submission:
         parallel: int = 1,
     ):
         self.probes = dict(probes)  # its own table: a notebook's own checks are added to it, never to the assignment's
-        self.support = support  # api -> the support source a probe of it carries (grader.support)
+        self.support = support  # api -> the support source a probe of it carries (grader.judging.support)
         self.worker = worker
         self.load_error = load_error
         self.probe_timeout = probe_timeout

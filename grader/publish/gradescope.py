@@ -29,7 +29,7 @@ from pathlib import Path
 from grader import course
 from grader.reports.results import VISIBILITIES, results_json, write_json_atomic
 
-TEMPLATES = Path(__file__).resolve().parent / "templates" / "gradescope"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "gradescope"
 DEFAULT_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 #: Gradescope's base images and the Python each one ships.
 IMAGES = {"ubuntu-22.04": "3.10", "ubuntu-24.04": "3.12"}
@@ -68,7 +68,7 @@ def build_zip(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="diffgrade-gradescope-") as tmp:
         if wheel is None:
-            from grader.wheel import build_wheel
+            from grader.publish.wheel import build_wheel
 
             wheel = build_wheel(Path(tmp))
         wheel = Path(wheel)
@@ -153,7 +153,7 @@ def run(root: Path, assignment: str, hidden_visibility: str = "after_published")
 
 
 def cmd_build(args) -> int:
-    from grader.wheel import WheelError
+    from grader.publish.wheel import WheelError
 
     try:
         out = build_zip(

@@ -8,7 +8,7 @@ kill-and-resume guarantee hold whichever executor graded.
 
 * :class:`LocalPool` (the default): a process pool on this machine, one warm fork server
   per grading process (torch imported once per process). No dependency beyond the grader's.
-* ``grader.dask_executor.DaskExecutor``: Dask workers, on this machine (a ``LocalCluster``)
+* ``grader.batch.dask_executor.DaskExecutor``: Dask workers, on this machine (a ``LocalCluster``)
   or on others (``--scheduler tcp://HOST:8786``). Needs the optional extra
   ``pip install -e ".[dask]"``; see :func:`dask_executor`.
 """

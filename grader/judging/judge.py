@@ -13,8 +13,8 @@ import json
 
 import numpy as np
 
-from grader.catalogue import Variant
-from grader.fingerprints import SEARCH, SEARCH_EDITS, fingerprint_error, match_limit
+from grader.judging.catalogue import Variant
+from grader.judging.fingerprints import SEARCH, SEARCH_EDITS, fingerprint_error, match_limit
 
 
 class Fail(AssertionError):
@@ -143,7 +143,7 @@ class Reference:
         self._edits: dict[str, list[str]] = {}
 
     def edits(self, probe: str) -> list[str]:
-        """What each single edit of the reference fingerprinted for ``probe`` is (grader.mutations), row order."""
+        """What each single edit of the reference fingerprinted for ``probe`` is (grader.judging.mutations), row order."""
         if probe not in self._edits:
             raw = self.arrays.get(f"{probe}|{SEARCH_EDITS}|0")
             self._edits[probe] = json.loads(raw.tobytes().decode()) if raw is not None else []

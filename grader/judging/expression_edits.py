@@ -1,4 +1,4 @@
-"""The search's single edits of one expression (:mod:`grader.mutations`): what kind each name of a
+"""The search's single edits of one expression (:mod:`grader.judging.mutations`): what kind each name of a
 reference function is (scalar, index, tensor, parameter), and every plausible one-token change of a name,
 call, operator, sign or subscript."""
 
