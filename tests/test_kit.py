@@ -19,7 +19,8 @@ from scratch import cached_venv, venv_seeing, wheel_requirements, world_readable
 
 from grader import course
 from grader.assign import solution_lines
-from grader.kit import build_kit, is_visible
+from grader.kit import build_kit
+from grader.kit_source import is_visible
 from grader.probing import Standin
 
 A, B = "proj5a", "proj5b"
