@@ -84,7 +84,6 @@ def test_a_submission_cannot_kill_another_graded_beside_it(root):
     """Each worker has its own uid: 'kill every process I can' reaches only its own worker."""
     if not CAN_DROP:
         pytest.skip("needs root and a Python an unprivileged user can run")
-    from grader.course.proj5a.probes import PROBES
     from grader.fixtures import load_inputs
     from grader.intake.load import load_notebook
     from grader.isolation.spawn import WorkerProcess
@@ -95,8 +94,9 @@ def test_a_submission_cannot_kill_another_graded_beside_it(root):
             course.get("proj5a"), [c.__dict__ for c in chunks], load_inputs("proj5a"), Limits(probe_timeout=10)
         )
 
+    forward = course.get("proj5a").probes["forward"].calls
     with worker(root / "solutions" / "proj5a.ipynb") as honest, worker(CORPUS / "kill_everything.ipynb") as attacker:
         assert honest.sandbox.user != attacker.sandbox.user
-        attacker.probe(PROBES["forward"].calls, timeout=10)
-        answer = honest.probe(PROBES["forward"].calls, timeout=10)
+        attacker.probe(forward, timeout=10)
+        answer = honest.probe(forward, timeout=10)
         assert honest.restarts == 0 and all(r["ok"] for r in answer["results"])

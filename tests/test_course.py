@@ -1,7 +1,7 @@
 """The course registry: a new assignment is one folder, and the engine grades it untouched.
 
-The toy assignment below is written from scratch into a temporary folder: a spec, stand-ins,
-one probe, one check, one catalogued mistake, its inputs, its reference notebook and fixtures.
+The toy assignment below is written from scratch into a temporary folder: a spec, stand-ins, one
+topic module (one probe, one catalogued mistake, one check), its inputs, its reference notebook and fixtures.
 Registering the folder is all it takes for the engine to build its fixtures and grade a right
 and a wrong notebook, naming the mistake.
 """
@@ -32,20 +32,16 @@ TOY_FILES = {
         def build_inputs():
             return {"x": np.arange(6, dtype=np.float32).reshape(2, 3)}
     """,
-    "probes.py": """
-        from grader.probing import Input, call, probe
-
-        PROBES = {"double": probe("double", call("double", Input("x"), name="twice_x"))}
-    """,
-    "catalogue.py": """
-        from grader.judging.catalogue import Variant
-
-        VARIANTS = [Variant("double", "triples", "it multiplies by 3 instead of 2",
-                            edits=(("double", "2 * x", "3 * x"),))]
-    """,
     "checks/__init__.py": "",
     "checks/test_double.py": '''
         import pytest
+
+        from grader.judging.catalogue import Variant
+        from grader.probing import Input, call, probe
+
+        PROBES = {"double": probe("double", call("double", Input("x"), name="twice_x"))}
+        VARIANTS = [Variant("double", "triples", "it multiplies by 3 instead of 2",
+                            edits=(("double", "2 * x", "3 * x"),))]
 
         @pytest.mark.visible
         @pytest.mark.api("double")

@@ -87,7 +87,10 @@ def test_zip_holds_only_what_grading_needs(zip_path):
             inside = wz.namelist()
         setup = zf.read("setup.sh").decode()
         reqs = zf.read("requirements.txt").decode()
-    assert "grader/_bundle/fixtures/proj5a/expected.npz" in inside and "grader/course/proj5a/probes.py" in inside
+    assert (
+        "grader/_bundle/fixtures/proj5a/expected.npz" in inside
+        and "grader/course/proj5a/checks/test_1_denoising.py" in inside
+    )
     # No reference notebook (a symlinked submission could read it), no tests, no tools.
     assert not [n for n in inside if n.endswith(".ipynb") or n.startswith(("solutions", "tests", "tools"))]
     assert "@" not in setup.replace("${TORCH_INDEX:+", "")  # every placeholder filled

@@ -20,7 +20,8 @@ from scratch import cached_venv, venv_seeing, wheel_requirements, world_readable
 from grader import course
 from grader.probing import Standin
 from grader.publish.assign import solution_lines
-from grader.publish.kit import build_kit, is_visible
+from grader.publish.kit import build_kit
+from grader.publish.kit_source import is_visible
 
 A, B = "proj5a", "proj5b"
 #: Solution lines that are also ordinary code of the grader's own worker or judging: the kit cannot

@@ -67,7 +67,7 @@ SECRETS = [
         "tools",
         "tests",
         "grader/course/proj5a/checks",
-        "grader/course/proj5a/catalogue.py",
+        "grader/course/proj5a/shared.py",
         "grader/course/proj5a/support.py",
         "grader/course/proj5b/support.py",
         "grader/judging/judge.py",

@@ -15,7 +15,7 @@ import zipfile
 import pytest
 from scratch import current_sites, hide_editable_installs, venv_seeing, world_readable_dir
 
-from grader import fixtures
+from grader import course, fixtures
 from grader.publish.wheel import build_wheel
 
 SAMPLE = "bob"  # a partial score (one mistake), so the comparison with the expected outputs shows
@@ -59,7 +59,8 @@ def test_wheel_carries_the_fixtures_and_nothing_of_the_checkout(wheel):
     for a in ("proj5a", "proj5b"):
         assert f"grader/_bundle/fixtures/{a}/inputs.npz" in names
         assert f"grader/_bundle/fixtures/{a}/expected.npz" in names
-        assert f"grader/course/{a}/probes.py" in names
+        topics = {f"grader/course/{a}/checks/{t.name}" for t in course.get(a).checks_dir.glob("test_*.py")}
+        assert topics and topics <= set(names)
     assert "grader/course/pytest.ini" in names
     assert "grader/templates/gradescope/setup.sh" in names
     assert {n.split("/")[0] for n in names} == {"grader", "-".join(wheel.name.split("-")[:2]) + ".dist-info"}

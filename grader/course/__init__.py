@@ -10,10 +10,13 @@ Each assignment is a package ``grader/course/<name>/`` (or any folder registered
   (``build(inputs) -> dict``) and the helpers probes call as ``Standin(NAME)``; optional
   ``sealed/interfaces.py``: ``INTERFACES``, the accepted interface variants (aliases, argument layouts,
   tuple results; see :mod:`grader.worker.adapters`); any further instruments the probes call;
-* ``probes.py``: ``PROBES``: probe name -> :class:`grader.core.Probe` (graded name, calls);
-* ``checks/test_*.py``: the pytest checks, with their points and visibility as markers;
-* ``catalogue.py``: ``VARIANTS``, the accepted readings and known mistakes;
-* ``inputs.py``: ``build_inputs() -> dict`` of numpy arrays for the seeded fixtures.
+* ``checks/test_*.py``: the topic modules, one per topic, each holding everything about its graded
+  names: ``PROBES`` (probe name -> :class:`grader.core.Probe`: graded name, calls), ``VARIANTS`` (the
+  accepted readings and known mistakes, :class:`grader.judging.catalogue.Variant`) and the pytest checks, with
+  their points and visibility as markers. :attr:`Spec.probes` and :attr:`Spec.variants` gather them in
+  file order (see :attr:`Spec.order`);
+* ``inputs.py``: ``build_inputs() -> dict`` of numpy arrays for the seeded fixtures;
+* optionally a module the topics share (``shared.py``: inputs and helpers several topics' probes use).
 
 The engine names no assignment: it asks this registry. Nothing here imports torch, so the
 worker may import it too.
@@ -61,6 +64,9 @@ class Spec:
     searched: tuple = ()
     #: Whether ``grader kit build`` may build a student kit (its support parts are replayable functions).
     student_kit: bool = False
+    #: Probe names and catalogue entries (``"api/id"``) that come first, in this order, when the topic
+    #: modules' fragments are gathered; the rest follow in topic (file) order.
+    order: tuple = ()
     #: Filled in by the registry.
     package: str = ""
     folder: Path = field(default=Path("."), compare=False)
@@ -75,13 +81,22 @@ class Spec:
         return self.folder / "checks"
 
     @property
+    def topics(self) -> list:
+        """The topic modules (``checks/test_*.py``) in file order, the order pytest runs their checks in."""
+        return [self.module(f"checks.{p.stem}") for p in sorted(self.checks_dir.glob("test_*.py"))]
+
+    @property
     def probes(self) -> dict:
-        """probe name -> :class:`grader.core.Probe` (the assignment's table: a submission copies it)."""
-        return self.module("probes").PROBES
+        """probe name -> :class:`grader.core.Probe` (the assignment's table: a submission copies it), gathered
+        from the topic modules' ``PROBES``."""
+        pieces = [(name, p) for topic in self.topics for name, p in getattr(topic, "PROBES", {}).items()]
+        return dict(_gathered(pieces, self.order, "probe"))
 
     @property
     def variants(self) -> list:
-        return self.module("catalogue").VARIANTS
+        """The accepted readings and known mistakes, gathered from the topic modules' ``VARIANTS``."""
+        pieces = [(f"{v.api}/{v.id}", v) for topic in self.topics for v in getattr(topic, "VARIANTS", [])]
+        return [v for _, v in _gathered(pieces, self.order, "catalogue entry")]
 
     @property
     def sealed_dir(self) -> Path:
@@ -117,6 +132,16 @@ class Spec:
         return self.data_root / "assignments" / f"{self.name}.ipynb"
 
 
+def _gathered(pieces: list[tuple[str, object]], order: tuple, what: str) -> list[tuple[str, object]]:
+    """(key, value) pairs, those whose key ``order`` names first (in its order), the rest as they came."""
+    keys = [k for k, _ in pieces]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"the topic modules declare the {what} {twice[0]!r} twice")
+    rank = {k: i for i, k in enumerate(order)}
+    return sorted(pieces, key=lambda kv: rank.get(kv[0], len(rank)))
+
+
 _REGISTRY: dict[str, Spec] = {}
 
 
@@ -137,7 +162,7 @@ def _discover() -> None:
     if _REGISTRY:
         return
     for child in sorted(PACKAGE.iterdir()):
-        if (child / "__init__.py").exists() and (child / "probes.py").exists():
+        if (child / "__init__.py").exists() and (child / "checks").is_dir():
             _load(f"{__name__}.{child.name}", child, _builtin_data_root())
     for extra in filter(None, os.environ.get(PATH_ENV, "").split(os.pathsep)):
         _register_folder(Path(extra))

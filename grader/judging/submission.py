@@ -38,6 +38,8 @@ class Submission:
         self.events: list[str] = []  # one line per notable event (timeouts, crashes, printing)
         #: how the submission's interface was adapted ("graded make_flip_illusion as visual_anagrams"), in order
         self.adaptations: list[str] = []
+        #: what checks derive from answers and share, per submission (e.g. a training run read back once)
+        self.memo: dict = {}
         self.parallel = parallel  # probe sandboxes that may run at once (one per core this grade may use)
         self._batch: _Batch | None = None
 

@@ -4,10 +4,12 @@ holds nothing that grading keeps from students.
 ``grader kit build --assignment proj5a -o DIR`` writes ``DIR/diffgrade_student_<a>-<v>-py3-none-any.whl``
 from a staged copy of the package in which
 
-* the checks modules keep only the checks marked ``@pytest.mark.visible``;
+* the topic modules (``checks/test_*.py``) keep only the checks marked ``@pytest.mark.visible``;
 * the probes are only those the visible checks ask for;
 * the catalogue keeps each reading's and mistake's message but not its edits (edits of the
-  reference solution);
+  reference solution): each topic module's ``VARIANTS`` is written out as messages only, and what
+  nothing uses any more (the constants and helpers the edits were written with, the hidden checks'
+  helpers) is left out of the topic modules and the assignment's ``shared.py``;
 * the expected outputs are only those the visible checks compare with (the reference's and each
   catalogued variant's output of those calls); of a call a visible check looks at for its shape
   only, seeded noise of that shape. Which calls those are is recorded by running the visible
@@ -25,7 +27,6 @@ functions the kit can replay, or it has a ``kit_support.py``.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import shutil
@@ -37,6 +38,7 @@ import numpy as np
 from grader import course, fixtures
 from grader.core import Input, Support
 from grader.judging.fingerprints import SEARCH, SEARCH_EDITS
+from grader.publish.kit_source import drop_unused, kit_topic_source
 from grader.publish.wheel import SOURCES, WheelError, build_wheel
 
 #: Modules and folders of the package that only staff commands use.
@@ -45,31 +47,6 @@ STAFF_ONLY = ["batch", "publish", "similarity", "templates"]
 
 class KitError(RuntimeError):
     pass
-
-
-def is_visible(node: ast.FunctionDef) -> bool:
-    return any(ast.unparse(d).endswith("mark.visible") for d in node.decorator_list)
-
-
-def visible_only(source: str) -> str:
-    """A checks module's source without its hidden checks (test functions not marked visible)."""
-    tree = ast.parse(source)
-    tree.body = [
-        n
-        for n in tree.body
-        if not (isinstance(n, ast.FunctionDef) and n.name.startswith("test_") and not is_visible(n))
-    ]
-    return ast.unparse(tree) + "\n" + VISIBLE_ONLY_TRAILER
-
-
-#: Appended to each checks module of the kit: checks made at import time (Part B makes one per module
-#: and kind in a loop) are kept only when marked visible.
-VISIBLE_ONLY_TRAILER = """
-# Student kit: only the visible checks, also of those made above at import time.
-for _check in [n for n in list(globals()) if n.startswith('test_')]:
-    if not any(m.name == 'visible' for m in getattr(globals()[_check], 'pytestmark', [])):
-        del globals()[_check]
-"""
 
 
 class _ReplaySubmission:
@@ -302,21 +279,6 @@ def kit_stored_calls(spec) -> dict:
     return out
 
 
-def _catalog_source(assignment: str, ids: set[str]) -> str:
-    variants = [v for v in course.get(assignment).variants if v.id in ids]
-    lines = [
-        f'"""Readings and mistakes of {assignment} that the visible checks name (messages only)."""',
-        "",
-        "from grader.judging.catalogue import Variant",
-        "",
-        "VARIANTS = [",
-    ]
-    lines += [
-        f"    Variant(api={v.api!r}, id={v.id!r}, message={v.message!r}, accepted={v.accepted!r})," for v in variants
-    ]
-    return "\n".join(lines + ["]", ""])
-
-
 def stage(assignment: str, tree: Path) -> dict:
     """Write the kit's source tree under ``tree``; returns counts for the build message."""
     if not course.get(assignment).student_kit:
@@ -343,25 +305,25 @@ def stage(assignment: str, tree: Path) -> dict:
         if other != assignment:
             shutil.rmtree(pkg / "course" / other, ignore_errors=True)
     folder = pkg / "course" / assignment
-    for f in sorted((folder / "checks").glob("test_*.py")):
-        f.write_text(visible_only(f.read_text()))
+    spec = course.get(assignment)
     probes = sorted(probes)
-    with open(folder / "probes.py", "a") as f:
-        f.write(
-            f"\n# Student kit: only the probes that the visible checks ask for.\n"
-            f"PROBES = {{name: PROBES[name] for name in {probes!r}}}\n"
-        )
+    expected = kit_expected(fixtures.load_expected(assignment), by_value, by_shape)
+    named = {k.split("|")[1] for k in expected}  # the readings and mistakes whose outputs the kit holds
+    topics = sorted((folder / "checks").glob("test_*.py"))
+    for f, module in zip(topics, spec.topics):
+        variants = [v for v in getattr(module, "VARIANTS", []) if v.id in named]
+        f.write_text(kit_topic_source(f.read_text(), variants, probes))
     kit_fixtures = tree / "fixtures" / assignment
     kit_fixtures.mkdir(parents=True)
     standins = folder / "sealed" / "standins.py"
     standins.write_text(standins.read_text() + KIT_STANDINS)
-    spec = course.get(assignment)
     if (folder / "kit_support.py").exists():  # the assignment's own stand-ins, and the support calls it stores
         (folder / "kit_support.py").replace(folder / "support.py")
         stored = kit_stored_calls(spec)
     else:
         (folder / "support.py").write_text(kit_support_source(spec))
         stored = kit_support_inputs(assignment, probes, by_value)
+    drop_unused(topics + [p for p in [folder / "shared.py"] if p.exists()], sorted(folder.rglob("*.py")))
     from grader.judging import notebook_checks  # the notebook's public checks, so `grader check` gives one verdict
 
     (folder / notebook_checks.KIT_FILE).write_text(json.dumps(notebook_checks.public_checks(course.get(assignment))))
@@ -369,8 +331,6 @@ def stage(assignment: str, tree: Path) -> dict:
         kit_fixtures / "inputs.npz",
         {**fixtures.load_inputs(assignment), **stored},
     )
-    expected = kit_expected(fixtures.load_expected(assignment), by_value, by_shape)
-    (folder / "catalogue.py").write_text(_catalog_source(assignment, {k.split("|")[1] for k in expected}))
     fixtures.save_npz(kit_fixtures / "expected.npz", expected)
     pyproject = tree / "pyproject.toml"
     text = pyproject.read_text()

@@ -30,7 +30,7 @@ ATTACKS = {
 def forward(im, t):
     import grader, os
     base = os.path.dirname(os.path.dirname(grader.__file__))
-    leaked = open(os.path.join(base, "grader", "course", "proj5a", "probes.py")).read()
+    leaked = open(os.path.join(base, "grader", "course", "proj5a", "checks", "test_1_denoising.py")).read()
     leaked += str(open(os.path.join(base, "fixtures", "proj5a", "expected.npz"), "rb").read(100))
     raise RuntimeError(leaked[:2000])
 """),

@@ -1,9 +1,54 @@
-"""Checks for 1.1-1.4: forward process, classical and one-step denoising, strided timesteps."""
+"""1.1-1.4: the forward process, classical and one-step denoising, strided timesteps.
+
+A topic module: each graded name's probe (what the worker runs), its catalogue entries (accepted
+readings and known mistakes, as edits of the reference) and its checks, side by side.
+"""
 
 import numpy as np
 import pytest
 
+from grader.course.proj5a.shared import IM, IM2, PHOTO, REF_FORWARD, ROCKET
+from grader.judging.catalogue import Variant
 from grader.judging.judge import Fail
+from grader.probing import call, probe, result
+
+PROBES = {}  # probe name -> Probe, filled name by name below
+VARIANTS = []
+
+# ---- forward ---------------------------------------------------------------------------------
+
+PROBES["forward"] = probe(
+    "forward",
+    *[call("forward", IM, t, seed=10 + t, name=f"t{t}") for t in (250, 500, 750)],
+    call("forward", IM2, 990, seed=11, name="image2_t990"),
+)
+VARIANTS += [
+    Variant(
+        "forward",
+        "alphas-for-alphas_cumprod",
+        "uses alphas (1 - beta_t) where the forward process needs alphas_cumprod (abar_t): "
+        "the image is barely noised at large t",
+        (("forward", "abar = alphas_cumprod[t]", "abar = stage_1.scheduler.alphas[t]"),),
+    ),
+    Variant(
+        "forward",
+        "missing-sqrt",
+        "missing sqrt: scales by abar_t and (1 - abar_t) instead of sqrt(abar_t) and sqrt(1 - abar_t)",
+        (("forward", "abar.sqrt() * im + (1 - abar).sqrt() * noise", "abar * im + (1 - abar) * noise"),),
+    ),
+    Variant(
+        "forward",
+        "noise-unscaled",
+        "adds the noise without scaling it by sqrt(1 - abar_t) (wrong noise scale)",
+        (("forward", "(1 - abar).sqrt() * noise", "noise"),),
+    ),
+    Variant(
+        "forward",
+        "image-unscaled",
+        "does not scale the image by sqrt(abar_t): the forward process scales as well as adds noise",
+        (("forward", "abar.sqrt() * im", "im"),),
+    ),
+]
 
 
 @pytest.mark.visible
@@ -22,6 +67,30 @@ def test_forward_matches_reference(sub, ref):
     ref.judge("forward", sub.outputs("forward", calls), calls)
 
 
+# ---- blur_denoise ----------------------------------------------------------------------------
+
+PROBES["blur_denoise"] = probe(
+    "blur_denoise",
+    call(REF_FORWARD, IM, 500, seed=20, name="noised"),
+    call("blur_denoise", result("noised"), 5, 2.0, name="kernel5_sigma2"),
+    call("blur_denoise", result("noised"), 9, 1.0, name="kernel9_sigma1"),
+)
+VARIANTS += [
+    Variant(
+        "blur_denoise",
+        "kernel-sigma-swapped",
+        "kernel_size and sigma look swapped in the gaussian_blur call",
+        (
+            (
+                "blur_denoise",
+                "kernel_size=kernel_size, sigma=sigma",
+                "kernel_size=int(sigma) * 2 + 1, sigma=kernel_size",
+            ),
+        ),
+    ),
+]
+
+
 @pytest.mark.visible
 @pytest.mark.api("blur_denoise")
 @pytest.mark.points(5)
@@ -29,6 +98,43 @@ def test_blur_denoise(sub, ref):
     """blur_denoise applies a Gaussian blur with the given kernel size and sigma"""
     calls = ["kernel5_sigma2", "kernel9_sigma1"]
     ref.judge("blur_denoise", sub.outputs("blur_denoise", calls), calls)
+
+
+# ---- one_step_denoise ------------------------------------------------------------------------
+
+PROBES["one_step_denoise"] = probe(
+    "one_step_denoise",
+    call(REF_FORWARD, IM, 250, seed=30, name="noised_t250"),
+    call("one_step_denoise", result("noised_t250"), 250, PHOTO, name="t250"),
+    call(REF_FORWARD, IM2, 750, seed=31, name="noised_t750"),
+    call("one_step_denoise", result("noised_t750"), 750, ROCKET, name="t750"),
+)
+VARIANTS += [
+    Variant(
+        "one_step_denoise",
+        "missing-sqrt",
+        "missing sqrt: divides by abar_t and scales the noise by (1 - abar_t) instead of sqrt(abar_t) and sqrt(1 - abar_t)",
+        (
+            (
+                "one_step_denoise",
+                "(im_noisy - (1 - abar).sqrt() * eps) / abar.sqrt()",
+                "(im_noisy - (1 - abar) * eps) / abar",
+            ),
+        ),
+    ),
+    Variant(
+        "one_step_denoise",
+        "noise-subtracted-unscaled",
+        "subtracts the noise estimate without the sqrt(1 - abar_t) and 1/sqrt(abar_t) scaling",
+        (("one_step_denoise", "(im_noisy - (1 - abar).sqrt() * eps) / abar.sqrt()", "im_noisy - eps"),),
+    ),
+    Variant(
+        "one_step_denoise",
+        "alphas-for-alphas_cumprod",
+        "uses alphas (1 - beta_t) where the clean estimate needs alphas_cumprod (abar_t)",
+        (("one_step_denoise", "abar = alphas_cumprod[t]", "abar = stage_1.scheduler.alphas[t]"),),
+    ),
+]
 
 
 @pytest.mark.visible
@@ -47,6 +153,11 @@ def test_one_step_denoise_matches_reference(sub, ref):
     """one_step_denoise recovers (x_t - sqrt(1 - abar) eps) / sqrt(abar) at t = 250 and 750"""
     calls = ["t250", "t750"]
     ref.judge("one_step_denoise", sub.outputs("one_step_denoise", calls), calls)
+
+
+# ---- strided_timesteps -----------------------------------------------------------------------
+
+PROBES["strided_timesteps"] = probe("strided_timesteps", call("strided_timesteps", name="value"))
 
 
 @pytest.mark.visible

@@ -1,4 +1,4 @@
-"""Checks for 2.2-2.3: the DDPM schedule, training objective, sampler and training loop.
+"""2.2-2.3: the DDPM schedule, training objective, sampler and training loop.
 
 ddpm_forward gets a recording probe UNet and the reference schedule (T = 300,
 and T = 50 to catch a hard-coded 300); what the UNet receives is checked for
@@ -15,10 +15,29 @@ import numpy as np
 import pytest
 
 from grader.course.proj5b import judging as A
-from grader.course.proj5b import probes as P
+from grader.course.proj5b.shared import (
+    FORWARD_KEYS,
+    SAMPLE_KEYS,
+    forward_run,
+    ns,
+    sampler_variants,
+    stash,
+    step_stash,
+    train_probe,
+)
 from grader.judging.judge import Fail, degenerate_problem, fail_if, shape_problem
+from grader.probing import Standin, Support, call, probe
+
+PROBES = {}  # probe name -> Probe, filled name by name below
+VARIANTS = []
 
 # ---- ddpm_schedule ----------------------------------------------------------------------------
+
+PROBES["ddpm_schedule"] = probe(
+    "ddpm_schedule",
+    call(Standin("run_schedule"), ns("ddpm_schedule"), 1e-4, 0.02, 300, label="ddpm_schedule"),
+    call(Standin("run_schedule"), ns("ddpm_schedule"), 1e-3, 0.05, 50, label="ddpm_schedule"),
+)
 
 
 @pytest.mark.visible
@@ -36,9 +55,17 @@ def test_ddpm_schedule(sub):
 
 # ---- ddpm_forward -----------------------------------------------------------------------------
 
+PROBES["ddpm_forward"] = probe(
+    "ddpm_forward",
+    *forward_run("ddpm_forward", "run_ddpm_forward", 21, n=32, num_ts=300)
+    + forward_run("ddpm_forward", "run_ddpm_forward", 22, n=16, num_ts=50),
+)
+#: num_ts -> the index of its run's call (what it recorded, FORWARD_KEYS, follows it)
+FORWARD_RUNS = {300: 0, 50: 1 + len(FORWARD_KEYS)}
+
 
 def _forward(sub, num_ts):
-    return A.ForwardRun(sub, "ddpm_forward", P.FORWARD_RUNS["ddpm_forward"][num_ts], num_ts, "ddpm_forward")
+    return A.ForwardRun(sub, "ddpm_forward", FORWARD_RUNS[num_ts], num_ts, "ddpm_forward")
 
 
 @pytest.mark.visible
@@ -83,6 +110,20 @@ def test_ddpm_forward_loss(sub):
 
 # ---- ddpm_sample ------------------------------------------------------------------------------
 
+PROBES["ddpm_sample"] = probe(
+    "ddpm_sample",
+    call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
+    *[stash(k, "ddpm_sample", name=k) for k in SAMPLE_KEYS[:3]],
+    *step_stash("ddpm_sample"),
+)
+#: Asked for only when the exact comparison fails (noise drawn in another order): the 1-based denoiser's samples.
+PROBES["ddpm_sample_fallback"] = probe(
+    "ddpm_sample",
+    call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample", name="samples"),
+    on_demand=True,
+)
+VARIANTS += sampler_variants("ddpm_sample", "num_samples")
+
 
 @pytest.mark.visible
 @pytest.mark.api("ddpm_sample")
@@ -125,9 +166,13 @@ def test_ddpm_sample_matches_reference(sub, ref):
 
 # ---- train_time_conditioned --------------------------------------------------------------------
 
+PROBES["train_time_conditioned"] = train_probe(
+    "train_time_conditioned", "time", 71, {"ddpm_forward": Support("ref_ddpm_forward")}
+)
+
 
 def _train(sub):
-    return A.TrainRun(sub, "train_time_conditioned", "time")
+    return A.TrainRun.of(sub, "train_time_conditioned", "time")
 
 
 @pytest.mark.visible

@@ -1,13 +1,55 @@
-"""Checks for 2.4-2.5: the class-conditioned objective, CFG sampling and training loop."""
+"""2.4-2.5: the class-conditioned objective, CFG sampling and training loop."""
 
 import numpy as np
 import pytest
 
 from grader.course.proj5b import judging as A
-from grader.course.proj5b import probes as P
+from grader.course.proj5b.shared import (
+    FORWARD_KEYS,
+    SAMPLE_KEYS,
+    forward_run,
+    ns,
+    sampler_variants,
+    stash,
+    step_stash,
+    train_probe,
+)
+from grader.judging.catalogue import Variant
 from grader.judging.judge import Fail, degenerate_problem, fail_if, shape_problem
+from grader.probing import Standin, Support, call, probe
+
+PROBES = {}  # probe name -> Probe, filled name by name below
+VARIANTS = []
 
 # ---- ddpm_forward_class ------------------------------------------------------------------------
+
+CLASS_KEYS = ("c", "mask", "labels", "calls")
+
+
+def _dropout_run(seed, p):
+    return [
+        call(
+            Standin("run_ddpm_forward_class"),
+            ns("ddpm_forward_class"),
+            seed=seed,
+            no_grad=False,
+            label="ddpm_forward_class",
+            n=200,
+            p_uncond=p,
+            num_ts=300,
+        )
+    ] + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS]
+
+
+PROBES["ddpm_forward_class"] = probe(
+    "ddpm_forward_class",
+    *forward_run("ddpm_forward_class", "run_ddpm_forward_class", 31, n=32, p_uncond=0.2, num_ts=300)
+    + _dropout_run(32, 0.2)
+    + _dropout_run(33, 0.5),
+)
+# 0 objective run (n = 32), then per dropout run: run, c, mask, labels, calls
+_D0 = 1 + len(FORWARD_KEYS)
+CLASS_DROP = {0.2: tuple(range(_D0, _D0 + 5)), 0.5: tuple(range(_D0 + 5, _D0 + 10))}
 
 
 def _forward(sub):
@@ -31,7 +73,7 @@ def test_ddpm_forward_class_objective(sub):
 
 
 def _drops(sub, p):
-    run, ic, im, il, icalls = P.CLASS_DROP[p]
+    run, ic, im, il, icalls = CLASS_DROP[p]
     got = A.need(sub, "ddpm_forward_class", [run, ic, im, il, icalls])
     c, mask, labels = (np.asarray(got[i]).reshape(-1) for i in (ic, im, il))
     n = len(labels)
@@ -90,6 +132,66 @@ def test_ddpm_forward_class_drops_classes(sub):
 
 # ---- ddpm_sample_class -------------------------------------------------------------------------
 
+CLASS_LABELS = ([7, 3, 0, 9], [1, 5, 2, 8])
+
+
+def _class_samples(labels, guidance_scale, seed, name, **reading):
+    """ddpm_sample_class with the analytic class denoiser (``reading``: ``offset=-1`` for the 1-based one)."""
+    return call(
+        Standin("run_sample_class"),
+        ns("ddpm_sample_class"),
+        labels,
+        guidance_scale,
+        **reading,
+        seed=seed,
+        label="ddpm_sample_class",
+        name=name,
+    )
+
+
+PROBES["ddpm_sample_class"] = probe(
+    "ddpm_sample_class",
+    _class_samples(CLASS_LABELS[0], None, 51, "samples"),
+    *[stash(k, "ddpm_sample_class", name=k) for k in SAMPLE_KEYS],
+    *step_stash("ddpm_sample_class"),
+    _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2"),
+    stash("traj", "ddpm_sample_class", name="traj_scale2"),
+    *step_stash("ddpm_sample_class", "_scale2"),
+)
+PROBES["ddpm_sample_class_fallback"] = probe(
+    "ddpm_sample_class",
+    _class_samples(CLASS_LABELS[0], None, 51, "samples", offset=-1),
+    _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2", offset=-1),
+    on_demand=True,
+)
+CFG = "eps_hat = eps_u + guidance_scale * (eps_c - eps_u)"
+VARIANTS += sampler_variants("ddpm_sample_class", "n") + [
+    Variant(
+        "ddpm_sample_class",
+        "cfg-reversed",
+        "CFG is reversed (or the conditional and unconditional passes are swapped): eps_u + g * (eps_c - eps_u)",
+        (("ddpm_sample_class", CFG, "eps_hat = eps_c + guidance_scale * (eps_u - eps_c)"),),
+    ),
+    Variant(
+        "ddpm_sample_class",
+        "cfg-scale-ignored",
+        "the guidance_scale argument is ignored (a fixed scale of 5 is used)",
+        (("ddpm_sample_class", CFG, "eps_hat = eps_u + 5.0 * (eps_c - eps_u)"),),
+    ),
+    Variant(
+        "ddpm_sample_class",
+        "cfg-conditional-only",
+        "no classifier-free guidance: only the conditional noise estimate is used (eps_u + g * (eps_c - eps_u))",
+        (("ddpm_sample_class", CFG, "eps_hat = eps_c"),),
+    ),
+    Variant(
+        "ddpm_sample_class",
+        "cfg-unconditional-only",
+        "only the unconditional estimate is used: the class is dropped in both passes",
+        (("ddpm_sample_class", CFG, "eps_hat = eps_u"),),
+    ),
+]
+
 
 @pytest.mark.visible
 @pytest.mark.api("ddpm_sample_class")
@@ -100,7 +202,7 @@ def test_ddpm_sample_class_runs(sub, ref):
     out, expected = got["samples"], ref.like("ddpm_sample_class", "samples")
     fail_if(shape_problem(out, expected, "ddpm_sample_class") or degenerate_problem(out, expected, "ddpm_sample_class"))
     # (no exact-match shortcut in a visible check: the student kit ships no reference samples to match)
-    fail_if(A.step_records_problem("ddpm_sample_class", got.get("steps"), out, guidance=5.0, labels=P.CLASS_LABELS[0]))
+    fail_if(A.step_records_problem("ddpm_sample_class", got.get("steps"), out, guidance=5.0, labels=CLASS_LABELS[0]))
 
 
 def _cfg_problem(got) -> str | None:
@@ -130,7 +232,7 @@ def test_ddpm_sample_class_matches_reference(sub, ref):
         ["samples", "traj"],
         fallback=("samples", ("ddpm_sample_class_fallback", "samples")),
         t_calls=got.get("t_calls"),
-        labels=P.CLASS_LABELS[0],
+        labels=CLASS_LABELS[0],
         hint=_cfg_problem(got),
         update=(got.get("steps"), got.get("draws"), 300, 5.0),
     )
@@ -153,7 +255,7 @@ def test_ddpm_sample_class_guidance_scale(sub, ref):
         ["samples_scale2", "traj_scale2"],
         fallback=("samples_scale2", ("ddpm_sample_class_fallback", "samples_scale2")),
         t_calls=got.get("t_calls"),
-        labels=P.CLASS_LABELS[1],
+        labels=CLASS_LABELS[1],
         hint=_cfg_problem(got),
         update=(got.get("steps_scale2"), got.get("draws_scale2"), 300, 2.0),
     )
@@ -161,9 +263,18 @@ def test_ddpm_sample_class_guidance_scale(sub, ref):
 
 # ---- train_class_conditioned -------------------------------------------------------------------
 
+# ddpm_forward too: a notebook may define its class-conditioned objective again under that name (interfaces.py)
+PROBES["train_class_conditioned"] = train_probe(
+    "train_class_conditioned",
+    "class",
+    81,
+    {"ddpm_forward_class": Support("ref_ddpm_forward_class"), "ddpm_forward": Support("ref_ddpm_forward_class")},
+    p_uncond=0.1,
+)
+
 
 def _train(sub):
-    return A.TrainRun(sub, "train_class_conditioned", "class")
+    return A.TrainRun.of(sub, "train_class_conditioned", "class")
 
 
 @pytest.mark.visible

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.course.proj5b import probes as P
+from grader.course.proj5b import shared as P
 from grader.course.proj5b.judging.common import (
     _scalar_int,
     arr,

@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 
-from grader.course.proj5b import probes as P
+from grader.course.proj5b import shared as P
 from grader.course.proj5b.judging.common import (
     _first_finite,
     _scalar_int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.course.proj5b import probes as P
+from grader.course.proj5b import shared as P
 
 # ---- training ----------------------------------------------------------------------------------------
 from grader.course.proj5b.judging.training_evidence import steps_evidence_problem

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.course.proj5b import probes as P
+from grader.course.proj5b import shared as P
 from grader.course.proj5b.judging import tinynet
 from grader.course.proj5b.judging.common import (
     _scalar_int,
@@ -49,16 +49,26 @@ class TrainRun:
         self.fwd = {k: arr(d.get(k)) for k in ("fwd_x", "fwd_out", "clean", "fwd_t")}
         self.step = {k: arr(d.get(k)) for k in P.STEP_KEYS}
 
+    @classmethod
+    def of(cls, sub, probe: str, kind: str) -> TrainRun:
+        """The run read back once per submission: its checks share it (and what it has judged of itself)."""
+        key = (cls.__name__, probe, kind)
+        if key not in sub.memo:
+            sub.memo[key] = cls(sub, probe, kind)
+        return sub.memo[key]
+
     def evidence_problem(self) -> str | None:
         """What every training check needs besides the losses, or what is wrong with it: the records of the
         first optimizer steps (parameters, gradients, settings) and of the first training forwards (input,
         output, clean batch), complete and finite. They are measured in the student's own process, so a
-        check never passes without them."""
-        return (
-            steps_evidence_problem(self.name, self.step, len(self.lrs))
-            or forwards_evidence_problem(self.name, self.fwd, self.kind)
-            or self.forwards_agree_problem()
-        )
+        check never passes without them. Judged once per run."""
+        if not hasattr(self, "_evidence"):
+            self._evidence = (
+                steps_evidence_problem(self.name, self.step, len(self.lrs))
+                or forwards_evidence_problem(self.name, self.fwd, self.kind)
+                or self.forwards_agree_problem()
+            )
+        return self._evidence
 
     def forwards_agree_problem(self) -> str | None:
         """Each recorded training forward must be the net's output for its recorded input (and t) under the
@@ -69,7 +79,8 @@ class TrainRun:
             if x[i].size % 784 or x[i].size != out[i].size:
                 return f"{self.name}: the model's input in training is not a batch of 28x28 images"
             ti = None if t is None else t[i]
-            if all(tinynet.forward_problem(p, x[i], ti, out[i], self.kind) for p in before[: i + 1]):
+            # the parameters before step i first: the forward of step i is usually that step's own
+            if all(tinynet.forward_problem(p, x[i], ti, out[i], self.kind) for p in before[i::-1]):
                 return (
                     f"{self.name}: the recorded training outputs are not the model's outputs for its recorded inputs "
                     f"and parameters, so its training cannot be checked"

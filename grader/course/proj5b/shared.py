@@ -1,4 +1,5 @@
-"""What the proj5b checks run in the worker.
+"""What several topics of Part B (and its judging) share: how a probe's calls are laid out, the keys of what
+the instruments record, the training settings, the samplers' catalogue entries.
 
 Modules are built and run by grader-side helpers (``Standin("module_*")``, in this folder's
 standins.py) with deterministic weights keyed by layer
@@ -15,7 +16,8 @@ Training calls rebind ``add_noise`` / ``ddpm_forward`` / ``ddpm_forward_class``
 to the reference versions for the same reason.
 """
 
-from grader.probing import Input, Standin, Student, Support, call, probe
+from grader.judging.catalogue import Variant
+from grader.probing import Standin, Student, Support, call, probe
 
 BLOCK_NAMES = ("Conv", "DownConv", "UpConv", "Flatten", "Unflatten", "ConvBlock", "DownBlock", "UpBlock", "FCBlock")
 REBIND_ALL = {name: Support(f"Ref{name}") for name in BLOCK_NAMES}
@@ -85,68 +87,17 @@ def module_probe(name):
     return probe(name, *calls)
 
 
-PROBES = {name: module_probe(name) for name in MODULES}
-
-# ---- add_noise, ddpm_schedule ---------------------------------------------------------------
-
-PX = Input("probe_x")
-PROBES["add_noise"] = probe(
-    "add_noise",
-    call("add_noise", PX, 0.5, seed=11, name="sigma0.5"),
-    call("add_noise", PX, 0.2, seed=12, name="sigma0.2"),
-)
-PROBES["ddpm_schedule"] = probe(
-    "ddpm_schedule",
-    call(Standin("run_schedule"), ns("ddpm_schedule"), 1e-4, 0.02, 300, label="ddpm_schedule"),
-    call(Standin("run_schedule"), ns("ddpm_schedule"), 1e-3, 0.05, 50, label="ddpm_schedule"),
-)
-
 # ---- ddpm_forward, ddpm_forward_class ---------------------------------------------------------
 
 FORWARD_KEYS = ("t", "x", "x0", "eps0", "calls")  # the probe UNet's output is 0.5 * x + 0.1
 
 
-def _forward_run(name, helper, seed, **kwargs):
+def forward_run(name, helper, seed, **kwargs):
+    """A run of a DDPM objective with the recording probe UNet, then what it recorded (FORWARD_KEYS)."""
     return [call(Standin(helper), ns(name), seed=seed, no_grad=False, label=name, **kwargs)] + [
         stash(k, name) for k in FORWARD_KEYS
     ]
 
-
-#: Call indices: run r's FORWARD_KEYS entries follow its index.
-PROBES["ddpm_forward"] = probe(
-    "ddpm_forward",
-    *_forward_run("ddpm_forward", "run_ddpm_forward", 21, n=32, num_ts=300)
-    + _forward_run("ddpm_forward", "run_ddpm_forward", 22, n=16, num_ts=50),
-)
-FORWARD_RUNS = {"ddpm_forward": {300: 0, 50: 1 + len(FORWARD_KEYS)}}
-
-CLASS_KEYS = ("c", "mask", "labels", "calls")
-
-
-def _dropout_run(seed, p):
-    return [
-        call(
-            Standin("run_ddpm_forward_class"),
-            ns("ddpm_forward_class"),
-            seed=seed,
-            no_grad=False,
-            label="ddpm_forward_class",
-            n=200,
-            p_uncond=p,
-            num_ts=300,
-        )
-    ] + [stash(k, "ddpm_forward_class") for k in CLASS_KEYS]
-
-
-PROBES["ddpm_forward_class"] = probe(
-    "ddpm_forward_class",
-    *_forward_run("ddpm_forward_class", "run_ddpm_forward_class", 31, n=32, p_uncond=0.2, num_ts=300)
-    + _dropout_run(32, 0.2)
-    + _dropout_run(33, 0.5),
-)
-# 0 objective run (n = 32), then per dropout run: run, c, mask, labels, calls
-_D0 = 1 + len(FORWARD_KEYS)
-CLASS_DROP = {0.2: tuple(range(_D0, _D0 + 5)), 0.5: tuple(range(_D0 + 5, _D0 + 10))}
 
 # ---- samplers ---------------------------------------------------------------------------------
 
@@ -156,55 +107,9 @@ SAMPLE_KEYS = ("traj", "t_calls", "batch_calls", "dropped_calls")
 STEP_STASH = ("steps", "draws")
 
 
-def _step_stash(api, suffix=""):
+def step_stash(api, suffix=""):
     return [stash(k, f"{api} (its update steps)", name=k + suffix, stored=False) for k in STEP_STASH]
 
-
-PROBES["ddpm_sample"] = probe(
-    "ddpm_sample",
-    call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
-    *[stash(k, "ddpm_sample", name=k) for k in SAMPLE_KEYS[:3]],
-    *_step_stash("ddpm_sample"),
-)
-#: Asked for only when the exact comparison fails (noise drawn in another order): the 1-based denoiser's samples.
-PROBES["ddpm_sample_fallback"] = probe(
-    "ddpm_sample",
-    call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=-1, seed=41, label="ddpm_sample", name="samples"),
-    on_demand=True,
-)
-
-CLASS_LABELS = ([7, 3, 0, 9], [1, 5, 2, 8])
-
-
-def _class_samples(labels, guidance_scale, seed, name, **reading):
-    """ddpm_sample_class with the analytic class denoiser (``reading``: ``offset=-1`` for the 1-based one)."""
-    return call(
-        Standin("run_sample_class"),
-        ns("ddpm_sample_class"),
-        labels,
-        guidance_scale,
-        **reading,
-        seed=seed,
-        label="ddpm_sample_class",
-        name=name,
-    )
-
-
-PROBES["ddpm_sample_class"] = probe(
-    "ddpm_sample_class",
-    _class_samples(CLASS_LABELS[0], None, 51, "samples"),
-    *[stash(k, "ddpm_sample_class", name=k) for k in SAMPLE_KEYS],
-    *_step_stash("ddpm_sample_class"),
-    _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2"),
-    stash("traj", "ddpm_sample_class", name="traj_scale2"),
-    *_step_stash("ddpm_sample_class", "_scale2"),
-)
-PROBES["ddpm_sample_class_fallback"] = probe(
-    "ddpm_sample_class",
-    _class_samples(CLASS_LABELS[0], None, 51, "samples", offset=-1),
-    _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2", offset=-1),
-    on_demand=True,
-)
 
 # ---- training ----------------------------------------------------------------------------------
 
@@ -220,7 +125,7 @@ TRAIN_EPOCHS = 3
 TRAIN_LR = 1e-2
 
 
-def _train_probe(name, kind, seed, rebind, **kwargs):
+def train_probe(name, kind, seed, rebind, **kwargs):
     keys = TRAIN_KEYS[:TRAIN_COMMON] if kind == "denoiser" else TRAIN_KEYS
     return probe(
         name,
@@ -242,20 +147,80 @@ def _train_probe(name, kind, seed, rebind, **kwargs):
     )
 
 
-PROBES["train_denoiser"] = _train_probe(
-    "train_denoiser", "denoiser", 61, {"add_noise": Support("ref_add_noise")}, sigma=0.3
-)
-PROBES["train_time_conditioned"] = _train_probe(
-    "train_time_conditioned", "time", 71, {"ddpm_forward": Support("ref_ddpm_forward")}
-)
-# ddpm_forward too: a notebook may define its class-conditioned objective again under that name (interfaces.py)
-PROBES["train_class_conditioned"] = _train_probe(
-    "train_class_conditioned",
-    "class",
-    81,
-    {"ddpm_forward_class": Support("ref_ddpm_forward_class"), "ddpm_forward": Support("ref_ddpm_forward_class")},
-    p_uncond=0.1,
-)
-TRAIN_SIGMA = 0.3
 #: The noise level the spec trains the single-step denoiser at: what a top-level training loop must use.
 LOOP_SIGMA = 0.5
+
+# ---- the samplers' readings and mistakes (ddpm_sample and ddpm_sample_class share them) ----------------------
+
+LOOP = "for t in range(num_ts - 1, -1, -1):\n"
+ONE_BASED = "for s in range(num_ts, 0, -1):\n        t = s - 1\n"
+STEP_NOISE = "    if t > 0:\n        return mean + betas[t].sqrt() * torch.randn_like(x_t)\n    return mean"
+
+
+def sampler_variants(api: str, n: str) -> list:
+    """Readings and mistakes shared by ddpm_sample (n = num_samples) and ddpm_sample_class (n = n)."""
+    t_norm = f"t_norm = torch.full(({n}, 1), t / num_ts, device=device)"
+    return [
+        Variant(
+            api,
+            "one-based",
+            "accepted: t runs T..1, alpha_bars[t - 1], the UNet sees t / T",
+            (
+                (
+                    api,
+                    LOOP + f"        {t_norm}",
+                    ONE_BASED + f"        t_norm = torch.full(({n}, 1), s / num_ts, device=device)",
+                ),
+            ),
+            accepted=True,
+        ),
+        Variant(
+            api,
+            "posterior-variance",
+            "accepted: the posterior variance beta_tilde for the added noise",
+            (
+                (
+                    "_ddpm_step",
+                    "return mean + betas[t].sqrt() * torch.randn_like(x_t)",
+                    "return mean + ((1 - abar_prev) / (1 - abar_t) * betas[t]).sqrt() * torch.randn_like(x_t)",
+                ),
+            ),
+            accepted=True,
+        ),
+        Variant(
+            api,
+            "noise-at-last-step",
+            "adds noise at the last step too: the final step (t = 0, or t = 1 counting from 1) must add no noise",
+            (("_ddpm_step", STEP_NOISE, "    return mean + betas[t].sqrt() * torch.randn_like(x_t)"),),
+        ),
+        Variant(
+            api,
+            "skipped-t0",
+            "stops before the last step: the loop must include t = 0 (or t = 1 counting from 1)",
+            ((api, LOOP, "for t in range(num_ts - 1, 0, -1):\n"),),
+        ),
+        Variant(
+            api,
+            "unnormalised-t",
+            "passes the raw timestep to the UNet: t must be normalised to [0, 1] (t / num_ts)",
+            ((api, t_norm, f"t_norm = torch.full(({n}, 1), float(t), device=device)"),),
+        ),
+        Variant(
+            api,
+            "alphas-for-alpha-bars",
+            "the clean-image estimate uses alphas where alpha_bars (the cumulative products) are needed",
+            ((api, "abar_t = alpha_bars[t]", "abar_t = alphas[t]"),),
+        ),
+        Variant(
+            api,
+            "noise-beta-not-sqrt",
+            "scales the added noise by beta_t instead of sqrt(beta_t)",
+            (
+                (
+                    "_ddpm_step",
+                    "return mean + betas[t].sqrt() * torch.randn_like(x_t)",
+                    "return mean + betas[t] * torch.randn_like(x_t)",
+                ),
+            ),
+        ),
+    ]
