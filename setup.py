@@ -1,7 +1,7 @@
 """Build step: the fixtures travel inside the wheel, under grader/_bundle/fixtures/.
 
 Everything else is in pyproject.toml. From a checkout, grader.fixtures reads the top-level
-fixtures/ folder; an installed wheel reads the bundled copy (see grader.fixtures.data_root).
+fixtures/ folder; an installed wheel reads the bundled copy (see grader.data.data_root).
 The reference notebooks in solutions/ are deliberately not bundled: grading does not need them.
 """
 

@@ -125,7 +125,8 @@ def overhead(notebook: Path, assignment: str, runs: int) -> None:
     from distributed import Client, LocalCluster
 
     from grader.batch.dask_executor import grade_on_worker
-    from grader.batch.executors import fingerprint, grade_path, init_process
+    from grader.batch.executors import grade_path, init_process
+    from grader.provenance import fingerprint
 
     def timed(call) -> tuple[float, float]:
         t0 = time.perf_counter()

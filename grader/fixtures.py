@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data import BUNDLE, NEEDS_CHECKOUT, PACKAGE, ROOT, data_root, in_checkout  # noqa: F401
+from grader.data import NEEDS_CHECKOUT
+from grader.judging import fingerprints
 
 
 def fixture_dir(assignment: str) -> Path:
@@ -231,7 +232,6 @@ def _mutant_fingerprints(a, worker, probes, judged, ref, prelude: str, support) 
     """Run one edit of the reference on a name's probes: the fingerprint of each judged output (NaN where it
     gave none) and how far its outputs are from the reference's."""
     from grader import protocol
-    from grader.judging import mutations
     from grader.judging.judge import max_diff
 
     found, differs = {}, 0.0
@@ -243,10 +243,10 @@ def _mutant_fingerprints(a, worker, probes, judged, ref, prelude: str, support) 
             value = protocol.decode(res.value) if res is not None and res.ok else None
             r = ref[(p, i)]
             if not isinstance(value, np.ndarray) or value.shape != r.shape or value.dtype.kind not in "fiu":
-                found[(p, i)] = np.full(min(r.size, mutations.SAMPLES), np.nan, dtype=np.float16)
+                found[(p, i)] = np.full(min(r.size, fingerprints.SAMPLES), np.nan, dtype=np.float16)
                 continue
             differs = max(differs, max_diff(value, r))
-            found[(p, i)] = mutations.fingerprint(value, r)
+            found[(p, i)] = fingerprints.fingerprint(value, r)
     return found, differs
 
 
@@ -274,7 +274,7 @@ def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
         ref = {k: arrays[f"{k[0]}|reference|{k[1]}"] for k in keys}
         known = [  # the catalogue's single mistakes and readings, which name (or accept) an output first
             {
-                k: mutations.fingerprint(arrays[f"{k[0]}|{v.id}|{k[1]}"], ref[k])
+                k: fingerprints.fingerprint(arrays[f"{k[0]}|{v.id}|{k[1]}"], ref[k])
                 for k in keys
                 if f"{k[0]}|{v.id}|{k[1]}" in arrays
             }

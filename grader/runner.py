@@ -15,9 +15,10 @@ import nbformat
 
 from grader import course, fixtures, protocol
 from grader.intake import mismatch
-from grader.intake.load import NotebookError, infer_assignment, load_notebook, read_notebook
-from grader.isolation.policy import probes_at_once
-from grader.isolation.spawn import NOT_ISOLATED, IsolationUnavailable, Limits, WorkerError, WorkerProcess
+from grader.intake.load import infer_assignment, load_notebook, read_notebook
+from grader.intake.notebook_file import NotebookError
+from grader.isolation.policy import NOT_ISOLATED, probes_at_once
+from grader.isolation.spawn import IsolationUnavailable, Limits, WorkerError, WorkerProcess
 from grader.judging.catalogue import with_pairs
 from grader.judging.judge import Reference
 from grader.judging.plugin import CheckResult, GradingPlugin, run_session

@@ -18,8 +18,9 @@ from nbtools import write_notebook
 
 from grader import cli, provenance
 from grader.batch import command as batch
-from grader.batch import executors
-from grader.batch.command import gradescope_names, run_batch, student_name
+from grader.batch import executors, roster
+from grader.batch.command import run_batch
+from grader.batch.roster import gradescope_names, student_name
 from grader.judging.plugin import CheckResult
 
 CORPUS = "tests/corpus/proj5a"
@@ -304,7 +305,7 @@ def test_zip_members_never_land_outside(tmp_path, capsys):
         link.external_attr = (stat.S_IFLNK | 0o777) << 16
         zf.writestr(link, "/etc/passwd")
     dest = tmp_path / "out" / "_submissions"
-    batch.unpack_zip(zpath, dest)
+    roster.unpack_zip(zpath, dest)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == [
         "evil.zip",
         "out/_submissions/good/a.ipynb",

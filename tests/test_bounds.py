@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 from nbtools import write_notebook
 
-from grader import protocol
+from grader import protocol, provenance
 from grader.batch import command as batch
-from grader.batch import executors, unzip
-from grader.intake.load import NotebookError, read_notebook
+from grader.batch import executors, roster, unzip
+from grader.intake.load import read_notebook
+from grader.intake.notebook_file import NotebookError
 from grader.isolation.spawn import IsolationUnavailable, WorkerProcess
 from grader.judging.submission import Submission
 from grader.probing import call, probe
@@ -303,7 +304,7 @@ def test_zip_bomb_member_is_skipped_not_extracted(tmp_path, capsys):
     with zipfile.ZipFile(zpath) as zf:
         assert zf.getinfo("submission_1/proj5a.ipynb").file_size == 1 << 30
     dest = tmp_path / "out" / "_submissions"
-    batch.unpack_zip(zpath, dest)
+    roster.unpack_zip(zpath, dest)
     assert [str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()] == ["submission_2/proj5a.ipynb"]
     err = capsys.readouterr().err
     assert "skipped 1 member(s) that would extract to over 128 MB or over 200 times their stored size" in err
@@ -323,11 +324,11 @@ def test_zip_with_too_many_members_or_too_much_in_all_is_refused(tmp_path, monke
             zf.writestr(f"submission_{i}/proj5a.ipynb", "{}" + " " * 100)
     monkeypatch.setattr(unzip, "MAX_MEMBERS", 5)
     with pytest.raises(batch.BatchInputError, match="holds 6 members"):
-        batch.unpack_zip(zpath, tmp_path / "a")
+        roster.unpack_zip(zpath, tmp_path / "a")
     monkeypatch.setattr(unzip, "MAX_MEMBERS", 100)
     monkeypatch.setattr(unzip, "MAX_TOTAL_BYTES", 350)
     with pytest.raises(batch.BatchInputError, match="would extract to over"):
-        batch.unpack_zip(zpath, tmp_path / "b")
+        roster.unpack_zip(zpath, tmp_path / "b")
 
 
 def test_only_notebooks_and_metadata_are_extracted(tmp_path):
@@ -337,7 +338,7 @@ def test_only_notebooks_and_metadata_are_extracted(tmp_path):
         zf.writestr("submission_1/proj5a.ipynb", "{}")
         zf.writestr("submission_1/weights.pt", "x" * 1000)
     dest = tmp_path / "d"
-    batch.unpack_zip(zpath, dest)
+    roster.unpack_zip(zpath, dest)
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [
         "submission_1/proj5a.ipynb",
         "submission_metadata.yml",
@@ -352,7 +353,7 @@ def test_damaged_member_is_skipped(tmp_path, capsys):
     data = zpath.read_bytes()
     zpath.write_bytes(data.replace(b"A" * 100, b"B" * 100, 1))  # the CRC no longer matches
     dest = tmp_path / "d"
-    batch.unpack_zip(zpath, dest)
+    roster.unpack_zip(zpath, dest)
     assert [str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()] == ["submission_2/proj5a.ipynb"]
     assert "cannot be read" in capsys.readouterr().err
 
@@ -493,7 +494,7 @@ def test_dask_task_returns_a_failure_instead_of_raising_student_text(monkeypatch
     _grading(monkeypatch, {"nb": IsolationUnavailable("forged \x1b[2J")})
     monkeypatch.setattr(executors, "machine_fault", lambda: None)
     monkeypatch.setattr(dask_executor, "_server", lambda limits=None: None)
-    expected = executors.fingerprint()
+    expected = provenance.fingerprint()
     outcome = dask_executor.grade_on_worker("nb.ipynb", b"{}", "proj5a", "nb.ipynb", expected)
     assert outcome["results"]["output"] == executors.SEAL_REFUSED
     monkeypatch.setattr(executors, "machine_fault", lambda: "cannot isolate student code (no namespaces)")

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from grader.reports import html as report_html
+from grader.reports import images, index_page
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "tests" / "corpus" / "proj5a" / "mistake_cfg_reversed.ipynb"
@@ -176,7 +177,7 @@ def test_embedded_png_decodes_to_the_array(g):
     data = base64.b64decode(PNG_URI.findall(page)[0])  # the first picture: the first api's student output
     pixels = decode_png(data)
     assert pixels.shape == (64, 64, 3)
-    lo, hi = report_html.value_range(g.images[first_api]["reference"])
+    lo, hi = images.value_range(g.images[first_api]["reference"])
     assert (lo, hi) == (-1.0, 1.0)
     expected = np.rint(np.clip((student[0].transpose(1, 2, 0) + 1) / 2, 0, 1) * 255).astype(np.uint8)
     assert np.abs(pixels.astype(int) - expected.astype(int)).max() <= 1
@@ -193,11 +194,11 @@ def test_embedded_png_decodes_to_the_array(g):
 def test_grayscale_digits_are_tiled_in_a_row():
     rng = np.random.default_rng(0)
     digits = rng.random((3, 1, 28, 28)).astype(np.float32)
-    assert report_html.value_range(digits) == (0.0, 1.0)
-    pixels = report_html.to_pixels(digits, 0.0, 1.0)
-    gap = report_html.SEPARATOR
+    assert images.value_range(digits) == (0.0, 1.0)
+    pixels = images.to_pixels(digits, 0.0, 1.0)
+    gap = images.SEPARATOR
     assert pixels.shape == (28, 3 * 28 + 2 * gap) and pixels.dtype == np.uint8
-    decoded = decode_png(report_html.png_bytes(pixels))
+    decoded = decode_png(images.png_bytes(pixels))
     assert np.array_equal(decoded, pixels)
     for i in range(3):
         x = i * (28 + gap)
@@ -216,7 +217,7 @@ def test_odd_values_do_not_break_the_picture():
     ref[0, 0, 0, 0] = -1
     weird = np.full((1, 3, 8, 8), np.nan, np.float32)
     weird[0, :, 1] = 1e9
-    pixels = report_html.to_pixels(weird, *report_html.value_range(ref))
+    pixels = images.to_pixels(weird, *images.value_range(ref))
     assert pixels.shape == (8, 8, 3) and pixels[1].min() == 255 and pixels[0].max() == 0
     page = report_html.render_report(_fake_grade({"f": {"student": weird, "reference": ref}}))
     assert "NaN/inf" in page and len(PNG_URI.findall(page)) == 2
@@ -256,7 +257,7 @@ INDEX_ROWS = [
 
 
 def test_index_table_histogram_and_failures(tmp_path):
-    path = report_html.write_index(tmp_path, INDEX_ROWS)
+    path = index_page.write_index(tmp_path, INDEX_ROWS)
     assert path == tmp_path / "index.html"
     page = path.read_text(encoding="utf-8")
     # links to each student's report, names escaped
@@ -293,7 +294,7 @@ def test_index_of_a_batch_with_two_assignments_has_a_section_each():
         ("ben", of("proj5b", {"Conv: runs": (0, 1), "ddpm_sample: runs": (3, 3)})),
         ("cat", of("proj5a", {"forward: runs": (0, 2)})),
     ]
-    page = report_html.render_index(rows)
+    page = index_page.render_index(rows)
     first, second = page.split('<section class="assignment">')[1:]
     assert first.startswith("<h1>proj5a</h1>") and second.startswith("<h1>proj5b</h1>")
     assert 'title="forward: runs"' in first and "Conv: runs" not in first  # each its own columns
@@ -305,7 +306,7 @@ def test_index_of_a_batch_with_two_assignments_has_a_section_each():
 
 def test_index_with_no_failures_and_missing_tests(tmp_path):
     rows = [("a", _results({"x: ok": (1, 1)})), ("b", {"score": 0, "max_score": 0, "tests": []})]
-    page = report_html.write_index(tmp_path, rows).read_text(encoding="utf-8")
+    page = index_page.write_index(tmp_path, rows).read_text(encoding="utf-8")
     assert "No check failed" in page and 'class="c missing"' in page
 
 
@@ -353,7 +354,7 @@ def test_chromium_renders_the_report(graded, tmp_path):
 
 @needs_chromium
 def test_chromium_sorts_the_index(tmp_path):
-    page = report_html.render_index(INDEX_ROWS)
+    page = index_page.render_index(INDEX_ROWS)
     # click "Total" twice (descending), then dump the DOM
     click = "<script>var th = document.querySelectorAll('table.sortable thead th')[1]; th.click(); th.click();</script>"
     (tmp_path / "index.html").write_text(page.replace("</body>", click + "</body>"), encoding="utf-8")

@@ -5,7 +5,8 @@ import json
 import pytest
 from nbtools import write_notebook
 
-from grader.intake.load import NotebookError, infer_assignment, load_notebook, read_notebook
+from grader.intake.load import infer_assignment, load_notebook, read_notebook
+from grader.intake.notebook_file import NotebookError
 
 
 def _load(tmp_path, cells, assignment="proj5a"):

@@ -16,7 +16,8 @@ import pytest
 from grader import course, protocol
 from grader.fixtures import load_inputs
 from grader.isolation.cgroup import _own_group
-from grader.isolation.spawn import IsolationUnavailable, Limits, WorkerProcess, isolation_mode
+from grader.isolation.policy import isolation_mode
+from grader.isolation.spawn import IsolationUnavailable, Limits, WorkerProcess
 from grader.probing import call
 
 try:

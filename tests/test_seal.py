@@ -14,12 +14,8 @@ import pytest
 from grader import course
 from grader.fixtures import load_inputs
 from grader.intake.load import load_notebook
-from grader.isolation.spawn import (
-    IsolationUnavailable,
-    Limits,
-    WorkerProcess,
-    isolation_mode,
-)
+from grader.isolation.policy import isolation_mode
+from grader.isolation.spawn import IsolationUnavailable, Limits, WorkerProcess
 from grader.probing import call
 
 ROOT = Path(__file__).resolve().parent.parent

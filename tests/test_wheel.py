@@ -15,7 +15,7 @@ import zipfile
 import pytest
 from scratch import current_sites, hide_editable_installs, venv_seeing, world_readable_dir
 
-from grader import course, fixtures
+from grader import course, data, fixtures
 from grader.publish.wheel import build_wheel
 
 SAMPLE = "bob"  # a partial score (one mistake), so the comparison with the expected outputs shows
@@ -68,9 +68,9 @@ def test_wheel_carries_the_fixtures_and_nothing_of_the_checkout(wheel):
 
 
 def test_checkout_reads_its_own_fixtures():
-    assert fixtures.in_checkout()
-    assert fixtures.data_root() == fixtures.ROOT
-    assert fixtures.fixture_dir("proj5a") == fixtures.ROOT / "fixtures" / "proj5a"
+    assert data.in_checkout()
+    assert data.data_root() == data.ROOT
+    assert fixtures.fixture_dir("proj5a") == data.ROOT / "fixtures" / "proj5a"
 
 
 @pytest.mark.slow  # grades whole notebooks again: kept out of the ten-minute default tier

@@ -27,21 +27,13 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from grader.batch import unzip  # noqa: F401
 from grader.batch.executor_choice import chosen
-from grader.batch.executors import ExecutorError, LocalPool, init_process  # noqa: F401
-from grader.batch.roster import (  # noqa: F401 - re-exported: tests and scripts read them from batch
-    JUNK,
-    METADATA,
+from grader.batch.executors import ExecutorError, LocalPool, init_process
+from grader.batch.roster import (
     PEOPLE_COLUMNS,
     BatchInputError,
-    export_root,
-    find_submissions,
-    gradescope_names,
     gradescope_submitters,
-    student_name,
     submissions_of,
-    unpack_zip,
 )
 from grader.provenance import provenance
 from grader.reports.results import write_json_atomic, write_text_atomic
@@ -196,7 +188,7 @@ def write_index(out: Path, students: list[str]) -> None:
     rows = [(s, data) for s in students if (data := read_results(out / s / DONE)) is not None]
     pages = sorted(p.name for p in out.glob("similarity*.html"))  # grader batch --similarity
     try:
-        from grader.reports.html import write_index as render
+        from grader.reports.index_page import write_index as render
 
         render(out, rows, links=[(p, f"Code similarity ({p})") for p in pages])
     except ImportError:

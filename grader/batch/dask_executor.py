@@ -36,15 +36,8 @@ import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 from distributed.scheduler import KilledWorker
 
-from grader.batch.executors import (
-    ExecutorError,
-    GraderMismatch,
-    MachineFault,
-    describe,
-    failed,
-    fingerprint,
-    grade_bytes,
-)
+from grader.batch.executors import ExecutorError, GraderMismatch, MachineFault, describe, failed, grade_bytes
+from grader.provenance import fingerprint
 
 PLUGIN = "diffgrade"
 LOCAL_TRIES = 3  # a LocalCluster we start runs a submission at most this many times

@@ -81,7 +81,7 @@ def failed(message: str) -> dict:
 
 def machine_fault() -> str | None:
     """Why this machine cannot seal student code, checked afresh in a throwaway process that runs no
-    student code (grader.isolation.spawn.isolation_mode); None when it can."""
+    student code (grader.isolation.policy.isolation_mode); None when it can."""
     from grader.isolation import policy
 
     policy._SUPPORT.clear()  # decide again, now
@@ -134,9 +134,6 @@ def grade_bytes(filename: str, data: bytes, assignment: str | None, label: str) 
 
 
 # --------------------------------------------------------------------------- same grader everywhere
-
-
-from grader.provenance import fingerprint  # noqa: E402,F401 - re-exported: what workers compare
 
 
 def describe(fp: dict) -> str:

@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.intake.load import MAX_NOTEBOOK_BYTES
+from grader.intake.notebook_file import MAX_NOTEBOOK_BYTES
 
 MAX_MEMBERS = 100_000
 MAX_TOTAL_BYTES = 8 * 1024**3

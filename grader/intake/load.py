@@ -17,16 +17,12 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import protocol  # noqa: F401
 from grader.intake import training_loops
-from grader.intake.notebook_file import (  # noqa: F401 - re-exported: what callers import from load
-    MAX_NOTEBOOK_BYTES,
-    NOTEBOOK_BOUNDS,
-    NotebookError,
+from grader.intake.notebook_file import (
     infer_assignment,
     read_notebook,
 )
-from grader.intake.supplied_names import MODULE_NAMES, _display_source, display_names, missing_imports  # noqa: F401
+from grader.intake.supplied_names import MODULE_NAMES, _display_source, display_names, missing_imports
 from grader.worker.loops import calls_backward, dotted
 
 #: Callables a kept top-level statement may call (by dotted name or bare name).

@@ -25,17 +25,14 @@ import time
 
 from grader import protocol
 from grader.isolation.cgroup import Cgroup
-from grader.isolation.forkserver_client import ForkedProcess, ForkServer  # noqa: F401 - re-exported
-from grader.isolation.policy import (  # noqa: F401 - re-exported: what callers import from spawn
-    NOT_ISOLATED,
+from grader.isolation.forkserver_client import ForkServer
+from grader.isolation.policy import (
     IsolationUnavailable,
     Limits,
     Sandbox,
     WorkerError,
     _spawn,
     confinement_spec,
-    isolation_mode,
-    world_readable,
 )
 
 

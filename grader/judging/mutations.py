@@ -30,8 +30,7 @@ import ast
 import copy
 from dataclasses import dataclass
 
-from grader.judging.expression_edits import _expression_edits, _Kinds, _names_in, _parse, _plus, alike, kin  # noqa: F401
-from grader.judging.fingerprints import SAMPLES, fingerprint  # noqa: F401 - re-exported: the fixture build reads them here
+from grader.judging.expression_edits import _expression_edits, _Kinds
 
 
 @dataclass(frozen=True)

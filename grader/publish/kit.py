@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import course, fixtures
+from grader import course, data, fixtures
 from grader.core import Input, Support
 from grader.judging.fingerprints import SEARCH, SEARCH_EDITS
 from grader.publish.kit_source import drop_unused, kit_topic_source
@@ -287,10 +287,10 @@ def stage(assignment: str, tree: Path) -> dict:
             f"no student kit for {assignment} yet: its visible checks need reference parts of its "
             f"support.py that a kit cannot replay; only {', '.join(kits) or 'none'} can have one"
         )
-    if not fixtures.in_checkout():
+    if not data.in_checkout():
         raise KitError(f"grader kit build {fixtures.NEEDS_CHECKOUT}")
     probes, by_value, by_shape, results = visible_needs(assignment)
-    root = fixtures.ROOT
+    root = data.ROOT
     for name in SOURCES:
         if name in ("grader", "fixtures"):
             continue

@@ -15,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader.fixtures import NEEDS_CHECKOUT, ROOT, in_checkout
+from grader.data import ROOT, in_checkout
+from grader.fixtures import NEEDS_CHECKOUT
 
 #: What a wheel is built from (setup.py copies fixtures/<a>/{inputs,expected}.npz into the package).
 SOURCES = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "grader", "fixtures"]

@@ -21,20 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.reports.images import (  # noqa: F401 - re-exported: what callers use from html
+from grader.reports.images import (
     MAX_TILES,
-    SEPARATOR,
     _as_nchw,
     _scale,
     _shape,
     _stats,
     data_uri,
-    png_bytes,
     to_pixels,
     value_range,
 )
-from grader.reports.index_page import histogram_svg, render_index, write_index  # noqa: F401 - re-exported
-from grader.reports.page import CSS, REPORT_CSS, _fmt, _page, _template, _write_atomic  # noqa: F401
+from grader.reports.page import REPORT_CSS, _fmt, _page, _write_atomic
 
 # --------------------------------------------------------------------------- one submission
 

@@ -16,7 +16,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.intake.load import NotebookError, load_notebook
+from grader.intake.load import load_notebook
+from grader.intake.notebook_file import NotebookError
 from grader.similarity.normalise import names_used, normalise
 
 
