@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.data import NEEDS_CHECKOUT
+from grader.expected import REFERENCE, ExpectedOutputs, key
 from grader.judging import fingerprints
 
 
@@ -59,8 +60,8 @@ def load_inputs(assignment: str) -> dict:
 _EXPECTED: dict = {}
 
 
-def load_expected(assignment: str) -> dict:
-    """The stored expected outputs, key -> array (a new dict each call; the arrays are shared: read only)."""
+def load_expected(assignment: str) -> ExpectedOutputs:
+    """The stored expected outputs (decoded once per process; the arrays are shared: read only)."""
     path = fixture_dir(assignment) / "expected.npz"
     st = path.stat()
     stamp = (st.st_size, st.st_mtime_ns)
@@ -69,8 +70,8 @@ def load_expected(assignment: str) -> dict:
         arrays = load_npz(path)
         for array in arrays.values():
             array.setflags(write=False)
-        cached = _EXPECTED[path] = (stamp, arrays)
-    return dict(cached[1])
+        cached = _EXPECTED[path] = (stamp, ExpectedOutputs(arrays))
+    return cached[1]
 
 
 # ---- expected outputs -----------------------------------------------------------
@@ -126,7 +127,7 @@ def build_expected(assignment: str, log=print) -> dict:
                 if not res.ok:
                     raise RuntimeError(f"reference fails probe {probe} call {i}: {res.message}")
                 if p.calls[i].stored:
-                    arrays[f"{probe}|reference|{i}"] = _as_stored(protocol.decode(res.value))
+                    arrays[key(probe, REFERENCE, i)] = _as_stored(protocol.decode(res.value))
         log(f"{assignment}: reference outputs for {len(a.probes)} probes")
         for variant in a.variants:
             prelude = apply_edits(chunk_dicts, variant)
@@ -149,8 +150,8 @@ def build_expected(assignment: str, log=print) -> dict:
                         crashed.append(f"{probe}[{i}]")
                     else:
                         value = _as_stored(protocol.decode(res.value))
-                        arrays[f"{probe}|{variant.id}|{i}"] = value
-                        differs = max(differs, max_diff(value, arrays[f"{probe}|reference|{i}"]))
+                        arrays[key(probe, variant.id, i)] = value
+                        differs = max(differs, max_diff(value, arrays[key(probe, REFERENCE, i)]))
             if differs < MIN_MISTAKE_GAP and not variant.accepted:
                 raise RuntimeError(
                     f"mistake {variant.api}/{variant.id} gives the reference's outputs: no probe can tell them apart"
@@ -211,8 +212,8 @@ def _build_pairs(a, worker, chunk_dicts, arrays) -> int:
                 if not p.calls[i].concerns(pair.api) or not res.ok or not p.calls[i].stored:
                     continue
                 value = _as_stored(protocol.decode(res.value))
-                found[f"{probe}|{pair.id}|{i}"] = _compact(value)
-                others = [arrays.get(f"{probe}|{v}|{i}") for v in ("reference",) + pair.parts]
+                found[key(probe, pair.id, i)] = _compact(value)
+                others = [arrays.get(key(probe, v, i)) for v in (REFERENCE,) + pair.parts]
                 if all(o is not None and max_diff(value, o) >= MIN_MISTAKE_GAP for o in others):
                     distinct = True
         if distinct:
@@ -267,16 +268,16 @@ def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
     for api in a.searched:
         probes = {name: p.calls for name, p in a.probes.items() if p.api == api}
         judged = {
-            p: [i for i, c in enumerate(calls) if c.concerns(api) and c.stored and f"{p}|reference|{i}" in arrays]
+            p: [i for i, c in enumerate(calls) if c.concerns(api) and c.stored and key(p, REFERENCE, i) in arrays]
             for p, calls in probes.items()
         }
         keys = [(p, i) for p in probes for i in judged[p]]
-        ref = {k: arrays[f"{k[0]}|reference|{k[1]}"] for k in keys}
+        ref = {k: arrays[key(k[0], REFERENCE, k[1])] for k in keys}
         known = [  # the catalogue's single mistakes and readings, which name (or accept) an output first
             {
-                k: fingerprints.fingerprint(arrays[f"{k[0]}|{v.id}|{k[1]}"], ref[k])
+                k: fingerprints.fingerprint(arrays[key(k[0], v.id, k[1])], ref[k])
                 for k in keys
-                if f"{k[0]}|{v.id}|{k[1]}" in arrays
+                if key(k[0], v.id, k[1]) in arrays
             }
             for v in a.variants
             if v.api == api
@@ -302,10 +303,10 @@ def _build_search(a, worker, chunk_dicts, arrays, log) -> None:
         edits = [group[0].describe() + "".join(f" (the same output: {m.short()})" for m in group[1:]) for group in kept]
         for (p, i), fps in rows.items():
             if fps:
-                arrays[f"{p}|{SEARCH}|{i}"] = np.stack(fps).astype(np.float16)
+                arrays[key(p, SEARCH, i)] = np.stack(fps).astype(np.float16)
         for p in probes:
             if edits:
-                arrays[f"{p}|{SEARCH_EDITS}|0"] = np.frombuffer(json.dumps(edits).encode(), dtype=np.uint8)
+                arrays[key(p, SEARCH_EDITS, 0)] = np.frombuffer(json.dumps(edits).encode(), dtype=np.uint8)
         log(f"  {api:22s} search: {len(edits)} of {tried} single edits of the reference kept")
 
 

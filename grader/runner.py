@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 
 from grader import course, fixtures, protocol
+from grader.expected import REFERENCE
 from grader.intake import mismatch
 from grader.intake.load import infer_assignment, load_notebook, read_notebook
 from grader.intake.notebook_file import NotebookError
@@ -129,7 +130,7 @@ def collect_images(a, submission: Submission) -> dict:
         if api in images:
             continue
         for i, call in enumerate(p.calls):
-            ref = expected.get(f"{probe}|reference|{i}")
+            ref = expected.output(probe, REFERENCE, i)
             if not call.concerns(api) or not _is_image(ref):
                 continue
             student = None

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from grader.judging import fingerprints
 from grader.judging import mutations as M
 from grader.judging.judge import Fail, Reference
 from grader.probing import call, probe
@@ -92,7 +93,7 @@ EDIT_B = (REF_OUT + 0.3).astype(np.float32)
 def _reference(search=True):
     arrays = {
         "p|reference|0": REF_OUT,
-        "p|search|0": np.stack([M.fingerprint(EDIT_A, REF_OUT), M.fingerprint(EDIT_B, REF_OUT)]),
+        "p|search|0": np.stack([fingerprints.fingerprint(EDIT_A, REF_OUT), fingerprints.fingerprint(EDIT_B, REF_OUT)]),
         "p|search-edits|0": np.frombuffer(json.dumps(["edit A", "edit B"]).encode(), dtype=np.uint8),
     }
     return Reference(arrays, [], {"p": probe("f", call("f"))}, search=search)
@@ -151,7 +152,7 @@ def test_a_small_difference_is_named_only_by_the_edit_that_makes_it():
     small, other = REF_OUT + 0.006, REF_OUT + 0.012
     arrays = {
         "p|reference|0": REF_OUT,
-        "p|search|0": np.stack([M.fingerprint(other, REF_OUT), M.fingerprint(small, REF_OUT)]),
+        "p|search|0": np.stack([fingerprints.fingerprint(other, REF_OUT), fingerprints.fingerprint(small, REF_OUT)]),
         "p|search-edits|0": np.frombuffer(json.dumps(["edit other", "edit small"]).encode(), dtype=np.uint8),
     }
     ref = Reference(arrays, [], {"p": probe("f", call("f"))})

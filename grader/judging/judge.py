@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 
+from grader.expected import ExpectedOutputs
 from grader.judging.catalogue import Variant
 from grader.judging.fingerprints import SEARCH, SEARCH_EDITS, fingerprint_error, match_limit
 
@@ -127,13 +128,13 @@ class Reference:
 
     def __init__(
         self,
-        arrays: dict,
+        arrays: ExpectedOutputs | dict,
         variants: list[Variant],
         probes: dict,
         doubled_channels_hint: str | None = None,
         search: bool = True,
     ):
-        self.arrays = arrays
+        self.arrays = arrays if isinstance(arrays, ExpectedOutputs) else ExpectedOutputs(arrays)
         self.variants = variants
         self.probes = probes
         self.doubled_channels_hint = doubled_channels_hint
@@ -145,13 +146,12 @@ class Reference:
     def edits(self, probe: str) -> list[str]:
         """What each single edit of the reference fingerprinted for ``probe`` is (grader.judging.mutations), row order."""
         if probe not in self._edits:
-            raw = self.arrays.get(f"{probe}|{SEARCH_EDITS}|0")
+            raw = self.arrays.output(probe, SEARCH_EDITS, 0)
             self._edits[probe] = json.loads(raw.tobytes().decode()) if raw is not None else []
         return self._edits[probe]
 
     def outputs(self, probe: str, variant: str = "reference") -> dict[int, np.ndarray]:
-        prefix = f"{probe}|{variant}|"
-        return {int(k[len(prefix) :]): v for k, v in self.arrays.items() if k.startswith(prefix)}
+        return self.arrays.outputs(probe, variant)
 
     def output(self, probe: str, call: int | str, variant: str = "reference") -> np.ndarray:
         """One call's stored output, by name or position."""
@@ -347,7 +347,7 @@ class Reference:
         err = np.zeros(len(edits))
         ref = self.outputs(probe)
         for i in calls:
-            rows = self.arrays.get(f"{probe}|{SEARCH}|{i}")
+            rows = self.arrays.output(probe, SEARCH, i)
             value = as_array(got.get(i))
             if rows is None or value is None or i not in ref or rows.shape[0] != len(edits):
                 return None

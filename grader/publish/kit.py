@@ -37,6 +37,7 @@ import numpy as np
 
 from grader import course, data, fixtures
 from grader.core import Input, Support
+from grader.expected import REFERENCE, key, parts
 from grader.judging.fingerprints import SEARCH, SEARCH_EDITS
 from grader.publish.kit_source import drop_unused, kit_topic_source
 from grader.publish.wheel import SOURCES, WheelError, build_wheel
@@ -69,7 +70,7 @@ class _ReplaySubmission:
         self.asked.add((probe, -1))  # read whole (Part B's judging): the probe is needed, no call by value
         results = []
         for i in range(len(self.probes[probe].calls)):
-            value = self.expected.get(f"{probe}|reference|{i}")
+            value = self.expected.get(key(probe, REFERENCE, i))
             results.append(
                 {"ok": True, "value": protocol.encode(value)}
                 if value is not None
@@ -169,15 +170,15 @@ def kit_expected(expected: dict, by_value: set, by_shape: set) -> dict:
     import zlib
 
     out = {}
-    for key, value in expected.items():
-        probe, variant, call = key.split("|")
+    for name, value in expected.items():
+        probe, variant, call = parts(name)
         if variant in (SEARCH, SEARCH_EDITS):  # the single edits of the reference name hidden mistakes only
             continue
-        if (probe, int(call)) in by_value:
-            out[key] = value
-        elif (probe, int(call)) in by_shape and variant == "reference":
-            noise = np.random.RandomState(zlib.crc32(key.encode())).standard_normal(value.shape)
-            out[key] = noise.astype(value.dtype) if value.dtype.kind == "f" else np.zeros_like(value)
+        if (probe, call) in by_value:
+            out[name] = value
+        elif (probe, call) in by_shape and variant == REFERENCE:
+            noise = np.random.RandomState(zlib.crc32(name.encode())).standard_normal(value.shape)
+            out[name] = noise.astype(value.dtype) if value.dtype.kind == "f" else np.zeros_like(value)
     return out
 
 
@@ -261,7 +262,7 @@ def kit_support_inputs(assignment: str, probes: list[str], by_value: set) -> dic
         for i, call in enumerate(a.probes[probe].calls):
             if isinstance(call.func, Support):
                 args = [inputs[x.key] if isinstance(x, Input) else x for x in call.args]
-                out[kit_key(call.func.name, args)] = expected[f"{probe}|reference|{i}"]
+                out[kit_key(call.func.name, args)] = expected[key(probe, REFERENCE, i)]
     return out
 
 
@@ -308,7 +309,7 @@ def stage(assignment: str, tree: Path) -> dict:
     spec = course.get(assignment)
     probes = sorted(probes)
     expected = kit_expected(fixtures.load_expected(assignment), by_value, by_shape)
-    named = {k.split("|")[1] for k in expected}  # the readings and mistakes whose outputs the kit holds
+    named = {parts(k)[1] for k in expected}  # the readings and mistakes whose outputs the kit holds
     topics = sorted((folder / "checks").glob("test_*.py"))
     for f, module in zip(topics, spec.topics):
         variants = [v for v in getattr(module, "VARIANTS", []) if v.id in named]
@@ -345,7 +346,7 @@ def stage(assignment: str, tree: Path) -> dict:
         "checks": len(results),
         "probes": len(probes),
         "expected": len(expected),
-        "by_value": len([k for k in expected if (k.split("|")[0], int(k.split("|")[2])) in by_value]),
+        "by_value": len([k for k in expected if parts(k)[::2] in by_value]),
     }
 
 
