@@ -140,10 +140,9 @@ def worker_files(package_dir: str, modules: list[str], import_root: str) -> dict
         "grader.course",
     ):
         add_module(name, grader_parent)
-    worker_dir = os.path.join(package_dir, "worker")  # the worker's own code: its whole folder, nothing else
-    for name in ["grader.worker"] + sorted(
-        f"grader.worker.{f[:-3]}" for f in os.listdir(worker_dir) if f.endswith(".py") and f != "__init__.py"
-    ):
+    from grader.worker.preload import worker_modules
+
+    for name in ["grader.worker"] + worker_modules():  # the worker's own code: its whole folder, nothing else
         add_module(name, grader_parent)
     for name in modules:
         add_module(name, grader_parent if name.startswith("grader.") else import_root)
