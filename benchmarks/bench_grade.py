@@ -1,6 +1,6 @@
 """Print how long grading takes, and where the time goes.
 
-    python benchmarks/bench_grade.py [--assignment proj5a] [--runs 3] [--batch]
+    python benchmarks/bench_grade.py [--assignment proj5a] [--runs 3] [--batch] [--floors PAIRS] [--course N]
 
 1. One submission graded the way ``grader grade`` does it (a fresh worker):
    wall time of the whole command, and its breakdown: start-up (imports of the
@@ -13,6 +13,8 @@
    pairs in one run; prints each median and the ratio (the goal is 1.25x).
 4. With ``--batch``: throughput of ``grader batch`` on the bundled samples at
    -j 1 and -j 2 (submissions per minute), and the peak memory of the batch.
+5. With ``--course N``: N Part A and N Part B corpus notebooks in one ``grader batch -j 2``: its wall time
+   and the largest PSS of one grading process's tree (pool process, fork server, worker and its probes).
 
 Figures are medians over ``--runs`` runs; the machine is shared, so quote medians.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -125,6 +128,73 @@ def bench_batch(assignment: str) -> None:
     print(f"largest single process seen (children): {peak:.0f} MB")
 
 
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_pss_mb(pid: int, tree: dict[int, list[int]]) -> float:
+    todo, total = [pid], 0
+    while todo:
+        p = todo.pop()
+        total += _pss_kb(p)
+        todo.extend(tree.get(p, []))
+    return total / 1024
+
+
+def bench_course(copies: int, jobs: int) -> None:
+    """``copies`` Part A plus ``copies`` Part B notebooks (the corpus, cycled) graded by one ``grader batch -j jobs``:
+    wall time, and the largest PSS of one grading process's whole tree (pool process, fork server, worker, probes)."""
+    import itertools
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-course-"))
+    for a in ("proj5a", "proj5b"):
+        notebooks = sorted((ROOT / "tests" / "corpus" / a).glob("*.ipynb"))
+        for i, nb in zip(range(copies), itertools.cycle(notebooks)):
+            shutil.copy(nb, folder / f"{a}_{i:03d}_{nb.name}")
+    out = Path(tempfile.mkdtemp(prefix="bench-course-out-"))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grader", "batch", str(folder), "--out", str(out), "-j", str(jobs), "-q"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0.0
+    while proc.poll() is None:
+        tree = _children()
+        for pool_process in tree.get(proc.pid, []):
+            peak = max(peak, _tree_pss_mb(pool_process, tree))
+        time.sleep(0.5)
+    wall = time.perf_counter() - t0
+    graded = len(list(out.glob("*/results.json")))
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    print(
+        f"course: {2 * copies} notebooks (half each part) with -j {jobs}: {wall:.0f} s ({graded} graded, "
+        f"{60 * graded / wall:.1f} a minute); largest PSS of one grading process's tree: {peak:.0f} MB"
+    )
+
+
 #: The imports a grade cannot avoid, per assignment (what its ratio is measured against).
 FLOORS = {
     "proj5a": "import torch; from diffusers import DDPMScheduler; DDPMScheduler(num_train_timesteps=1000, "
@@ -181,7 +251,13 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--batch", action="store_true", help="also measure batch throughput at -j 1 and -j 2")
     p.add_argument("--floors", type=int, metavar="PAIRS", help="only the ratios against the import floors")
+    p.add_argument(
+        "--course", type=int, metavar="N", help="only a batch of N Part A and N Part B corpus notebooks with -j 2"
+    )
     args = p.parse_args()
+    if args.course:
+        bench_course(args.course, 2)
+        return
     if args.floors:
         bench_floors(args.floors)
         return

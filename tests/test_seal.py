@@ -176,8 +176,10 @@ def test_a_planted_conftest_reaches_no_later_submission():
             except OSError as e:
                 return type(e).__name__
     """) as w:
-        assert _value(_call(w, str(target))) != "written"
-    assert not target.exists()
+        written = _value(_call(w, str(target)))
+        # refused by the read-only root; or, for a checkout under /tmp, written into the probe's own tmpfs
+        assert written != "written" or ROOT.resolve().is_relative_to("/tmp")
+    assert not target.exists()  # either way, nothing reached the checkout that later submissions are graded with
 
 
 def test_a_daemon_does_not_outlive_its_worker():
