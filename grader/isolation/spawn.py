@@ -202,14 +202,7 @@ class WorkerProcess:
                 self._send_raw(secret)
             header, answer = self._answer(timeout + 15)
         except WorkerError as e:
-            # The template itself died or hung (it never runs student code: a fault of the machine or
-            # the grader): replace it.
-            try:
-                self.restart()
-            except WorkerError:
-                pass
-            answer = {"ok": False, "kind": "crash", "message": f"the worker stopped ({e}); it was replaced"}
-            return self._finished(None, answer, len(calls), timeout)
+            return self._finished(None, self._replaced(e), len(calls), timeout)
         self._kill_leftovers()
         return self._finished(header, answer, len(calls), timeout)
 
@@ -250,13 +243,18 @@ class WorkerProcess:
                     self._kill_leftovers()
                 yield index, self._finished(header, answer, len(calls), timeout)
         except WorkerError as e:
-            try:
-                self.restart()
-            except WorkerError:
-                pass
-            failure = {"ok": False, "kind": "crash", "message": f"the worker stopped ({e}); it was replaced"}
+            failure = self._replaced(e)
             for index, (calls, _, _) in left.items():
                 yield index, self._finished(None, failure, len(calls), 0)
+
+    def _replaced(self, error: WorkerError) -> dict:
+        """The template itself died or hung (it never runs student code: a fault of the machine or the
+        grader): replace it; the failure of each probe it had."""
+        try:
+            self.restart()
+        except WorkerError:
+            pass
+        return {"ok": False, "kind": "crash", "message": f"the worker stopped ({error}); it was replaced"}
 
     def _finished(self, header: dict | None, answer, n_calls: int, timeout: float) -> dict:
         """What one probe gives the checks (``header`` None: the worker failed and ``answer`` says how)."""

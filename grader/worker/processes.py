@@ -36,10 +36,12 @@ def wipe(page) -> None:
         page.close()
 
 
-def import_notebook_checks() -> None:
-    """Import what a notebook's own (otter) checks import, in the template, the first time a probe runs one
+def import_notebook_checks(calls) -> None:
+    """Import what a notebook's own (otter) checks import, in the template, when ``calls`` (encoded) run one
     (``grader check`` only): each sandbox then inherits it instead of importing it again. Library code, not
     the student's; a missing otter is reported by the check itself."""
+    if not any(isinstance(c, dict) and c.get("func") == "$notebook_check" for c in calls or []):
+        return
     try:
         import otter.test_files  # noqa: F401
     except Exception:  # noqa: BLE001 - the check's own import then says what is wrong

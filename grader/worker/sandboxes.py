@@ -25,9 +25,7 @@ from grader import protocol
 from grader.worker.processes import (
     import_notebook_checks,
     judge_frame,
-    kill_group,
     kill_stragglers,
-    reap_group,
     sealed,
     wipe,
 )
@@ -60,12 +58,7 @@ class Batch:
 
     # ---- the loop ------------------------------------------------------------------
     def run(self) -> None:
-        if any(
-            isinstance(c, dict) and c.get("func") == "$notebook_check"
-            for item in self.items
-            for c in item.get("calls") or []
-        ):
-            import_notebook_checks()
+        import_notebook_checks([c for item in self.items for c in item.get("calls") or []])
         fd = self.template.fd
         os.set_blocking(fd, False)
         try:
@@ -164,15 +157,8 @@ class Batch:
         if self.running.pop(slot.pid, None) is None:
             return
         os.close(slot.rfd)
-        if reason:  # stopped: kill all of it (its process group, or its namespace with it) and reap it
-            kill_group(slot.pid)
-            if slot.status is None:
-                try:
-                    _, slot.status = os.waitpid(slot.pid, 0)
-                except ChildProcessError:
-                    pass
-        if not sealed():  # sealed, the kernel has killed the rest of the probe's namespace with it
-            reap_group(slot.pid)
+        # other sandboxes still run: nothing else in the template's namespace is this probe's to sweep
+        _, slot.status = self.template.end_probe(slot.pid, reason, slot.status, sweep=False)
         wipe(slot.page)
         self.pages[slot.index] = None
         header, frame = judge_frame(bytes(slot.data), reason, slot.status, False)
