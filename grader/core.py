@@ -123,6 +123,9 @@ class Probe:
     calls: tuple[Call, ...]
     #: run only when a check asks for it (a fallback), never started ahead with the others
     on_demand: bool = False
+    #: roughly what the reference's probe costs, in ms of one core (its order of magnitude is what counts): a batch
+    #: starts the costliest first, so that the last sandbox to finish is not a long one started late
+    cost_ms: int = 50
 
     def index(self, key: int | str) -> int:
         """The position of a call: given as is, or by the ``name`` the probe gave it."""

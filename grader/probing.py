@@ -44,9 +44,10 @@ def result(name: str) -> Result:
     return Result(name)
 
 
-def probe(api: str, *calls: Call, on_demand: bool = False) -> Probe:
+def probe(api: str, *calls: Call, on_demand: bool = False, cost_ms: int = 50) -> Probe:
     """A :class:`Probe` of ``calls``, with every ``result(name)`` resolved to the position of the call so named;
-    ``on_demand``: run only when a check asks for it (a fallback), not started ahead with the others."""
+    ``on_demand``: run only when a check asks for it (a fallback), not started ahead with the others; ``cost_ms``:
+    roughly what the reference's probe costs (a batch starts the costliest first)."""
     positions = {c.name: i for i, c in enumerate(calls) if c.name}
 
     def resolve(value):
@@ -58,4 +59,6 @@ def probe(api: str, *calls: Call, on_demand: bool = False) -> Probe:
             return type(value)(resolve(v) for v in value)
         return value
 
-    return Probe(api, tuple(replace(c, args=resolve(c.args), kwargs=resolve(c.kwargs)) for c in calls), on_demand)
+    return Probe(
+        api, tuple(replace(c, args=resolve(c.args), kwargs=resolve(c.kwargs)) for c in calls), on_demand, cost_ms
+    )

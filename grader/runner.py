@@ -22,7 +22,7 @@ from grader.isolation.policy import NOT_ISOLATED, probes_at_once
 from grader.isolation.spawn import IsolationUnavailable, Limits, WorkerError, WorkerProcess
 from grader.judging.catalogue import with_pairs
 from grader.judging.judge import Reference
-from grader.judging.plugin import CheckResult, GradingPlugin, run_session
+from grader.judging.plugin import CheckResult, GradingPlugin, planned_apis, run_session
 from grader.judging.submission import Submission
 from grader.judging.support import support_source
 
@@ -226,6 +226,8 @@ def grade(
         support=lambda api: support_source(a, api),
         parallel=probes_at_once(limits),
     )
+    # the probes start now, several at once, while pytest starts and collects the checks that will read them
+    submission.prefetch(planned_apis(a.topics, visible_only))
     t2 = time.perf_counter()
     try:
         result.checks = run_checks(assignment, submission, visible_only, progress)

@@ -17,7 +17,7 @@ import signal
 import socket
 import sys
 
-from grader.worker.preload import preload
+from grader.worker.preload import preload, settle
 
 
 def become_worker(fd: int, spec_json: str) -> None:
@@ -45,6 +45,7 @@ def become_worker(fd: int, spec_json: str) -> None:
 
 def serve(control_fd: int, modules: list[str] = ()) -> None:
     preload(list(modules))
+    settle()
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control.sendall(b"R")  # ready

@@ -59,10 +59,11 @@ class Submission:
         if len(names) < 2:
             return
         left = self.budget - self.spent
+        sent = sorted(names, key=lambda n: -self.probes[n].cost_ms)  # the costliest first; kept in `names` order
         requests = [
-            (self.probes[n].calls, min(self.probe_timeout, left), self.support(self.probes[n].api)) for n in names
+            (self.probes[n].calls, min(self.probe_timeout, left), self.support(self.probes[n].api)) for n in sent
         ]
-        self._batch = _Batch(names, self.worker.probe_batch(requests, self.parallel, left))
+        self._batch = _Batch(names, sent, self.worker.probe_batch(requests, self.parallel, left))
 
     def answers(self, probe: str) -> dict:
         if self.load_error:
@@ -93,7 +94,7 @@ class Submission:
                     index, answer = next(batch.answers)
                 except StopIteration:  # cannot happen: the worker yields an answer for every probe
                     raise RuntimeError("the batch of probes ended early") from None
-                batch.arrived[batch.names[index]] = answer
+                batch.arrived[batch.sent[index]] = answer
             self._keep(name, batch.arrived.pop(name))
             batch.kept += 1
         if batch.kept == len(batch.names):
@@ -160,9 +161,10 @@ class Submission:
 class _Batch:
     """Probes started together (:meth:`Submission.prefetch`): answers arrive in any order, are kept in this one."""
 
-    def __init__(self, names: list[str], answers):
-        self.names = names
-        self.answers = answers  # iterator of (position, answer)
+    def __init__(self, names: list[str], sent: list[str], answers):
+        self.names = names  # the order answers are kept in
+        self.sent = sent  # the order they were sent in (an answer's position is in this list)
+        self.answers = answers  # iterator of (position in sent, answer)
         self.arrived: dict[str, dict] = {}
         self.kept = 0  # how many of names are kept, in order
         self.started = time.monotonic()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 
-#: Modules imported before any fork; the assignments' worker-side modules are added by the caller.
+#: Modules imported before any fork; the assignments' worker-side modules are added by the caller (an
+#: assignment's stand-ins import the libraries only it needs, e.g. Part A's diffusers scheduler: 0.7 s).
 PRELOAD = [
     "numpy",
     "torch",
     "torchvision.transforms.functional",
-    "diffusers.schedulers.scheduling_ddpm",
     "matplotlib",
     "tqdm",
     "PIL.Image",
@@ -43,3 +43,19 @@ def preload(extra: list[str]) -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def settle() -> None:
+    """Before forking: move every object made so far out of the garbage collector's reach (gc.freeze), so
+    that a child's collections do not write to, and so copy, the pages it shares with this process; and
+    hand freed heap back to the system, so that a fork has fewer pages to map. Measured on Part B's probes:
+    their summed time 4.6 -> 3.8 s."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass

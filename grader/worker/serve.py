@@ -57,7 +57,7 @@ class Template:
         import torch
 
         from grader.worker import environment as runtime
-        from grader.worker.preload import preload
+        from grader.worker.preload import preload, settle
 
         preload(msg["modules"])  # a no-op when forked from the fork server, which did it already
 
@@ -81,6 +81,7 @@ class Template:
         self.mode = runtime.GraderMode()
         self.mode.__enter__()
         self.chunk_timeout = float(msg.get("chunk_timeout", 5))
+        settle()  # every probe is a fork of what exists now
         problem = self._trial_sandbox()
         if problem:
             return {"ready": False, "seal_error": problem}

@@ -122,6 +122,7 @@ PROBES["iterative_denoise_cfg"] = probe(
     call("iterative_denoise_cfg", NOISE, 0, ROCKET, NULL, TS, scale=3, seed=50, name="from_noise_scale3"),
     call(REF_FORWARD, IM, TS[5], seed=51, name="noised"),
     call("iterative_denoise_cfg", result("noised"), 5, PHOTO, NULL, TS, seed=51, name="from5_default_scale"),
+    cost_ms=250,
 )
 VARIANTS += [
     Variant(

@@ -52,6 +52,7 @@ PROBES["sdedit"] = probe(
     call("sdedit", IM2, 20, PHOTO, NULL, TS, seed=61, rebind=REF, name="photo"),
     call(REF_FORWARD, IM2, TS[20], seed=61, name="noised_photo"),
     call("iterative_denoise_cfg", result("noised_photo"), 20, PHOTO, NULL, TS, seed=61, name="own_cfg_photo"),
+    cost_ms=250,
 )
 VARIANTS += [
     Variant(
@@ -110,6 +111,7 @@ PROBES["inpaint"] = probe(
     "inpaint",
     call("inpaint", IM, Input("mask"), PHOTO, NULL, TS, scale=7, seed=70, rebind=REF, name="top"),
     call("inpaint", IM, Input("mask_2"), ROCKET, NULL, TS, seed=71, rebind=REF, name="right_half"),
+    cost_ms=200,
 )
 VARIANTS += [
     Variant(
@@ -175,6 +177,7 @@ PROBES["visual_anagrams"] = probe(
     call("visual_anagrams", NOISE, 0, OLD_MAN, CAMPFIRE, NULL, TS, scale=7, seed=80, name="old_man_campfire"),
     call(REF_FORWARD, IM, TS[20], seed=81, name="noised"),
     call("visual_anagrams", result("noised"), 20, OLD_MAN, CAMPFIRE, NULL, TS, scale=7, seed=81, name="from20"),
+    cost_ms=300,
 )
 VARIANTS += [
     Variant(
@@ -289,6 +292,7 @@ PROBES["make_hybrids"] = probe(
     call("make_hybrids", NOISE, 0, SKULL, WATERFALL, NULL, TS, scale=7, seed=90, name="skull_waterfall"),
     call(REF_FORWARD, IM2, TS[20], seed=91, name="noised"),
     call("make_hybrids", result("noised"), 20, SKULL, WATERFALL, NULL, TS, scale=7, seed=91, name="from20"),
+    cost_ms=500,
 )
 VARIANTS += [
     Variant(

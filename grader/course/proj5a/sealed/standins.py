@@ -22,6 +22,7 @@ import zlib
 from types import SimpleNamespace
 
 import torch
+from diffusers.schedulers.scheduling_ddpm import DDPMScheduler  # with the stand-ins: imported once, before any fork
 
 from grader.worker.environment import NOISE
 
@@ -45,8 +46,6 @@ EMBED_SHAPE = (1, 77, 4096)
 
 
 def make_scheduler():
-    from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
-
     scheduler = DDPMScheduler(
         num_train_timesteps=1000,
         beta_schedule="squaredcos_cap_v2",
@@ -105,6 +104,12 @@ class PosteriorMeanUNet(torch.nn.Module):
         return (first @ self.keys.T).argmax(dim=1)
 
     def forward(self, sample, timestep, encoder_hidden_states=None, return_dict=True, **_):
+        # the grader's own arithmetic: its ops skip the worker's torch function mode (which changes only devices,
+        # dtypes and draws, none of which arise here)
+        with torch._C.DisableTorchFunction():
+            return self._posterior(sample, timestep, encoder_hidden_states, return_dict)
+
+    def _posterior(self, sample, timestep, encoder_hidden_states, return_dict):
         x = sample.float()
         n = x.shape[0]
         if encoder_hidden_states is None:

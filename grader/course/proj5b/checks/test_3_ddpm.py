@@ -115,6 +115,7 @@ PROBES["ddpm_sample"] = probe(
     call(Standin("run_sample"), ns("ddpm_sample"), n=4, offset=0, seed=41, label="ddpm_sample", name="samples"),
     *[stash(k, "ddpm_sample", name=k) for k in SAMPLE_KEYS[:3]],
     *step_stash("ddpm_sample"),
+    cost_ms=200,
 )
 #: Asked for only when the exact comparison fails (noise drawn in another order): the 1-based denoiser's samples.
 PROBES["ddpm_sample_fallback"] = probe(

@@ -157,6 +157,7 @@ PROBES["ddpm_sample_class"] = probe(
     _class_samples(CLASS_LABELS[1], 2.0, 52, "samples_scale2"),
     stash("traj", "ddpm_sample_class", name="traj_scale2"),
     *step_stash("ddpm_sample_class", "_scale2"),
+    cost_ms=500,  # two 300-step samplers with guidance
 )
 PROBES["ddpm_sample_class_fallback"] = probe(
     "ddpm_sample_class",

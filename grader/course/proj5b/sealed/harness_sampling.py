@@ -64,17 +64,24 @@ def _dropped_rows(c, mask, n: int) -> torch.Tensor:
     return rows
 
 
+# The recorders and the analytic denoisers inside them are the grader's own arithmetic: their ops skip the
+# worker's torch function mode (it changes only devices, dtypes and draws, and none of them arise here),
+# which halves the cost of a 300-step sampler's UNet calls.
+
+
 class _RecordingDenoiser(_Recorder):
     def forward(self, x, t):
-        out = self.inner(x, t)
-        self._keep(x, t, out=out)
+        with torch._C.DisableTorchFunction():
+            out = self.inner(x, t)
+            self._keep(x, t, out=out)
         return out
 
 
 class _RecordingClassDenoiser(_Recorder):
     def forward(self, x, c, t, mask=None):
-        out = self.inner(x, c, t, mask)
-        self._keep(x, t, mask, c, out=out)
+        with torch._C.DisableTorchFunction():
+            out = self.inner(x, c, t, mask)
+            self._keep(x, t, mask, c, out=out)
         return out
 
 

