@@ -69,3 +69,14 @@ def test_one_probe_at_a_time_when_one_core_is_all_there_is():
     sub.prefetch(["a", "b"])
     assert worker.batches == []
     assert sub.results("b")[0].value == "b" and worker.singles == ["b"]
+
+
+def test_the_costliest_probes_start_first_and_answers_are_still_kept_in_the_order_asked():
+    worker = FakeWorker(lambda n: range(n))  # answers in the order sent
+    probes = {n: probe(n, call("f", n), cost_ms=cost) for n, cost in (("a", 50), ("b", 500), ("c", 50), ("d", 200))}
+    sub = Submission(probes, worker=worker, parallel=2)
+    sub.prefetch(["a", "b", "c", "d"])
+    assert worker.batches == [["b", "d", "a", "c"]]  # by cost, ties in the order asked
+    assert sub.results("c")[0].value == "c"
+    assert sub.adaptations == ["note of a", "note of b", "note of c"]  # kept as if run a, b, c, d one by one
+    assert sub.results("d")[0].value == "d" and sub.adaptations[-1] == "note of d"
