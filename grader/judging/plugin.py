@@ -189,16 +189,25 @@ def run_session(checks_dir, plugin: GradingPlugin) -> int:
             os.environ[NO_AUTOLOAD] = autoload
 
 
+def check_marks(module) -> list[dict]:
+    """The markers of each check a topic module defines (name -> mark), in definition order (pytest's)."""
+    return [
+        {m.name: m for m in getattr(fn, "pytestmark", [])}
+        for name, fn in vars(module).items()
+        if name.startswith("test_")
+    ]
+
+
 def planned_apis(topics, visible_only: bool = False) -> list[str]:
     """The graded names the checks of these topic modules judge, in the order a session runs them (file, then
     definition order), read from their markers without collecting: a grade starts their probes while pytest
     is still starting. ``visible_only``: those of ``@pytest.mark.visible`` checks only."""
-    apis = []
-    for topic in topics:
-        for name, fn in vars(topic).items():
-            marks = {m.name: m for m in getattr(fn, "pytestmark", [])} if name.startswith("test_") else {}
-            if "api" in marks and (not visible_only or "visible" in marks):
-                apis.append(marks["api"].args[0])
+    apis = [
+        marks["api"].args[0]
+        for topic in topics
+        for marks in check_marks(topic)
+        if "api" in marks and (not visible_only or "visible" in marks)
+    ]
     return list(dict.fromkeys(apis))
 
 
@@ -213,8 +222,7 @@ def points_by_api(checks_dir) -> dict[str, float]:
         spec = importlib.util.spec_from_file_location(f"_points_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        for name, fn in vars(module).items():
-            marks = {m.name: m for m in getattr(fn, "pytestmark", [])} if name.startswith("test_") else {}
+        for marks in check_marks(module):
             if "api" in marks and "points" in marks:
                 api = marks["api"].args[0]
                 totals[api] = totals.get(api, 0.0) + float(marks["points"].args[0])

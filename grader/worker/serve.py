@@ -160,7 +160,7 @@ class Template:
         page = self.read_page(int(msg.get("support_bytes") or 0))
         if page is not None:
             msg["support_page"] = page
-        import_notebook_checks(msg.get("calls"))  # here, once: not again in every sandbox (0.75 s each)
+        import_notebook_checks(msg.get("calls"))  # here, once: not again in every sandbox (0.4 s each)
         try:
             header, frame = self._run(msg, float(msg.get("timeout", 30)))
         finally:

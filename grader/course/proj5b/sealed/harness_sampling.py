@@ -28,6 +28,8 @@ TRAJ_STEPS = (299, 200, 100, 20)
 
 
 class _Recorder(LooksLikeUNet, nn.Module):
+    """A denoiser that records each call; ``_keep`` runs inside the subclasses' ``forward``, outside GraderMode."""
+
     def __init__(self, inner: nn.Module):
         super().__init__()
         self.inner = inner
@@ -43,10 +45,9 @@ class _Recorder(LooksLikeUNet, nn.Module):
         t0 = float(t[0]) if t.numel() else float("nan")
         self.records.append((t0, n, x.detach().float().cpu()[: self.n].clone(), dropped))
         if out is not None:
-            with torch._C.DisableTorchFunction():
-                self.calls.append(
-                    (t0, x.detach().double().cpu().clone(), torch.as_tensor(out).detach().double().cpu().clone(), rows)
-                )
+            self.calls.append(
+                (t0, x.detach().double().cpu().clone(), torch.as_tensor(out).detach().double().cpu().clone(), rows)
+            )
 
 
 def _dropped_rows(c, mask, n: int) -> torch.Tensor:
