@@ -8,3 +8,8 @@ import os as _os
 # costs nothing in float32 and keeps it to milliseconds. Read once, at oneDNN's first use: set here, before
 # any torch work of the grading process or of the notebook kernels and workers it starts.
 _os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+
+# The grading process's own numpy work (re-computing small networks to judge a training run, decoding answers)
+# is a few small matrix products at a time: OpenBLAS's thread pool only spins beside it (measured: a spinning
+# thread took 0.3 s of CPU per Part B grade, on the cores the probes need). Read at numpy's import.
+_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

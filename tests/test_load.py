@@ -69,6 +69,32 @@ def test_cell_magic_other_than_time_drops_the_cell(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "cell",
+    [
+        "%matplotlib inline\nimport torch",
+        "x = !ls",
+        "out = %time f()",
+        "model?",
+        "!pip install diffusers",
+        "  # an indented comment first\nx = 1",
+        "\n\n  x = 1\n  y = 2",
+        "x = (1\n     % 2)",
+        ">>> x = 1",
+        "In [1]: x = 1",
+        "def f():\n    %time g()\n    return 1",
+        "print(1);",
+        "def f(x):\n    return x @ x\n",
+    ],
+)
+def test_cells_become_the_python_ipython_makes_of_them(cell):
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from grader.intake.load import _transformed
+
+    assert _transformed(TransformerManager(), cell) == TransformerManager().transform_cell(cell)
+
+
+@pytest.mark.parametrize(
     "content,needle",
     [
         (b"", "empty"),

@@ -102,9 +102,28 @@ def _to_python(cell_source: str) -> str:
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
-        return TransformerManager().transform_cell(cell_source)
+        return _transformed(TransformerManager(), cell_source)
     except Exception:
         return "\n".join(l for l in cell_source.splitlines() if not l.lstrip().startswith(("!", "%")))
+
+
+def _transformed(manager, cell_source: str) -> str:
+    """``manager.transform_cell(cell_source)``, without its token pass when the cleaned cell is already Python:
+    that pass only rewrites what Python cannot parse (magics, ``!``, ``x?``, ``a = %b``), and costs 2/3 of the whole
+    (0.16 of 0.5 s of reading a Part B notebook)."""
+    cleanup = getattr(manager, "cleanup_transforms", None)
+    per_line = getattr(manager, "line_transforms", None)
+    if not isinstance(cleanup, list) or not isinstance(per_line, list):  # another IPython: its own way
+        return manager.transform_cell(cell_source)
+    lines = (cell_source if cell_source.endswith("\n") else cell_source + "\n").splitlines(keepends=True)
+    for transform in cleanup + per_line:
+        lines = transform(lines)
+    text = "".join(lines)
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return "".join(manager.do_token_transforms(lines))
+    return text
 
 
 def _assigned_names(node: ast.AST) -> set[str]:
