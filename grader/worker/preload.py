@@ -59,3 +59,36 @@ def settle() -> None:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+MADV_COLLAPSE = 25  # Linux 6.1+
+_HUGE_PAGE = 2 << 20
+
+
+def collapse() -> int:
+    """Map this process's large private anonymous regions (the heap, and the libraries' zeroed data, 360 MB
+    once torch is imported) with 2 MB pages, so that each later fork copies one page-table entry per 2 MB instead
+    of 512, and each exit frees as few. It copies the memory once (about 1 s for 360 MB), so only a fork server,
+    which forks a worker for every submission of a batch, does it: measured on Part B's reference, the system
+    CPU time of a grade's worker 1.5 -> 0.95 s. The bytes mapped so; 0 where the kernel cannot (an older kernel,
+    no transparent huge pages): nothing changes then but speed."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        with open("/proc/self/maps") as f:
+            lines = f.readlines()
+    except (OSError, AttributeError):
+        return 0
+    collapsed = 0
+    for line in lines:
+        fields = line.split()  # address perms offset dev inode [path]
+        anonymous = len(fields) == 5 or (len(fields) == 6 and fields[5] == "[heap]")
+        if len(fields) < 5 or fields[1] != "rw-p" or fields[4] != "0" or not anonymous:
+            continue
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        start, end = -(-start // _HUGE_PAGE) * _HUGE_PAGE, end // _HUGE_PAGE * _HUGE_PAGE
+        if end - start >= _HUGE_PAGE and libc.madvise(start, end - start, MADV_COLLAPSE) == 0:
+            collapsed += end - start
+    return collapsed
