@@ -135,30 +135,44 @@ def init_by_signature(module: nn.Module, sym: dict | None = None) -> None:
                     continue
                 seen.add(id(p))
                 shape = tuple(int(s) for s in p.shape)
-                gen = torch.Generator().manual_seed(_crc((ltype, pname, shape)))
-                u = torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1
-                if ltype.startswith("BatchNorm") or ltype.endswith("Norm"):
-                    vals = 1 + 0.25 * u if pname == "weight" else 0.2 * u
-                elif pname == "weight" and len(shape) >= 2:
-                    receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
-                    if ltype.startswith("ConvTranspose"):
-                        stride = getattr(mod, "stride", (1,))
-                        stride = stride[0] if isinstance(stride, (tuple, list)) else stride
-                        fan_in = shape[0] * receptive / max(1, int(stride)) ** 2
-                    else:
-                        fan_in = shape[1] * receptive
-                    vals = u * math.sqrt(6.0 / max(fan_in, 1.0))
-                elif pname == "bias":
-                    vals = 0.2 * u
-                else:
-                    vals = 0.5 * u
-                if id(p) in sym:
-                    dim, parts = sym[id(p)]
-                    if len(set(parts)) == 1 and len(parts) > 1 and shape[dim] == sum(parts):
-                        m = parts[0]
-                        first = vals.narrow(dim, 0, m)
-                        vals = torch.cat([first] * len(parts), dim=dim)
-                p.copy_(vals.to(p.dtype))
+                stride = getattr(mod, "stride", (1,)) if ltype.startswith("ConvTranspose") else None
+                shared = sym.get(id(p))
+                p.copy_(_signed(ltype, pname, shape, stride, shared).to(p.dtype))
+
+
+#: (layer type, name, shape, stride, shared parts) -> values; a probe is one process, so it lives one probe: every
+#: form and every call of a module probe sets the same parameters (a UNet: up to 14 times each)
+_SIGNED: dict = {}
+
+
+def _signed(ltype: str, pname: str, shape: tuple, stride, shared) -> torch.Tensor:
+    key = (ltype, pname, shape, repr(stride), repr(shared))
+    vals = _SIGNED.get(key)
+    if vals is not None:
+        return vals
+    gen = torch.Generator().manual_seed(_crc((ltype, pname, shape)))
+    u = torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1
+    if ltype.startswith("BatchNorm") or ltype.endswith("Norm"):
+        vals = 1 + 0.25 * u if pname == "weight" else 0.2 * u
+    elif pname == "weight" and len(shape) >= 2:
+        receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
+        if ltype.startswith("ConvTranspose"):
+            stride = stride[0] if isinstance(stride, (tuple, list)) else stride
+            fan_in = shape[0] * receptive / max(1, int(stride)) ** 2
+        else:
+            fan_in = shape[1] * receptive
+        vals = u * math.sqrt(6.0 / max(fan_in, 1.0))
+    elif pname == "bias":
+        vals = 0.2 * u
+    else:
+        vals = 0.5 * u
+    if shared is not None:
+        dim, parts = shared
+        if len(set(parts)) == 1 and len(parts) > 1 and shape[dim] == sum(parts):
+            first = vals.narrow(dim, 0, parts[0])
+            vals = torch.cat([first] * len(parts), dim=dim)
+    _SIGNED[key] = vals
+    return vals
 
 
 # ---- module helpers ------------------------------------------------------------------------
@@ -219,7 +233,12 @@ def _build(cls, args):
     if not isinstance(module, nn.Module):
         raise TypeError(f"{cls.__name__}(...) is not an nn.Module")
     _unit_stride_on_1x1(module)
-    return module.float().cpu()
+    # everything is on the CPU already (GraderMode); .float() only where a tensor is of another float type (it walks
+    # every parameter through the mode: a third of a build's time)
+    with torch._C.DisableTorchFunction():
+        tensors = [*module.parameters(), *module.buffers()]
+        other = any(t.is_floating_point() and t.dtype != torch.float32 for t in tensors)
+    return module.float() if other else module
 
 
 def _unit_stride_on_1x1(module: nn.Module) -> None:
@@ -297,7 +316,7 @@ def _as_tensor_out(out) -> torch.Tensor:
 
 def _run_forms(cls, args, shape, cond, mode: str, trace_only: bool = False):
     """(outputs per form (None where a form fails), trace of the first form that runs)."""
-    outs, trace, first_error = [], None, None
+    outs, trace, sym, first_error = [], None, None, None
     forms = _forms(shape, cond)
     built = None  # one module serves every form: init_by_signature sets all its parameters before each output
     for form in forms + (_forms(shape, "class+") if cond == "class" else []):
@@ -310,15 +329,15 @@ def _run_forms(cls, args, shape, cond, mode: str, trace_only: bool = False):
                 built = (module, torch.get_rng_state())
             module, rng = built
             torch.set_rng_state(rng)  # each form starts from the state a fresh build leaves (dropout draws)
-            module.eval()
-            tracer = OpTracer()
-            with torch.no_grad(), tracer:
-                _as_tensor_out(module(*[a.clone() for a in form]))
-            if trace is None:
-                trace = tracer.rows
+            if trace is None:  # the layers (and which convs read a concat) once: every form runs the same module
+                module.eval()
+                tracer = OpTracer()
+                with torch.no_grad(), tracer:
+                    _as_tensor_out(module(*[a.clone() for a in form]))
+                trace, sym = tracer.rows, tracer.sym
             if trace_only:
                 return [], trace
-            init_by_signature(module, tracer.sym)
+            init_by_signature(module, sym)
             module.train(mode == "train")
             with torch.no_grad():
                 outs.append(_as_map(cls, _as_tensor_out(module(*[a.clone() for a in form])), form[0]))
