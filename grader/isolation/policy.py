@@ -182,6 +182,9 @@ def _env(workdir: str) -> dict:
         "MPLCONFIGDIR": workdir,
         "HF_HUB_OFFLINE": "1",
         "CUDA_VISIBLE_DEVICES": "",
+        # glibc 2.35+: the heap and malloc's own maps in 2 MB pages where the kernel allows (madvise): a probe's
+        # heap then grows by a fault per 2 MB instead of per 4 KB (a 40-notebook batch's system CPU 30 -> 25 s)
+        "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
         "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16"),  # see grader/__init__.py
     }
 
