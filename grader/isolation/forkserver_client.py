@@ -65,9 +65,11 @@ class ForkServer:
         self.workdir = tempfile.mkdtemp(prefix="diffgrade-forkserver-")
         from grader import course
 
-        preload = [m for spec in course.all_specs() for m in spec.worker_module_names]
+        specs = course.all_specs()
+        preload = [m for spec in specs for m in spec.worker_module_names]
+        dynamo = any(spec.needs_torch_dynamo for spec in specs)
         self.proc = _spawn(
-            f"from grader.isolation.forkserver import serve; serve({child.fileno()!r}, {preload!r})",
+            f"from grader.isolation.forkserver import serve; serve({child.fileno()!r}, {preload!r}, {dynamo!r})",
             child,
             self.workdir,
         )

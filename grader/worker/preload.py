@@ -3,7 +3,11 @@ student code uses, so that no probe pays for them again."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import sys
+import types
 
 #: Modules imported before any fork; the assignments' worker-side modules are added by the caller (an
 #: assignment's stand-ins import the libraries only it needs, e.g. Part A's diffusers scheduler: 0.7 s).
@@ -24,25 +28,81 @@ def worker_modules() -> list[str]:
     return sorted(f"grader.worker.{f[:-3]}" for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py")
 
 
-def preload(extra: list[str]) -> None:
-    import importlib
-
+def preload(extra: list[str], torch_dynamo: bool = True) -> None:
+    """Import what every probe would otherwise import again. ``torch_dynamo=False`` (an assignment whose probes do not
+    train: :attr:`grader.course.Spec.needs_torch_dynamo`): torch's compiler front end is left out (see
+    :func:`_dynamo_deferred`); a probe that uses it imports it then."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     for name in PRELOAD + worker_modules() + extra:
-        try:
-            importlib.import_module(name)
-        except Exception:  # a missing optional module only costs speed
-            pass
+        _import(name, defer_dynamo=not torch_dynamo)
     try:
         import matplotlib
 
         matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot  # noqa: F401
+        _import("matplotlib.pyplot", defer_dynamo=not torch_dynamo)
     except Exception:
         pass
+    if torch_dynamo:
+        _import("torch._dynamo", defer_dynamo=False)
     import torch
 
     torch.set_num_threads(1)
+
+
+def _import(name: str, defer_dynamo: bool) -> None:
+    """Import ``name``; a missing optional module only costs speed. With ``defer_dynamo``, first without
+    torch._dynamo (its stand-in, :func:`_dynamo_deferred`); if that fails in any way, what it imported is forgotten
+    and the module is imported the ordinary way."""
+    if defer_dynamo and "torch._dynamo" not in sys.modules:
+        before = set(sys.modules)
+        try:
+            with _dynamo_deferred():
+                importlib.import_module(name)
+            return
+        except Exception:
+            for added in set(sys.modules) - before:
+                del sys.modules[added]
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+
+
+@contextlib.contextmanager
+def _dynamo_deferred():
+    """While the libraries import: a stand-in for the two names of torch._dynamo they read at import time
+    (torchvision's ``torch._dynamo.utils.is_compile_supported``, diffusers' ``torch._dynamo.allow_in_graph``), so that
+    the compiler front end (1.3 s of a 3-4 s worker start) is not imported by a worker whose probes never compile or
+    train. Both stand-ins are what the real names are in eager mode: the first calls the real function (importing
+    torch._dynamo then), the second marks a class for torch.compile's tracer, which nothing here runs, and returns it
+    unchanged. Any other name is an ImportError, so the import is retried the ordinary way (:func:`_import`).
+    Afterwards the stand-in is gone: a later ``import torch._dynamo`` (torch.compile, torch.optim) gets the real one."""
+    package = types.ModuleType("torch._dynamo")
+    package.__path__ = []  # a package without submodules: torch._dynamo.<anything but utils> cannot be found
+    utils = types.ModuleType("torch._dynamo.utils")
+
+    def is_compile_supported(device_type):
+        from torch._dynamo.utils import is_compile_supported as real
+
+        return real(device_type)
+
+    def allow_in_graph(fn):
+        return fn
+
+    utils.is_compile_supported = is_compile_supported
+    package.allow_in_graph = allow_in_graph
+    package.utils = utils
+    stand_ins = {"torch._dynamo": package, "torch._dynamo.utils": utils}
+    sys.modules.update(stand_ins)
+    try:
+        yield
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.__dict__.get("_dynamo") is package:
+            del torch._dynamo
 
 
 def settle() -> None:

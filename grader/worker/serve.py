@@ -59,7 +59,8 @@ class Template:
         from grader.worker import environment as runtime
         from grader.worker.preload import preload, settle
 
-        preload(msg["modules"])  # a no-op when forked from the fork server, which did it already
+        # a no-op when forked from the fork server, which did it already
+        preload(msg["modules"], torch_dynamo=bool(msg.get("torch_dynamo", True)))
 
         torch.set_num_threads(1)
         torch.set_grad_enabled(True)
