@@ -22,7 +22,7 @@ from grader.intake.notebook_file import (
     infer_assignment,
     read_notebook,
 )
-from grader.intake.supplied_names import MODULE_NAMES, _display_source, display_names, missing_imports
+from grader.intake.supplied_names import MODULE_NAMES, _display_source, names_read
 from grader.worker.loops import calls_backward, dotted
 
 #: Callables a kept top-level statement may call (by dotted name or bare name).
@@ -431,14 +431,14 @@ def _kept_chunk(node: ast.stmt, seg: str, code: str, index: int, cell_source: st
 def _supply(chunks: list[Chunk], trees: list[ast.Module], provided: set, info: Loaded) -> None:
     """The conventional imports a notebook uses without writing (first), and display no-ops (last)."""
     supplied = []
-    for name, users in missing_imports(trees, provided).items():
+    missing, display = names_read(trees, provided)
+    for name, users in missing.items():
         supplied.append(Chunk(cell=0, source=MODULE_NAMES[name], kind="import", quiet=True, where="the grader"))
         info.notes.append(
             f"your notebook uses {name} without importing it: the grader added `{MODULE_NAMES[name]}` "
             f"(at no cost; add it to your notebook, {', '.join(users[:4])}{' ...' if len(users) > 4 else ''} need it)"
         )
     chunks[:0] = supplied  # before every definition: a decorator such as @torch.no_grad() needs it at once
-    display = display_names(trees, provided)
     if display:
         chunks.append(Chunk(cell=0, source=_display_source(display), kind="stmt", quiet=True, where="the grader"))
 
