@@ -37,6 +37,33 @@ def test_pickled_array_is_not_loaded():
     assert pickle  # imported only to build the attack
 
 
+@pytest.mark.parametrize("dtype", ["<f4", "<f8", ">f8", "<f2", "<i8", "|i1", "|u1", "<u2", "|b1"])
+@pytest.mark.parametrize("shape", [(), (0,), (5,), (2, 3), (0, 3), (4, 1, 28, 28)])
+def test_arrays_read_by_the_header_reader_are_numpys(dtype, shape, monkeypatch):
+    import io
+
+    value = (np.random.default_rng(0).standard_normal(shape) * 5).astype(dtype)
+    buf = io.BytesIO()
+    np.save(buf, value, allow_pickle=False)
+    numpys = np.load(io.BytesIO(buf.getvalue()), allow_pickle=False)
+    monkeypatch.setattr(np, "load", None)  # what encode() writes is read without numpy's reader
+    ours = protocol.load_array(buf.getvalue())
+    assert ours.dtype == numpys.dtype and ours.shape == numpys.shape and ours.flags.writeable
+    assert np.array_equal(ours, numpys, equal_nan=True)
+
+
+def test_arrays_the_header_reader_does_not_know_are_numpys_to_refuse():
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.asfortranarray(np.arange(6.0).reshape(2, 3)))
+    assert np.array_equal(protocol.load_array(buf.getvalue()), np.arange(6.0).reshape(2, 3))
+    buf = io.BytesIO()
+    np.save(buf, np.arange(10.0))
+    with pytest.raises(ValueError):  # cut short: numpy's reader says so
+        protocol.load_array(buf.getvalue()[:-8])
+
+
 def test_frames_round_trip_over_a_pipe():
     r, w = os.pipe()
     protocol.send(w, {"op": "x", "v": protocol.encode(np.ones(3))})
