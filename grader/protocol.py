@@ -21,7 +21,6 @@ import base64
 import io
 import json
 import os
-import re
 import select
 import struct
 import time
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grader.core import NOTEBOOK_CHECK, Call, CallResult, Input, Provided, Result, Standin, Student, Support
+from grader.npy_bytes import load_array
 
 # --------------------------------------------------------------------------- JSON measured before it is parsed
 #
@@ -199,30 +199,6 @@ def encode(value, _depth: int = 0):
             raise Unsendable("a dict with non-string keys")
         return {"$dict": {k: encode(v, _depth + 1) for k, v in value.items()}}
     raise Unsendable(f"a {type(value).__module__}.{type(value).__qualname__}")
-
-
-#: The header ``np.save`` writes for a C-ordered array of one of the allowed dtypes (format 1.0).
-_NPY_HEADER = re.compile(
-    rb"\{'descr': '([<>|][fiub][1-8])', 'fortran_order': False, 'shape': \(((?:\d+, )*\d+,?|)\), \} *\n"
-)
-
-
-def load_array(data: bytes) -> np.ndarray:
-    """The array in ``data`` (the .npy bytes :func:`encode` writes), never by pickle. The header ``np.save`` writes is
-    read here (numpy's own reader evaluates it as a Python literal: 0.1 ms an array, 0.1 s of a Part B grade's
-    decoding); anything else is numpy's to read or refuse (``np.load``, ``allow_pickle=False``)."""
-    if data[:8] == b"\x93NUMPY\x01\x00" and len(data) >= 10:
-        end = 10 + int.from_bytes(data[8:10], "little")
-        match = _NPY_HEADER.fullmatch(data, 10, end)
-        if match:
-            dtype = np.dtype(match[1].decode("ascii"))
-            shape = tuple(int(n) for n in match[2].split(b",") if n.strip())
-            count = 1
-            for n in shape:
-                count *= n
-            if len(data) - end == count * dtype.itemsize:
-                return np.frombuffer(bytearray(memoryview(data)[end:]), dtype=dtype).reshape(shape)
-    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def decode(data):

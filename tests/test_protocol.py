@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from grader import protocol
+from grader.npy_bytes import load_array
 
 
 def test_round_trip_of_data():
@@ -47,7 +48,7 @@ def test_arrays_read_by_the_header_reader_are_numpys(dtype, shape, monkeypatch):
     np.save(buf, value, allow_pickle=False)
     numpys = np.load(io.BytesIO(buf.getvalue()), allow_pickle=False)
     monkeypatch.setattr(np, "load", None)  # what encode() writes is read without numpy's reader
-    ours = protocol.load_array(buf.getvalue())
+    ours = load_array(buf.getvalue())
     assert ours.dtype == numpys.dtype and ours.shape == numpys.shape and ours.flags.writeable
     assert np.array_equal(ours, numpys, equal_nan=True)
 
@@ -57,11 +58,11 @@ def test_arrays_the_header_reader_does_not_know_are_numpys_to_refuse():
 
     buf = io.BytesIO()
     np.save(buf, np.asfortranarray(np.arange(6.0).reshape(2, 3)))
-    assert np.array_equal(protocol.load_array(buf.getvalue()), np.arange(6.0).reshape(2, 3))
+    assert np.array_equal(load_array(buf.getvalue()), np.arange(6.0).reshape(2, 3))
     buf = io.BytesIO()
     np.save(buf, np.arange(10.0))
     with pytest.raises(ValueError):  # cut short: numpy's reader says so
-        protocol.load_array(buf.getvalue()[:-8])
+        load_array(buf.getvalue()[:-8])
 
 
 def test_frames_round_trip_over_a_pipe():

@@ -137,6 +137,7 @@ def worker_files(package_dir: str, modules: list[str], import_root: str) -> dict
         "grader",
         "grader.core",
         "grader.protocol",
+        "grader.npy_bytes",
         "grader.course",
     ):
         add_module(name, grader_parent)
