@@ -77,7 +77,7 @@ def preflight(args, outputs: dict[str, str | None]) -> None:
     for option, path in outputs.items():
         if path:
             check_writable(path, option)
-    from grader.runner import resolve_assignment
+    from grader.intake.assignment_of import resolve_assignment
 
     args.assignment = resolve_assignment(args.notebook, args.assignment)
 
@@ -107,18 +107,26 @@ class Progress:
 
 
 def _grade_one(args, visible_only: bool):
-    from grader.runner import grade
+    from grader import fixtures
+    from grader.isolation.spawn import WorkerProcess
 
+    # the worker first: it imports torch (the most of a grade) while this process imports pytest and the checks
+    worker = WorkerProcess.launched(course.get(args.assignment), fixtures.load_inputs(args.assignment))
+    try:
+        from grader.runner import grade
+    except BaseException:
+        worker.close()
+        raise
     progress = Progress(line(Path(args.notebook).name), enabled=sys.stderr.isatty() and not args.quiet)
     try:
-        return grade(args.notebook, args.assignment, visible_only=visible_only, progress=progress)
+        return grade(args.notebook, args.assignment, visible_only=visible_only, progress=progress, worker=worker)
     finally:
         progress.close()
 
 
 def wrong_assignment_line(args) -> str | None:
     """One line when the notebook is another assignment's than ``args.assignment``, else None."""
-    from grader.runner import wrong_assignment
+    from grader.intake.assignment_of import wrong_assignment
 
     warning = wrong_assignment(args.notebook, args.assignment)
     if warning is None:

@@ -11,12 +11,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import nbformat
-
 from grader import course, fixtures, protocol
 from grader.expected import REFERENCE
-from grader.intake import mismatch
-from grader.intake.load import infer_assignment, load_notebook, read_notebook
+from grader.intake.assignment_of import resolve_assignment, wrong_assignment
+from grader.intake.load import load_notebook
 from grader.intake.notebook_file import NotebookError
 from grader.isolation.policy import NOT_ISOLATED, probes_at_once
 from grader.isolation.spawn import IsolationUnavailable, Limits, WorkerError, WorkerProcess
@@ -54,41 +52,6 @@ class Grade:
         d.pop("images", None)
         d["score"], d["max_score"] = self.score, self.max_score
         return d
-
-
-def resolve_assignment(path: str | Path, assignment: str | None) -> str:
-    """The assignment to grade ``path`` as: the one given, else the one the notebook shows (metadata,
-    file name, names defined); UnknownAssignment, naming what is wrong with the file, when it cannot tell."""
-    if assignment:
-        return course.get(assignment).name
-    name = Path(path).name
-    again = f"pass --assignment ({' or '.join(course.names())})"
-    try:
-        nb = read_notebook(path)
-    except NotebookError as e:
-        # an unreadable file (empty, not JSON, a script) named after its assignment is still that
-        # assignment's submission: it is graded, scoring 0 with the reason
-        guessed = infer_assignment(nbformat.v4.new_notebook(), path)
-        if guessed is None:
-            raise course.UnknownAssignment(
-                f"cannot tell which assignment {name} is for: {e}; {again} to grade it anyway (it scores 0)"
-            ) from None
-        return guessed
-    guessed = infer_assignment(nb, path)
-    if guessed is None:
-        raise course.UnknownAssignment(
-            f"cannot tell which assignment {name} is for: its metadata and file name do not say, and it defines "
-            f"none of the graded names; {again}"
-        )
-    return guessed
-
-
-def wrong_assignment(path: str | Path, assignment: str) -> str | None:
-    """The warning when the notebook at ``path`` looks like another assignment's (None if unreadable)."""
-    try:
-        return mismatch.wrong_assignment(read_notebook(path), assignment)
-    except NotebookError:
-        return None
 
 
 def reference_for(assignment: str, visible_only: bool) -> Reference:
@@ -183,15 +146,17 @@ def grade(
     visible_only: bool = False,
     limits: Limits | None = None,
     progress=None,
+    worker: WorkerProcess | None = None,
 ) -> Grade:
-    """Grade one notebook; always returns a Grade (never raises for a bad submission)."""
+    """Grade one notebook; always returns a Grade (never raises for a bad submission). ``worker``: the worker
+    already launched for it (:meth:`WorkerProcess.launched`: a command starts it before it imports this module, so
+    that torch's import starts 0.3 s sooner); grade closes it."""
     t0 = time.perf_counter()
     path = Path(path)
     assignment = resolve_assignment(path, assignment)
     a = course.get(assignment)
     # The worker imports torch while this process reads and parses the notebook.
-    worker = WorkerProcess(a, [], fixtures.load_inputs(assignment), limits)
-    worker.launch()
+    worker = worker or WorkerProcess.launched(a, fixtures.load_inputs(assignment), limits)
     result = Grade(notebook=str(path), assignment=assignment, wrong_assignment=wrong_assignment(path, assignment))
     load_error = None
     loops: list[str] = []

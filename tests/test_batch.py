@@ -145,11 +145,12 @@ FAKE_CHECKS = {
 def fake_grading(monkeypatch):
     """Batch with threads and a stand-in grade(): records what was graded, starts no worker."""
     import grader.runner
+    from grader.intake.assignment_of import resolve_assignment
 
     graded = []
 
     def grade(notebook, assignment=None, **kwargs):
-        assignment = grader.runner.resolve_assignment(notebook, assignment)
+        assignment = resolve_assignment(notebook, assignment)
         graded.append((Path(notebook).name, assignment))
         checks = [CheckResult(n, t, api, pts, False, True, "", 0.0) for n, t, api, pts in FAKE_CHECKS[assignment]]
         return grader.runner.Grade(notebook=str(notebook), assignment=assignment, checks=checks)

@@ -49,7 +49,7 @@ def expected_assignment(notebook: Path, assignment: str | None) -> str | None:
     if assignment:
         return assignment
     from grader import course
-    from grader.runner import resolve_assignment
+    from grader.intake.assignment_of import resolve_assignment
 
     try:
         return resolve_assignment(notebook, None)

@@ -64,6 +64,13 @@ class WorkerProcess:
         self._init_sender: threading.Thread | None = None
 
     # ---- life cycle ---------------------------------------------------------
+    @classmethod
+    def launched(cls, spec, inputs: dict, limits: Limits | None = None) -> "WorkerProcess":
+        """A worker for one submission, launched (:meth:`launch`): it imports torch while the caller goes on."""
+        worker = cls(spec, [], inputs, limits)
+        worker.launch()
+        return worker
+
     def start(self) -> dict:
         """Start the template (unless :meth:`launch` did), wait until it is ready, load the definitions."""
         if self.sock is None:
