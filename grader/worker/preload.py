@@ -50,9 +50,9 @@ def preload(extra: list[str], torch_dynamo: bool = True) -> None:
 
 
 def _import(name: str, defer_dynamo: bool) -> None:
-    """Import ``name``; a missing optional module only costs speed. With ``defer_dynamo``, first without
-    torch._dynamo (its stand-in, :func:`_dynamo_deferred`); if that fails in any way, what it imported is forgotten
-    and the module is imported the ordinary way."""
+    """Import ``name``; a missing optional module only costs speed. With ``defer_dynamo``, first under the stand-in
+    for torch._dynamo (:func:`_dynamo_deferred`); if that fails (a library that imports one of torch._dynamo's
+    submodules), what it imported is forgotten and the module is imported again after the real torch._dynamo."""
     if defer_dynamo and "torch._dynamo" not in sys.modules:
         before = set(sys.modules)
         try:
@@ -62,6 +62,7 @@ def _import(name: str, defer_dynamo: bool) -> None:
         except Exception:
             for added in set(sys.modules) - before:
                 del sys.modules[added]
+        _import("torch._dynamo", defer_dynamo=False)
     try:
         importlib.import_module(name)
     except Exception:
@@ -70,36 +71,52 @@ def _import(name: str, defer_dynamo: bool) -> None:
 
 @contextlib.contextmanager
 def _dynamo_deferred():
-    """While the libraries import: a stand-in for the two names of torch._dynamo they read at import time
+    """While the libraries import: a stand-in for torch._dynamo serving the two names they read at import time
     (torchvision's ``torch._dynamo.utils.is_compile_supported``, diffusers' ``torch._dynamo.allow_in_graph``), so that
     the compiler front end (1.3 s of a 3-4 s worker start) is not imported by a worker whose probes never compile or
-    train. Both stand-ins are what the real names are in eager mode: the first calls the real function (importing
-    torch._dynamo then), the second marks a class for torch.compile's tracer, which nothing here runs, and returns it
-    unchanged. Any other name is an ImportError, so the import is retried the ordinary way (:func:`_import`).
-    Afterwards the stand-in is gone: a later ``import torch._dynamo`` (torch.compile, torch.optim) gets the real one."""
+    train. Both are what the real names are in eager mode: the first calls the real function (importing torch._dynamo
+    then), the second marks a class for torch.compile's tracer, which nothing here runs, and returns it unchanged.
+    Any other name is the real one (the stand-in imports torch._dynamo then): a library that needs more of it gets
+    it, at the old cost. A submodule cannot be found (:func:`_import` then imports again, after the real one: no
+    module of torch._dynamo is ever run under the stand-in). Afterwards the stand-in is gone: a later
+    ``import torch._dynamo`` (torch.compile, torch.optim) gets the real one."""
     package = types.ModuleType("torch._dynamo")
-    package.__path__ = []  # a package without submodules: torch._dynamo.<anything but utils> cannot be found
+    package.__path__ = []  # a package without submodules: torch._dynamo.<anything but utils> is not found
     utils = types.ModuleType("torch._dynamo.utils")
+    stand_ins = {"torch._dynamo": package, "torch._dynamo.utils": utils}
+
+    def drop() -> None:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+    def real(module_name: str):
+        def attribute(name: str):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            drop()
+            return getattr(importlib.import_module(module_name), name)
+
+        return attribute
 
     def is_compile_supported(device_type):
-        from torch._dynamo.utils import is_compile_supported as real
+        from torch._dynamo.utils import is_compile_supported as compiled
 
-        return real(device_type)
+        return compiled(device_type)
 
     def allow_in_graph(fn):
         return fn
 
     utils.is_compile_supported = is_compile_supported
+    utils.__getattr__ = real("torch._dynamo.utils")
     package.allow_in_graph = allow_in_graph
     package.utils = utils
-    stand_ins = {"torch._dynamo": package, "torch._dynamo.utils": utils}
+    package.__getattr__ = real("torch._dynamo")
     sys.modules.update(stand_ins)
     try:
         yield
     finally:
-        for name, module in stand_ins.items():
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
+        drop()
         torch = sys.modules.get("torch")
         if torch is not None and torch.__dict__.get("_dynamo") is package:
             del torch._dynamo

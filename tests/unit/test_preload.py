@@ -5,6 +5,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -49,21 +51,30 @@ def test_a_worker_that_does_not_train_imports_its_libraries_without_the_compiler
     assert out.split("\n")[:4] == ["no dynamo", "(1, 3, 9, 9)", "True True", "trained"]
 
 
-def test_an_import_that_needs_more_of_the_compiler_is_done_the_ordinary_way(tmp_path):
-    (tmp_path / "needs_more.py").write_text("from torch._dynamo import disable\nVALUE = disable(lambda: 3)()\n")
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from torch._dynamo import disable\nVALUE = disable(lambda: 3)()\n",  # another name: the real one
+        "from torch._dynamo.eval_frame import OptimizedModule\nVALUE = 3\n",  # a submodule: imported again
+    ],
+)
+def test_a_library_that_needs_more_of_the_compiler_gets_the_real_one(tmp_path, source):
+    (tmp_path / "needs_more.py").write_text(source)
     out = _run(
         """
         import sys
         from grader.worker.preload import _import
 
         _import("needs_more", defer_dynamo=True)
+        import torch
         import needs_more
 
-        print(needs_more.VALUE, type(sys.modules["torch._dynamo"].disable).__name__)
+        compiled = torch.compile(torch.nn.Linear(2, 1))  # the compiler works afterwards
+        print(needs_more.VALUE, type(sys.modules["torch._dynamo"].disable).__name__, type(compiled).__name__)
         """,
         tmp_path,
     )
-    assert out.split() == ["3", "function"]
+    assert out.split() == ["3", "function", "OptimizedModule"]
 
 
 def test_an_assignment_whose_probes_train_preloads_the_compiler(tmp_path):
