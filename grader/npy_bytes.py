@@ -17,9 +17,9 @@ _NPY_HEADER = re.compile(
 
 
 def load_array(data: bytes) -> np.ndarray:
-    """The array in ``data`` (the .npy bytes :func:`grader.protocol.encode` writes), never by pickle. The header ``np.save`` writes is
-    read here (numpy's own reader evaluates it as a Python literal: 0.1 ms an array, 0.1 s of a Part B grade's
-    decoding); anything else is numpy's to read or refuse (``np.load``, ``allow_pickle=False``)."""
+    """The array in ``data`` (the .npy bytes :func:`grader.protocol.encode` writes), never by pickle. The header
+    ``np.save`` writes is read here (numpy's own reader evaluates it as a Python literal: 0.1 ms an array, 0.1 s of a
+    Part B grade's decoding); anything else is numpy's to read or refuse (``np.load``, ``allow_pickle=False``)."""
     if data[:8] == b"\x93NUMPY\x01\x00" and len(data) >= 10:
         end = 10 + int.from_bytes(data[8:10], "little")
         match = _NPY_HEADER.fullmatch(data, 10, end)

@@ -150,7 +150,7 @@ def grade(
 ) -> Grade:
     """Grade one notebook; always returns a Grade (never raises for a bad submission). ``worker``: the worker
     already launched for it (:meth:`WorkerProcess.launched`: a command starts it before it imports this module, so
-    that torch's import starts 0.3 s sooner); grade closes it."""
+    that torch's import starts about 0.1 s sooner); grade closes it."""
     t0 = time.perf_counter()
     path = Path(path)
     assignment = resolve_assignment(path, assignment)

@@ -84,7 +84,7 @@ def module_probe(name):
     calls = _module_calls(name, None)
     if rebound:  # after the own calls: a rebind stays in force for the rest of the probe
         calls += _module_calls(name, {n: REBIND_ALL[n] for n in rebound if n != name})
-    return probe(name, *calls, cost_ms=400 if name.endswith("UNet") else 80)  # a UNet: 12 builds and 60 forwards
+    return probe(name, *calls, cost_ms=400 if name.endswith("UNet") else 80)  # a UNet: 12 builds and up to 44 forwards
 
 
 # ---- ddpm_forward, ddpm_forward_class ---------------------------------------------------------

@@ -141,7 +141,7 @@ def init_by_signature(module: nn.Module, sym: dict | None = None) -> None:
 
 
 #: (layer type, name, shape, stride, shared parts) -> values; a probe is one process, so it lives one probe: every
-#: form and every call of a module probe sets the same parameters (a UNet: up to 14 times each)
+#: form and every call of a module probe sets the same parameters (a class-conditioned UNet: 12 times a group of calls)
 _SIGNED: dict = {}
 
 
