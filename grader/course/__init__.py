@@ -62,10 +62,6 @@ class Spec:
     #: Graded names whose failing outputs are matched against single edits of the reference (grader.judging.mutations):
     #: each edit's outputs are fingerprinted at ``grader fixtures build``.
     searched: tuple = ()
-    #: Whether its probes need torch's compiler front end, torch._dynamo (1.3 s of a worker's start): torch.optim
-    #: imports it at every step, so an assignment whose probes train says True. False: the worker leaves it out
-    #: (grader.worker.preload), and a probe that compiles or trains after all imports it itself.
-    needs_torch_dynamo: bool = True
     #: Whether ``grader kit build`` may build a student kit (its support parts are replayable functions).
     student_kit: bool = False
     #: Probe names and catalogue entries (``"api/id"``) that come first, in this order, when the topic

@@ -43,8 +43,8 @@ def become_worker(fd: int, spec_json: str) -> None:
     os._exit(0)
 
 
-def serve(control_fd: int, modules: list[str] = (), torch_dynamo: bool = True) -> None:
-    preload(list(modules), torch_dynamo=torch_dynamo)
+def serve(control_fd: int, modules: list[str] = ()) -> None:
+    preload(list(modules))
     settle()
     collapse()  # every worker of the batch is a fork of this process: 2 MB pages make each fork cheaper
     control = socket.socket(fileno=control_fd)

@@ -67,9 +67,8 @@ class ForkServer:
 
         specs = course.all_specs()
         preload = [m for spec in specs for m in spec.worker_module_names]
-        dynamo = any(spec.needs_torch_dynamo for spec in specs)
         self.proc = _spawn(
-            f"from grader.isolation.forkserver import serve; serve({child.fileno()!r}, {preload!r}, {dynamo!r})",
+            f"from grader.isolation.forkserver import serve; serve({child.fileno()!r}, {preload!r})",
             child,
             self.workdir,
         )

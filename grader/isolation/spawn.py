@@ -103,7 +103,6 @@ class WorkerProcess:
         init = {
             "op": "init",
             "modules": self.spec.worker_module_names,
-            "torch_dynamo": self.spec.needs_torch_dynamo,
             "import_root": str(self.spec.import_root),
             "error_hints": [list(h) for h in self.spec.error_hints],
             "inputs": self.inputs_encoded,

@@ -3,8 +3,8 @@ student code uses, so that no probe pays for them again."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
+import importlib.machinery
 import os
 import sys
 import types
@@ -28,98 +28,128 @@ def worker_modules() -> list[str]:
     return sorted(f"grader.worker.{f[:-3]}" for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py")
 
 
-def preload(extra: list[str], torch_dynamo: bool = True) -> None:
-    """Import what every probe would otherwise import again. ``torch_dynamo=False`` (an assignment whose probes do not
-    train: :attr:`grader.course.Spec.needs_torch_dynamo`): torch's compiler front end is left out (see
-    :func:`_dynamo_deferred`); a probe that uses it imports it then."""
+def preload(extra: list[str]) -> None:
+    """Import what every probe would otherwise import again, with torch's compiler front end deferred
+    (:func:`defer_dynamo`)."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    defer_dynamo()
     for name in PRELOAD + worker_modules() + extra:
-        _import(name, defer_dynamo=not torch_dynamo)
+        _import(name)
     try:
         import matplotlib
 
         matplotlib.use("Agg", force=True)
-        _import("matplotlib.pyplot", defer_dynamo=not torch_dynamo)
+        _import("matplotlib.pyplot")
     except Exception:
         pass
-    if torch_dynamo:
-        _import("torch._dynamo", defer_dynamo=False)
     import torch
 
     torch.set_num_threads(1)
 
 
-def _import(name: str, defer_dynamo: bool) -> None:
-    """Import ``name``; a missing optional module only costs speed. With ``defer_dynamo``, first under the stand-in
-    for torch._dynamo (:func:`_dynamo_deferred`); if that fails (a library that imports one of torch._dynamo's
-    submodules), what it imported is forgotten and the module is imported again after the real torch._dynamo."""
-    if defer_dynamo and "torch._dynamo" not in sys.modules:
-        before = set(sys.modules)
-        try:
-            with _dynamo_deferred():
-                importlib.import_module(name)
-            return
-        except Exception:
-            for added in set(sys.modules) - before:
-                del sys.modules[added]
-        _import("torch._dynamo", defer_dynamo=False)
+def _import(name: str) -> None:
+    """Import ``name``; a missing optional module only costs speed."""
     try:
         importlib.import_module(name)
     except Exception:
         pass
 
 
-@contextlib.contextmanager
-def _dynamo_deferred():
-    """While the libraries import: a stand-in for torch._dynamo serving the two names they read at import time
-    (torchvision's ``torch._dynamo.utils.is_compile_supported``, diffusers' ``torch._dynamo.allow_in_graph``), so that
-    the compiler front end (1.3 s of a 3-4 s worker start) is not imported by a worker whose probes never compile or
-    train. Both are what the real names are in eager mode: the first calls the real function (importing torch._dynamo
-    then), the second marks a class for torch.compile's tracer, which nothing here runs, and returns it unchanged.
-    Any other name is the real one (the stand-in imports torch._dynamo then): a library that needs more of it gets
-    it, at the old cost. A submodule cannot be found (:func:`_import` then imports again, after the real one: no
-    module of torch._dynamo is ever run under the stand-in). Afterwards the stand-in is gone: a later
-    ``import torch._dynamo`` (torch.compile, torch.optim) gets the real one."""
-    package = types.ModuleType("torch._dynamo")
-    package.__path__ = []  # a package without submodules: torch._dynamo.<anything but utils> is not found
-    utils = types.ModuleType("torch._dynamo.utils")
-    stand_ins = {"torch._dynamo": package, "torch._dynamo.utils": utils}
+DYNAMO = "torch._dynamo"
 
-    def drop() -> None:
-        for name, module in stand_ins.items():
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
 
-    def real(module_name: str):
-        def attribute(name: str):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            drop()
-            return getattr(importlib.import_module(module_name), name)
+class _DeferredDynamo(types.ModuleType):
+    """The stand-in for torch._dynamo (:func:`defer_dynamo`): the names it serves itself are what the real ones are
+    in eager mode; reading any other name imports the real package and answers with it."""
 
-        return attribute
+    __path__: list = []  # a package (its submodules are found by :class:`_RealDynamoFinder`)
 
-    def is_compile_supported(device_type):
-        from torch._dynamo.utils import is_compile_supported as compiled
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(_real_dynamo(self.__name__), name)
 
-        return compiled(device_type)
+    # ---- what the libraries and torch.optim call in eager mode ---------------------
+    @staticmethod
+    def graph_break(*args, **kwargs) -> None:  # torch.optim's step: a marker for the tracer
+        return None
 
-    def allow_in_graph(fn):
+    @staticmethod
+    def disable(fn=None, recursive=True, **kwargs):  # torch._disable_dynamo (zero_grad, state_dict): run as is
+        return fn if fn is not None else (lambda f: f)
+
+    @staticmethod
+    def allow_in_graph(fn):  # diffusers marks classes for the tracer at import time
         return fn
 
-    utils.is_compile_supported = is_compile_supported
-    utils.__getattr__ = real("torch._dynamo.utils")
-    package.allow_in_graph = allow_in_graph
+    @staticmethod
+    def is_compiling() -> bool:
+        return False
+
+
+class _DeferredDynamoUtils(types.ModuleType):
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(_real_dynamo(self.__name__), name)
+
+    @staticmethod
+    def is_compile_supported(device_type):  # torchvision reads it at import time, calls it later
+        return _real_dynamo(DYNAMO + ".utils").is_compile_supported(device_type)
+
+
+class _RealDynamoFinder:
+    """On the meta path while the stand-in is: a submodule of torch._dynamo imported by name (``from
+    torch._dynamo.eval_frame import ...``) imports the real package first, then that submodule the usual way."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if not name.startswith(DYNAMO + ".") or not isinstance(sys.modules.get(DYNAMO), _DeferredDynamo):
+            return None
+        return importlib.machinery.ModuleSpec(name, _RealDynamoFinder)
+
+    @staticmethod
+    def create_module(spec):
+        module = _real_dynamo(spec.name)
+        spec.real_spec = module.__spec__
+        return module
+
+    @staticmethod
+    def exec_module(module) -> None:  # already run by the real import: put back the spec the import replaced
+        module.__spec__ = module.__spec__.real_spec
+
+
+def defer_dynamo() -> None:
+    """Put a stand-in for torch._dynamo, torch's compiler front end (1.3-1.6 s of a worker's 3-5 s start), in its
+    place for the rest of this process and its forks. torchvision and diffusers read two of its names at import
+    time (``utils.is_compile_supported``, ``allow_in_graph``) and torch.optim three at every step (``graph_break``,
+    ``disable``, ``is_compiling``): the stand-in serves exactly those, as the real ones behave without
+    torch.compile. Reading any other name, or importing any submodule, imports the real package (torch.compile,
+    a notebook that sets ``torch._dynamo.config``): it then replaces the stand-in everywhere, so no module of
+    torch._dynamo ever runs beside the stand-in, and only speed is lost. A no-op once the real one is imported."""
+    if DYNAMO in sys.modules:
+        return
+    package, utils = _DeferredDynamo(DYNAMO), _DeferredDynamoUtils(DYNAMO + ".utils")
     package.utils = utils
-    package.__getattr__ = real("torch._dynamo")
-    sys.modules.update(stand_ins)
-    try:
-        yield
-    finally:
-        drop()
+    sys.modules.update({DYNAMO: package, DYNAMO + ".utils": utils})
+    sys.meta_path.insert(0, _RealDynamoFinder)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch._dynamo = package
+
+
+def _real_dynamo(module_name: str):
+    """Drop the stand-in (if it is still there), import the real torch._dynamo, and return ``module_name`` from it."""
+    if isinstance(sys.modules.get(DYNAMO), _DeferredDynamo):
+        for name in (DYNAMO, DYNAMO + ".utils"):
+            del sys.modules[name]
         torch = sys.modules.get("torch")
-        if torch is not None and torch.__dict__.get("_dynamo") is package:
+        if torch is not None and isinstance(torch.__dict__.get("_dynamo"), _DeferredDynamo):
             del torch._dynamo
+        if _RealDynamoFinder in sys.meta_path:
+            sys.meta_path.remove(_RealDynamoFinder)
+        importlib.import_module(DYNAMO)
+    return importlib.import_module(module_name)
 
 
 def settle() -> None:

@@ -60,7 +60,7 @@ class Template:
         from grader.worker.preload import preload, settle
 
         # a no-op when forked from the fork server, which did it already
-        preload(msg["modules"], torch_dynamo=bool(msg.get("torch_dynamo", True)))
+        preload(msg["modules"])
 
         torch.set_num_threads(1)
         torch.set_grad_enabled(True)

@@ -8,7 +8,6 @@ SPEC = Spec(
     provided=frozenset({"stage_1", "alphas_cumprod", "add_variance", "prompt_embeds_dict", "device"}),
     recognised_by=("def forward", "def iterative_denoise", "def visual_anagrams", "def inpaint"),
     probe_timeout=30.0,
-    needs_torch_dynamo=False,  # sampling only: no probe trains or compiles
     student_kit=True,
     error_hints=(
         ("(6)", "the UNet output has 6 channels: the first 3 are the noise estimate, the last 3 the variance"),
