@@ -1,4 +1,5 @@
-"""The worker's preload without torch._dynamo (grader.worker.preload): what it leaves out, and that nothing is lost."""
+"""What a worker leaves out of its imports (torch._dynamo in grader.worker.preload; most of otter for the public checks),
+and that nothing is lost."""
 
 import subprocess
 import sys
@@ -77,3 +78,26 @@ def test_code_that_needs_more_of_the_compiler_gets_the_real_one(tmp_path, source
         tmp_path,
     )
     assert out.split() == ["True", "False", "True", "OptimizedModule", "torch._dynamo", "torch._dynamo.eval_frame"]
+
+
+def test_a_public_check_gets_otters_test_case_without_the_rest_of_otter(tmp_path):
+    out = _run(
+        """
+        import sys
+        from grader.worker.processes import _import_otter_test_files
+
+        _import_otter_test_files()
+        namespace = {}
+        exec("from otter.test_files import test_case\\n@test_case(points=None, hidden=False)\\n"
+             "def test_it(env):\\n    assert env['x'] == 1, 'x is not 1'\\n", namespace)
+        case = namespace["test_it"]
+        case.call_func({"x": 1})
+        try:
+            case.call_func({"x": 2})
+        except AssertionError as e:
+            print(e)
+        print(type(case).__module__, "IPython" in sys.modules, "pandas" in sys.modules)
+        """,
+        tmp_path,
+    )
+    assert out.split("\n")[:2] == ["x is not 1", "otter.test_files.exception_test False False"]
