@@ -6,12 +6,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-
 from grader import course
-from grader.intake import mismatch
-from grader.intake.load import infer_assignment, read_notebook
-from grader.intake.notebook_file import NotebookError
+from grader.intake.notebook_file import NotebookError, infer_assignment, read_json, read_notebook
+
+
+def assignment_at_once(path: str | Path, assignment: str | None) -> str | None:
+    """What :func:`resolve_assignment` says when it can be told from the file's JSON alone (the one given, else
+    the notebook's metadata, file name or names defined), without nbformat: a command starts the worker for it
+    before it reads the notebook properly. None when it cannot be told so (the full reading then decides)."""
+    if assignment:
+        return assignment if assignment in course.names() else None
+    try:
+        return infer_assignment(read_json(path), path)
+    except NotebookError:
+        return None
 
 
 def resolve_assignment(path: str | Path, assignment: str | None) -> str:
@@ -26,7 +34,7 @@ def resolve_assignment(path: str | Path, assignment: str | None) -> str:
     except NotebookError as e:
         # an unreadable file (empty, not JSON, a script) named after its assignment is still that
         # assignment's submission: it is graded, scoring 0 with the reason
-        guessed = infer_assignment(nbformat.v4.new_notebook(), path)
+        guessed = infer_assignment({}, path)
         if guessed is None:
             raise course.UnknownAssignment(
                 f"cannot tell which assignment {name} is for: {e}; {again} to grade it anyway (it scores 0)"
@@ -43,6 +51,8 @@ def resolve_assignment(path: str | Path, assignment: str | None) -> str:
 
 def wrong_assignment(path: str | Path, assignment: str) -> str | None:
     """The warning when the notebook at ``path`` looks like another assignment's (None if unreadable)."""
+    from grader.intake import mismatch
+
     try:
         return mismatch.wrong_assignment(read_notebook(path), assignment)
     except NotebookError:

@@ -8,8 +8,6 @@ import ast
 import json
 from pathlib import Path
 
-import nbformat
-
 from grader import protocol
 
 MAX_NOTEBOOK_BYTES = 128 * 1024 * 1024
@@ -43,7 +41,24 @@ def _read_regular_file(path: Path) -> bytes:
 
 def read_notebook(path: str | Path):
     """Read and validate a notebook with nbformat; raise NotebookError with a clear reason."""
+    import nbformat  # 0.1 s: a command starts its worker first (:func:`read_json`)
+
     path = Path(path)
+    text, _ = _read_json(path)
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as e:  # nbformat raises several types for odd versions
+        raise NotebookError(f"{path.name} could not be read by nbformat: {str(e).splitlines()[0]}") from None
+    return nb
+
+
+def read_json(path: str | Path) -> dict:
+    """The notebook file's JSON, with every check :func:`read_notebook` makes but nbformat's own (no nbformat
+    import: enough to tell the assignment, :func:`infer_assignment`)."""
+    return _read_json(Path(path))[1]
+
+
+def _read_json(path: Path) -> tuple[str, dict]:
     if path.is_symlink():
         raise NotebookError(f"{path.name} is a symbolic link, not a notebook file; submit the .ipynb file itself")
     if not path.exists():
@@ -69,11 +84,7 @@ def read_notebook(path: str | Path):
         raise NotebookError(f"{path.name} is not valid notebook JSON ({type(e).__name__})") from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookError(f"{path.name} is JSON but not a Jupyter notebook (no cells)")
-    try:
-        nb = nbformat.reads(text, as_version=4)
-    except Exception as e:  # nbformat raises several types for odd versions
-        raise NotebookError(f"{path.name} could not be read by nbformat: {str(e).splitlines()[0]}") from None
-    return nb
+    return text, data
 
 
 def _is_script(path: Path, text: str) -> bool:
@@ -86,18 +97,28 @@ def _is_script(path: Path, text: str) -> bool:
 
 def infer_assignment(nb, path: str | Path | None = None) -> str | None:
     """Guess the assignment from the notebook's metadata, its file name, or the names it defines
-    (each assignment's ``Spec.recognised_by``)."""
+    (each assignment's ``Spec.recognised_by``). ``nb``: nbformat's notebook or the file's JSON (a dict)."""
     from grader import course
 
     names = course.names()
-    meta = nb.metadata.get("diffgrade", {}) if hasattr(nb, "metadata") else {}
+    meta = nb.get("metadata", {}) if isinstance(nb, dict) else {}
+    meta = meta.get("diffgrade", {}) if isinstance(meta, dict) else {}
     if isinstance(meta, dict) and meta.get("assignment") in names:
         return meta["assignment"]
     filename = Path(path).name.lower() if path else ""
     for name in names:
         if name in filename:
             return name
-    text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    cells = nb.get("cells", []) if isinstance(nb, dict) else []
+    text = "\n".join(_source(c) for c in cells if isinstance(c, dict) and c.get("cell_type") == "code")
     hits = {spec.name: sum(k in text for k in spec.recognised_by) for spec in course.all_specs()}
     best = max(hits, key=hits.get, default=None)
     return best if best is not None and hits[best] > 0 else None
+
+
+def _source(cell: dict) -> str:
+    """A cell's source: a string in nbformat's notebook, a string or a list of lines in the file."""
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        return "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
