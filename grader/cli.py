@@ -69,21 +69,20 @@ def check_writable(path: str, option: str) -> None:
         ) from None
 
 
-def preflight(args, outputs: dict[str, str | None]) -> None:
-    """Everything about the command that can be wrong, checked before any grading: the notebook path,
-    the output paths (option -> path), and the assignment (given and known, or inferred);
-    fills in ``args.assignment``."""
-    check_paths(args, outputs)
-    from grader.intake.assignment_of import resolve_assignment
-
-    args.assignment = resolve_assignment(args.notebook, args.assignment)
-
-
 def check_paths(args, outputs: dict[str, str | None]) -> None:
+    """What can be wrong with the command's paths, checked before any grading: the notebook path and the output
+    paths (option -> path). The assignment is resolved next (:func:`resolve`), once the worker is on its way."""
     check_notebook_path(args.notebook)
     for option, path in outputs.items():
         if path:
             check_writable(path, option)
+
+
+def resolve(args) -> None:
+    """Fill in ``args.assignment``: the one given and known, or the one the notebook shows."""
+    from grader.intake.assignment_of import resolve_assignment
+
+    args.assignment = resolve_assignment(args.notebook, args.assignment)
 
 
 class Progress:
@@ -114,7 +113,7 @@ class EarlyWorker:
     """The worker of a ``check`` or ``grade``, launched as soon as the command knows the notebook's paths are
     sound and can tell its assignment from the file's JSON (:func:`grader.intake.assignment_of.assignment_at_once`):
     it imports torch, most of a grade's time, while this process imports nbformat, reads the notebook, pytest and
-    the checks (0.3 s sooner than after the full preflight). Closed on leaving, unless grading took it."""
+    the checks (0.2-0.3 s sooner than after the full reading). Closed on leaving, unless grading took it."""
 
     def __init__(self, args):
         from grader.intake.assignment_of import assignment_at_once
@@ -179,7 +178,7 @@ def cmd_check(args) -> int:
 
     check_paths(args, {})
     with EarlyWorker(args) as early:
-        preflight(args, {})
+        resolve(args)
         wrong = wrong_assignment_line(args)
         if wrong:  # its checks would all fail with "not defined": say the one thing that is wrong
             print(wrong, file=sys.stderr)
@@ -194,7 +193,7 @@ def cmd_grade(args) -> int:
     outputs = {"--out": args.out, "--html": args.html}
     check_paths(args, outputs)
     with EarlyWorker(args) as early:
-        preflight(args, outputs)
+        resolve(args)
         result = _grade_one(args, visible_only=False, early=early)
     wrong = wrong_assignment_line(args) if result.wrong_assignment else None
     if wrong:  # graded (the results say so), but the table would be a column of "not defined"
